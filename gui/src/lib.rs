@@ -1,0 +1,1 @@
+//! Wasp editor (placeholder crate; the egui editor lands with its own issue).

@@ -1,0 +1,118 @@
+//! Typed errors at the engine boundary: what went wrong loading a module, and what went wrong running one.
+
+use std::fmt;
+
+/// Why a module could not be loaded. Every variant renders as a message a musician can act on:
+/// what is wrong, where, and what Wasp expected instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file was empty.
+    Empty,
+    /// The bytes are neither a WebAssembly binary nor WebAssembly text.
+    NotWasm,
+    /// WebAssembly text (`.wat`) with a syntax error at a 1-based line and column.
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A WebAssembly binary that is malformed or invalid at a byte offset.
+    Malformed { offset: usize, message: String },
+    /// The module is valid WebAssembly but breaks the Wasp module contract (see `docs/ABI.md`).
+    Abi(String),
+    /// The `wasp` metadata section could not be read or contradicts the module.
+    Metadata(String),
+    /// The module imports something Wasp does not provide.
+    Import {
+        module: String,
+        field: String,
+        reason: String,
+    },
+    /// Compilation to native code failed.
+    Compile(String),
+    /// Instantiation failed (start function trapped, memory could not be created, ...).
+    Instantiate(String),
+    /// An export trapped while the module was being prepared (`wasp_init`, `wasp_reset`, warm-up).
+    Trap {
+        export: &'static str,
+        message: String,
+    },
+    /// The file could not be read from disk.
+    Io { path: String, message: String },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Empty => write!(
+                f,
+                "the file is empty: choose a .wasm binary or a .wat text module"
+            ),
+            LoadError::NotWasm => write!(
+                f,
+                "this is not a WebAssembly module: a .wasm file starts with the bytes \\0asm \
+                 and a .wat file is text starting with `(module`"
+            ),
+            LoadError::Syntax {
+                line,
+                column,
+                message,
+            } => write!(
+                f,
+                "WAT syntax error at line {line}, column {column}: {message}"
+            ),
+            LoadError::Malformed { offset, message } => write!(
+                f,
+                "malformed WebAssembly binary at offset {offset} (0x{offset:x}): {message}; \
+                 the file may be truncated or not a module"
+            ),
+            LoadError::Abi(message) => {
+                write!(f, "{message} (see docs/ABI.md for the module contract)")
+            }
+            LoadError::Metadata(message) => write!(f, "bad `wasp` metadata section: {message}"),
+            LoadError::Import {
+                module,
+                field,
+                reason,
+            } => write!(f, "import `{module}.{field}` is not allowed: {reason}"),
+            LoadError::Compile(message) => write!(f, "could not compile the module: {message}"),
+            LoadError::Instantiate(message) => {
+                write!(f, "could not start the module: {message}")
+            }
+            LoadError::Trap { export, message } => {
+                write!(
+                    f,
+                    "the module crashed in `{export}` while loading: {message}"
+                )
+            }
+            LoadError::Io { path, message } => write!(f, "could not read `{path}`: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// What stopped a running engine. `Copy` and allocation-free so the audio thread can record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The module trapped (unreachable, divide by zero, out-of-bounds access, stack overflow, ...).
+    Trap {
+        /// The export that trapped.
+        export: &'static str,
+        /// Zero-based index of the frame within the block being processed.
+        frame: u32,
+    },
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Trap { export, frame } => write!(
+                f,
+                "the module crashed in `{export}` at frame {frame} of a block; output is silenced"
+            ),
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The `wasp` custom section: what a module says about itself, readable without running it.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::LoadError;
+
+/// Name of the custom section that carries the metadata JSON.
+pub const SECTION_NAME: &str = "wasp";
+
+/// Newest contract version this build of Wasp implements.
+pub const CONTRACT_VERSION: u32 = 1;
+
+/// Metadata a module declares in its `wasp` custom section (UTF-8 JSON). Every field is optional;
+/// a module without the section gets [`Metadata::default`] and contract version 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metadata {
+    /// The contract version the module was written against; a newer one than
+    /// [`CONTRACT_VERSION`] is refused rather than run with a different meaning.
+    pub abi: u32,
+    pub name: String,
+    pub author: String,
+    pub version: String,
+    /// Declared channel layout. Must agree with the shape of `dsp` when given.
+    pub channels: Option<Channels>,
+    /// Processing latency in samples, reported to the host.
+    pub latency: u32,
+    pub params: Vec<ParamSpec>,
+    /// Named regions of linear memory that carry DSP state across a live swap.
+    pub state: Vec<StateRegion>,
+    /// Names of exported mutable globals that carry DSP state across a live swap.
+    pub globals: Vec<String>,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Self {
+            abi: CONTRACT_VERSION,
+            name: String::new(),
+            author: String::new(),
+            version: String::new(),
+            channels: None,
+            latency: 0,
+            params: Vec::new(),
+            state: Vec::new(),
+            globals: Vec::new(),
+        }
+    }
+}
+
+/// A declared channel layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channels {
+    Mono,
+    Stereo,
+}
+
+impl Channels {
+    /// Number of audio channels in this layout.
+    pub fn count(self) -> usize {
+        match self {
+            Channels::Mono => 1,
+            Channels::Stereo => 2,
+        }
+    }
+}
+
+/// One parameter a module accepts through `wasp_set_param` (contract v1, wired up by the host
+/// integration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    /// Stable identifier: hosts store automation against it, so it must never change meaning.
+    pub id: String,
+    pub name: String,
+    pub min: f32,
+    pub max: f32,
+    pub default: f32,
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub scale: Scale,
+}
+
+/// How a parameter's range maps onto a slider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    #[default]
+    Linear,
+    Log,
+}
+
+/// A named region of linear memory holding DSP state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateRegion {
+    pub name: String,
+    pub kind: RegionKind,
+    /// Where the region starts: a byte address, or the name of an exported `i32` global holding
+    /// the address (what Rust and C toolchains export for a `static`).
+    pub at: Address,
+    /// Length in 4-byte elements (`f32` or `i32`); 1 for a scalar.
+    #[serde(default = "one")]
+    pub len: u32,
+    /// For a ring buffer: where its write cursor (an `i32` element index) lives.
+    #[serde(default)]
+    pub cursor: Option<Address>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The kinds of state region, which decide how a region is carried across a swap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegionKind {
+    Scalar,
+    Array,
+    Ring,
+}
+
+/// A location in linear memory: a literal byte address or an exported `i32` global naming it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Address {
+    Bytes(u32),
+    Global(String),
+}
+
+impl Metadata {
+    /// Parses the `wasp` section's payload and checks what can be checked without the module.
+    pub fn parse(payload: &[u8]) -> Result<Self, LoadError> {
+        let text = std::str::from_utf8(payload).map_err(|e| {
+            LoadError::Metadata(format!(
+                "it must be UTF-8 JSON, but byte {} is not valid UTF-8",
+                e.valid_up_to()
+            ))
+        })?;
+        let meta: Metadata = serde_json::from_str(text).map_err(|e| {
+            LoadError::Metadata(format!(
+                "{e} (the section must be a JSON object such as {{\"name\": \"My filter\"}})"
+            ))
+        })?;
+        meta.check()?;
+        Ok(meta)
+    }
+
+    fn check(&self) -> Result<(), LoadError> {
+        if self.abi == 0 || self.abi > CONTRACT_VERSION {
+            return Err(LoadError::Metadata(format!(
+                "the module targets contract version {}, but this Wasp implements version {}; \
+                 update Wasp or rebuild the module for version {}",
+                self.abi, CONTRACT_VERSION, CONTRACT_VERSION
+            )));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for p in &self.params {
+            if p.id.is_empty() {
+                return Err(LoadError::Metadata(format!(
+                    "parameter \"{}\" has an empty id",
+                    p.name
+                )));
+            }
+            if !ids.insert(p.id.as_str()) {
+                return Err(LoadError::Metadata(format!(
+                    "parameter id \"{}\" is declared twice",
+                    p.id
+                )));
+            }
+            if !(p.min.is_finite() && p.max.is_finite() && p.min < p.max) {
+                return Err(LoadError::Metadata(format!(
+                    "parameter \"{}\" needs finite min < max, got min {} and max {}",
+                    p.id, p.min, p.max
+                )));
+            }
+            if !(p.min..=p.max).contains(&p.default) {
+                return Err(LoadError::Metadata(format!(
+                    "parameter \"{}\" has default {} outside its range {}..{}",
+                    p.id, p.default, p.min, p.max
+                )));
+            }
+            if p.scale == Scale::Log && p.min <= 0.0 {
+                return Err(LoadError::Metadata(format!(
+                    "parameter \"{}\" uses a log scale, so its min must be above 0 (got {})",
+                    p.id, p.min
+                )));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for r in &self.state {
+            if !names.insert(r.name.as_str()) {
+                return Err(LoadError::Metadata(format!(
+                    "state region \"{}\" is declared twice",
+                    r.name
+                )));
+            }
+            if r.len == 0 {
+                return Err(LoadError::Metadata(format!(
+                    "state region \"{}\" has length 0",
+                    r.name
+                )));
+            }
+            match (r.kind, &r.cursor) {
+                (RegionKind::Ring, None) => {
+                    return Err(LoadError::Metadata(format!(
+                    "ring buffer \"{}\" needs a \"cursor\" (address or global of its write index)",
+                    r.name
+                )))
+                }
+                (RegionKind::Scalar, _) if r.len != 1 => {
+                    return Err(LoadError::Metadata(format!(
+                        "scalar \"{}\" must have len 1 (got {}); use kind \"array\" for more",
+                        r.name, r.len
+                    )))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_section() {
+        let meta = Metadata::parse(
+            br#"{"abi":1,"name":"Delay","author":"me","version":"1.2.0","channels":"stereo",
+                 "latency":3,
+                 "params":[{"id":"fb","name":"Feedback","min":0,"max":1,"default":0.5}],
+                 "state":[{"name":"buf","kind":"ring","at":1024,"len":4800,"cursor":"pos"},
+                          {"name":"z","kind":"scalar","at":"z_addr"}],
+                 "globals":["phase"]}"#,
+        )
+        .unwrap();
+        assert_eq!(meta.name, "Delay");
+        assert_eq!(meta.channels, Some(Channels::Stereo));
+        assert_eq!(meta.params[0].scale, Scale::Linear);
+        assert_eq!(meta.state[0].cursor, Some(Address::Global("pos".into())));
+        assert_eq!(meta.state[1].at, Address::Global("z_addr".into()));
+        assert_eq!(meta.state[1].len, 1);
+    }
+
+    #[test]
+    fn rejects_future_contract_and_lies() {
+        let err = Metadata::parse(br#"{"abi": 7}"#).unwrap_err().to_string();
+        assert!(
+            err.contains("version 7") && err.contains("update Wasp"),
+            "{err}"
+        );
+        let err =
+            Metadata::parse(br#"{"params":[{"id":"a","name":"A","min":1,"max":0,"default":0}]}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("min < max"), "{err}");
+        let err = Metadata::parse(br#"{"nmae": "typo"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `nmae`"), "{err}");
+        let err = Metadata::parse(b"{not json").unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+}

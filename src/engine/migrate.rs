@@ -1,0 +1,340 @@
+//! State migration across a live swap: each instance's resolved state layout, the plan the
+//! worker computes from two layouts, and the bounded copies the audio thread applies at commit.
+//!
+//! The plan is computed on the worker because it matches names (strings, allocation). The bytes
+//! are copied at commit time on the audio thread, because the running instance keeps changing
+//! its state until the very block it is replaced: copying earlier would lose the newest samples
+//! of a delay line. Applying a plan only indexes into vectors that already exist and copies
+//! memory, so it is realtime-safe.
+
+use wasmtime::{Global, Memory, Store, Val, ValType};
+
+use super::error::LoadError;
+use super::instance::HostState;
+use super::metadata::{Address, Metadata, RegionKind};
+use super::preparer::Crossfade;
+
+/// One declared state region with its address resolved for one instance.
+#[derive(Debug, Clone)]
+pub(crate) struct Region {
+    pub name: String,
+    pub kind: RegionKind,
+    /// Byte address of element 0.
+    pub addr: usize,
+    /// Length in 4-byte elements.
+    pub len: usize,
+    /// Byte address of a ring buffer's `i32` write cursor.
+    pub cursor: Option<usize>,
+}
+
+/// One declared state global of one instance.
+#[derive(Debug, Clone)]
+pub(crate) struct StateGlobal {
+    pub name: String,
+    pub global: Global,
+    pub ty: GlobalType,
+}
+
+/// The numeric type of a state global; only globals of the same type are carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GlobalType {
+    I32,
+    I64,
+    F32,
+    F64,
+}
+
+/// An instance's state, resolved once when it is created. The worker keeps a clone of the
+/// running instance's layout to plan the next swap; its handles are only used with the store
+/// they came from.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct StateLayout {
+    pub memory: Option<Memory>,
+    pub regions: Vec<Region>,
+    pub globals: Vec<StateGlobal>,
+}
+
+impl StateLayout {
+    /// Resolves the declared state of a freshly initialised instance: reads address globals,
+    /// and checks that every region lies inside memory.
+    pub fn resolve(
+        meta: &Metadata,
+        instance: &wasmtime::Instance,
+        store: &mut Store<HostState>,
+    ) -> Result<Self, LoadError> {
+        let memory = instance.get_memory(&mut *store, "memory");
+        let mem_len = memory.map_or(0, |m| m.data_size(&*store));
+        let mut address = |addr: &Address, what: &str| -> Result<usize, LoadError> {
+            match addr {
+                Address::Bytes(n) => Ok(*n as usize),
+                Address::Global(name) => instance
+                    .get_global(&mut *store, name)
+                    .and_then(|g| g.get(&mut *store).i32())
+                    .map(|v| v as u32 as usize)
+                    .ok_or_else(|| {
+                        LoadError::Metadata(format!(
+                            "{what} refers to `{name}`, which is not an exported i32 global"
+                        ))
+                    }),
+            }
+        };
+        let mut regions = Vec::with_capacity(meta.state.len());
+        for r in &meta.state {
+            let what = format!("state region \"{}\"", r.name);
+            let addr = address(&r.at, &what)?;
+            let len = r.len as usize;
+            let end = addr.checked_add(len * 4);
+            if end.is_none_or(|end| end > mem_len) {
+                return Err(LoadError::Metadata(format!(
+                    "{what} at byte {addr} with {len} elements ends past the end of memory \
+                     ({mem_len} bytes)"
+                )));
+            }
+            let cursor = match &r.cursor {
+                Some(c) => {
+                    let at = address(c, &what)?;
+                    if at.checked_add(4).is_none_or(|end| end > mem_len) {
+                        return Err(LoadError::Metadata(format!(
+                            "the cursor of {what} at byte {at} lies outside memory \
+                             ({mem_len} bytes)"
+                        )));
+                    }
+                    Some(at)
+                }
+                None => None,
+            };
+            regions.push(Region {
+                name: r.name.clone(),
+                kind: r.kind,
+                addr,
+                len,
+                cursor,
+            });
+        }
+        let mut globals = Vec::with_capacity(meta.globals.len());
+        for name in &meta.globals {
+            let global = instance.get_global(&mut *store, name).ok_or_else(|| {
+                LoadError::Metadata(format!("state global \"{name}\" is not exported"))
+            })?;
+            let ty = match global.ty(&*store).content() {
+                ValType::I32 => GlobalType::I32,
+                ValType::I64 => GlobalType::I64,
+                ValType::F32 => GlobalType::F32,
+                ValType::F64 => GlobalType::F64,
+                _ => {
+                    return Err(LoadError::Metadata(format!(
+                        "state global \"{name}\" must be numeric"
+                    )))
+                }
+            };
+            globals.push(StateGlobal {
+                name: name.clone(),
+                global,
+                ty,
+            });
+        }
+        Ok(Self {
+            memory,
+            regions,
+            globals,
+        })
+    }
+}
+
+/// What a swap did with each piece of declared state, by name. Made on the worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwapReport {
+    /// Carried over unchanged in size.
+    pub carried: Vec<String>,
+    /// Carried over, but the length changed (the overlap, or the newest ring samples, kept).
+    pub resized: Vec<String>,
+    /// New, or changed kind: starts as the new module's `wasp_init` left it.
+    pub reset: Vec<String>,
+    /// Declared by the old module only: gone.
+    pub dropped: Vec<String>,
+    /// True when the swap crossfades between the old and new module instead of carrying state.
+    pub crossfade: bool,
+}
+
+/// The copies to make at commit: indices into the old and new layouts.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    /// Generation of the instance this plan was computed against.
+    pub from_generation: u64,
+    pub regions: Vec<(usize, usize)>,
+    pub globals: Vec<(usize, usize)>,
+    /// Crossfade instead of (or, when nothing matches, in place of) carrying state.
+    pub crossfade: bool,
+}
+
+/// Matches old and new state by name and kind.
+pub(crate) fn plan(
+    old: &StateLayout,
+    from_generation: u64,
+    new: &StateLayout,
+    crossfade: Crossfade,
+) -> (Plan, SwapReport) {
+    let force_crossfade = crossfade == Crossfade::Always;
+    let mut plan = Plan {
+        from_generation,
+        ..Plan::default()
+    };
+    let mut report = SwapReport::default();
+    for (ni, n) in new.regions.iter().enumerate() {
+        match old.regions.iter().position(|o| o.name == n.name) {
+            Some(oi) if old.regions[oi].kind == n.kind => {
+                plan.regions.push((oi, ni));
+                if old.regions[oi].len == n.len {
+                    report.carried.push(n.name.clone());
+                } else {
+                    report.resized.push(n.name.clone());
+                }
+            }
+            _ => report.reset.push(n.name.clone()),
+        }
+    }
+    for (ni, n) in new.globals.iter().enumerate() {
+        match old.globals.iter().position(|o| o.name == n.name) {
+            Some(oi) if old.globals[oi].ty == n.ty => {
+                plan.globals.push((oi, ni));
+                report.carried.push(n.name.clone());
+            }
+            _ => report.reset.push(n.name.clone()),
+        }
+    }
+    for o in &old.regions {
+        if !new.regions.iter().any(|n| n.name == o.name) {
+            report.dropped.push(o.name.clone());
+        }
+    }
+    for o in &old.globals {
+        if !new.globals.iter().any(|n| n.name == o.name) {
+            report.dropped.push(o.name.clone());
+        }
+    }
+    let nothing_carried = plan.regions.is_empty() && plan.globals.is_empty();
+    plan.crossfade = match crossfade {
+        Crossfade::Always => true,
+        Crossfade::Auto => nothing_carried,
+        Crossfade::Never => false,
+    };
+    if force_crossfade {
+        // Crossfading runs both instances side by side; the new one starts fresh.
+        report.reset.append(&mut report.carried);
+        report.reset.append(&mut report.resized);
+        plan.regions.clear();
+        plan.globals.clear();
+    }
+    report.crossfade = plan.crossfade;
+    (plan, report)
+}
+
+/// Copies the planned state from `old` into `new`. Realtime-safe: bounded copies between two
+/// existing memories, no allocation.
+pub(crate) fn apply(
+    plan: &Plan,
+    old: (&StateLayout, &mut Store<HostState>),
+    new: (&StateLayout, &mut Store<HostState>),
+) {
+    let (old_layout, old_store) = old;
+    let (new_layout, new_store) = new;
+    if let (Some(old_mem), Some(new_mem)) = (old_layout.memory, new_layout.memory) {
+        let src = old_mem.data(&*old_store);
+        let dst = new_mem.data_mut(&mut *new_store);
+        for &(oi, ni) in &plan.regions {
+            let (o, n) = (&old_layout.regions[oi], &new_layout.regions[ni]);
+            match o.kind {
+                RegionKind::Scalar | RegionKind::Array => {
+                    let bytes = o.len.min(n.len) * 4;
+                    dst[n.addr..n.addr + bytes].copy_from_slice(&src[o.addr..o.addr + bytes]);
+                }
+                RegionKind::Ring => copy_ring(src, o, dst, n),
+            }
+        }
+    }
+    for &(oi, ni) in &plan.globals {
+        let value: Val = old_layout.globals[oi].global.get(&mut *old_store);
+        // The plan pairs only globals of the same type, so this cannot fail; if it somehow
+        // did, the new module simply keeps its own value.
+        let _ = new_layout.globals[ni].global.set(&mut *new_store, value);
+    }
+}
+
+/// Carries a ring buffer: the newest `min(old len, new len)` samples, oldest first, land at
+/// the start of the new ring, and its cursor points just past them.
+fn copy_ring(src: &[u8], o: &Region, dst: &mut [u8], n: &Region) {
+    let (Some(oc), Some(nc)) = (o.cursor, n.cursor) else {
+        return;
+    };
+    let raw = i32::from_le_bytes([src[oc], src[oc + 1], src[oc + 2], src[oc + 3]]);
+    // A module may keep its cursor unwrapped; reduce it into the ring.
+    let cursor = (raw as i64).rem_euclid(o.len as i64) as usize;
+    let k = o.len.min(n.len);
+    // The newest k samples are old[cursor - k .. cursor) modulo the ring: at most two runs.
+    let start = (cursor + o.len - k) % o.len;
+    let first = k.min(o.len - start);
+    let second = k - first;
+    dst[n.addr..n.addr + first * 4]
+        .copy_from_slice(&src[o.addr + start * 4..o.addr + (start + first) * 4]);
+    dst[n.addr + first * 4..n.addr + k * 4].copy_from_slice(&src[o.addr..o.addr + second * 4]);
+    let new_cursor = (k % n.len) as i32;
+    dst[nc..nc + 4].copy_from_slice(&new_cursor.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(addr: usize, len: usize, cursor: usize) -> Region {
+        Region {
+            name: "r".into(),
+            kind: RegionKind::Ring,
+            addr,
+            len,
+            cursor: Some(cursor),
+        }
+    }
+
+    fn write_f32s(mem: &mut [u8], addr: usize, values: &[f32]) {
+        for (i, v) in values.iter().enumerate() {
+            mem[addr + 4 * i..addr + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    fn read_f32s(mem: &[u8], addr: usize, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| f32::from_le_bytes(mem[addr + 4 * i..addr + 4 * i + 4].try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn ring_keeps_newest_samples_in_time_order() {
+        // Old ring of 5 with cursor 2: written in order 3,4,5(at 2..5)... newest are at 0 and 1.
+        let mut src = vec![0u8; 64];
+        write_f32s(&mut src, 0, &[10.0, 11.0, 7.0, 8.0, 9.0]);
+        src[40..44].copy_from_slice(&2i32.to_le_bytes());
+        let o = ring(0, 5, 40);
+
+        // Shrinking to 3 keeps the newest three: 9, 10, 11.
+        let mut dst = vec![0u8; 64];
+        copy_ring(&src, &o, &mut dst, &ring(0, 3, 40));
+        assert_eq!(read_f32s(&dst, 0, 3), vec![9.0, 10.0, 11.0]);
+        assert_eq!(i32::from_le_bytes(dst[40..44].try_into().unwrap()), 0);
+
+        // Growing to 8 keeps all five in time order and points the cursor after them.
+        let mut dst = vec![0u8; 64];
+        copy_ring(&src, &o, &mut dst, &ring(0, 8, 40));
+        assert_eq!(read_f32s(&dst, 0, 5), vec![7.0, 8.0, 9.0, 10.0, 11.0]);
+        assert_eq!(i32::from_le_bytes(dst[40..44].try_into().unwrap()), 5);
+    }
+
+    #[test]
+    fn unwrapped_cursor_is_reduced() {
+        let mut src = vec![0u8; 64];
+        write_f32s(&mut src, 0, &[1.0, 2.0, 3.0, 4.0]);
+        src[40..44].copy_from_slice(&9i32.to_le_bytes()); // 9 mod 4 = 1: newest is index 0
+        let mut dst = vec![0u8; 64];
+        copy_ring(&src, &ring(0, 4, 40), &mut dst, &ring(0, 2, 40));
+        assert_eq!(read_f32s(&dst, 0, 2), vec![4.0, 1.0]);
+    }
+}

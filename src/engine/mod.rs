@@ -1,0 +1,36 @@
+//! The WebAssembly engine: loading, contract checks, instances, the worker and the audio side.
+//!
+//! This tree never imports the plugin framework or the editor, so everything in it runs and is
+//! tested headless. The plugin crate root is a thin adapter around it.
+//!
+//! Threads: a [`Controller`] (any non-audio thread) asks the [`Preparer`]'s worker thread to
+//! load or re-prepare a module; the worker compiles a [`Patch`], instantiates a
+//! [`DspInstance`] and queues it; the [`AudioEngine`] on the audio thread commits it at the next
+//! block boundary and hands the old instance back to be dropped on the worker.
+
+mod audio;
+mod contract;
+mod error;
+mod imports;
+mod instance;
+mod metadata;
+mod migrate;
+mod patch;
+mod preparer;
+mod runtime;
+mod status;
+
+pub use audio::{AudioEngine, Processed, CROSSFADE_SECONDS};
+pub use contract::{DspShape, Layout};
+pub use error::{Fault, LoadError};
+pub use imports::IMPORT_MODULE;
+pub use instance::{DspInstance, ProcessConfig};
+pub use metadata::{
+    Address, Channels, Metadata, ParamSpec, RegionKind, Scale, StateRegion, CONTRACT_VERSION,
+    SECTION_NAME,
+};
+pub use migrate::SwapReport;
+pub use patch::{Patch, Source};
+pub use preparer::{Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, DEFAULT_MODULE};
+pub use runtime::Runtime;
+pub use status::{EngineShared, LoadStatus, ModuleInfo};

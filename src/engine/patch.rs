@@ -1,0 +1,112 @@
+//! `Patch`: a validated, compiled module with its metadata and source, ready to instantiate.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::contract::Layout;
+use super::metadata::Metadata;
+
+/// Where a module came from: its exact bytes (as the user supplied them, text or binary) and,
+/// when it was loaded from disk, the path. Persisted in the plugin state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub bytes: Arc<[u8]>,
+    pub path: Option<PathBuf>,
+}
+
+impl Source {
+    /// A module given as bytes, with no file behind it.
+    pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
+        Self {
+            bytes: bytes.into(),
+            path: None,
+        }
+    }
+
+    /// Reads a module from a file.
+    pub fn from_file(path: impl Into<PathBuf>) -> Result<Self, super::LoadError> {
+        let path = path.into();
+        let bytes = std::fs::read(&path).map_err(|e| super::LoadError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            bytes: bytes.into(),
+            path: Some(path),
+        })
+    }
+
+    /// A short, stable content hash (FNV-1a, 64 bit) for display and caching.
+    pub fn hash(&self) -> u64 {
+        fnv1a(&self.bytes)
+    }
+}
+
+/// FNV-1a over bytes: stable across Rust versions, unlike `DefaultHasher`.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= b as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// A compiled module that passed every contract check. Cheap to clone; share it freely between
+/// threads. Instantiating it is the worker's job (see [`crate::DspInstance`]).
+#[derive(Clone)]
+pub struct Patch(pub(crate) Arc<PatchInner>);
+
+pub(crate) struct PatchInner {
+    pub module: wasmtime::Module,
+    pub meta: Metadata,
+    pub layout: Layout,
+    pub source: Source,
+    pub hash: u64,
+}
+
+impl Patch {
+    /// What the module says about itself.
+    pub fn metadata(&self) -> &Metadata {
+        &self.0.meta
+    }
+
+    /// What the module exports, as found by the contract checks.
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+
+    /// The bytes and path the module was loaded from.
+    pub fn source(&self) -> &Source {
+        &self.0.source
+    }
+
+    /// Content hash of the source bytes.
+    pub fn hash(&self) -> u64 {
+        self.0.hash
+    }
+
+    /// A display name: the metadata name, else the file name, else "untitled module".
+    pub fn display_name(&self) -> String {
+        if !self.0.meta.name.is_empty() {
+            return self.0.meta.name.clone();
+        }
+        self.0
+            .source
+            .path
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "untitled module".to_owned())
+    }
+}
+
+impl std::fmt::Debug for Patch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Patch")
+            .field("name", &self.display_name())
+            .field("hash", &format_args!("{:016x}", self.0.hash))
+            .field("layout", &self.0.layout)
+            .finish()
+    }
+}

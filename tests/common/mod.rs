@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests: fixture paths, reference signals, module builds.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An example module under `examples/modules/`.
+pub fn example(name: &str) -> PathBuf {
+    root().join("examples/modules").join(name)
+}
+
+/// Reads an example module's bytes.
+pub fn example_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(example(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
+}
+
+/// A test sine: `amp * sin(2 pi f n / sr)` for `n` in `start..start + len`.
+pub fn sine(freq: f32, sample_rate: f32, amp: f32, start: usize, len: usize) -> Vec<f32> {
+    (start..start + len)
+        .map(|n| {
+            amp * (std::f64::consts::TAU * freq as f64 * n as f64 / sample_rate as f64).sin() as f32
+        })
+        .collect()
+}
+
+/// Builds the Rust example module for wasm32-unknown-unknown (once per test binary) and
+/// returns the path of the `.wasm` file.
+pub fn rust_tremolo_wasm() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = example("rust-tremolo");
+        ensure_wasm32_target();
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--quiet",
+            ])
+            .current_dir(&dir)
+            // The example is its own workspace; do not inherit this build's target directory.
+            .env_remove("CARGO_TARGET_DIR")
+            .status()
+            .expect("running cargo");
+        assert!(
+            status.success(),
+            "building examples/modules/rust-tremolo failed; is the wasm32-unknown-unknown \
+             target installed (`rustup target add wasm32-unknown-unknown`)?"
+        );
+        dir.join("target/wasm32-unknown-unknown/release/wasp_tremolo.wasm")
+    })
+}
+
+/// Installs the wasm32-unknown-unknown target through rustup when it is missing, so the test
+/// command works on a fresh machine.
+fn ensure_wasm32_target() {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("wasm32-unknown-unknown") => {}
+        Ok(_) => {
+            let status = Command::new("rustup")
+                .args(["target", "add", "wasm32-unknown-unknown"])
+                .status()
+                .expect("running rustup");
+            assert!(
+                status.success(),
+                "`rustup target add wasm32-unknown-unknown` failed"
+            );
+        }
+        // No rustup: assume the toolchain was set up some other way; the build will tell.
+        Err(_) => {}
+    }
+}
+
+/// Largest absolute difference between two signals of the same length.
+pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "signals differ in length");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
