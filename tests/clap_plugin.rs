@@ -107,6 +107,32 @@ fn restoring_before_activation_uses_the_module_at_the_real_sample_rate() {
 }
 
 #[test]
+fn swapping_modules_during_playback_keeps_the_oscillator_phase() {
+    let osc = |name: &str| std::fs::read(root().join("tests/fixtures/swap").join(name)).unwrap();
+    let mut host = host();
+    host.activate(SR, BLOCK as u32);
+    host.load_state(&state_with_module(Some(&osc("osc_a.wat"))))
+        .unwrap();
+    let silence = vec![0.0; BLOCK];
+    let mut out = Vec::new();
+    for block in 0..8 {
+        if block == 4 {
+            // Mid-stream, between two process calls, as a host recalling a preset does.
+            host.load_state(&state_with_module(Some(&osc("osc_b.wat"))))
+                .unwrap();
+        }
+        out.extend(host.process_stereo(&silence, &silence).0);
+    }
+    let want_a = sine(1000.0, SR as f32, 0.25, 0, 4 * BLOCK);
+    let want_b = sine(1000.0, SR as f32, 0.5, 4 * BLOCK, 4 * BLOCK);
+    assert!(max_diff(&out[..4 * BLOCK], &want_a) < 1e-3);
+    assert!(
+        max_diff(&out[4 * BLOCK..], &want_b) < 1e-3,
+        "the new module continues the old one's phase"
+    );
+}
+
+#[test]
 fn saved_state_reproduces_the_sound_in_a_fresh_instance() {
     let mut first = host();
     first.activate(SR, BLOCK as u32);

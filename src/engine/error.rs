@@ -93,26 +93,77 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// What stopped a running engine. `Copy` and allocation-free so the audio thread can record it.
+/// How a module crashed. `Copy`, so the audio thread can record it without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Fault {
-    /// The module trapped (unreachable, divide by zero, out-of-bounds access, stack overflow, ...).
-    Trap {
-        /// The export that trapped.
-        export: &'static str,
-        /// Zero-based index of the frame within the block being processed.
-        frame: u32,
-    },
+pub enum TrapKind {
+    /// It ran past its time budget and was interrupted.
+    Timeout,
+    /// `unreachable` was executed.
+    Unreachable,
+    /// Integer division or remainder by zero.
+    DivideByZero,
+    /// Integer overflow (such as `i32::MIN / -1`) or a float-to-integer conversion out of range.
+    IntegerOverflow,
+    /// A load or store outside linear memory.
+    OutOfBounds,
+    /// Recursion too deep for the WebAssembly stack.
+    StackOverflow,
+    /// An indirect call through a null or mistyped table entry, or an out-of-bounds table access.
+    BadCall,
+    /// Any other trap.
+    Other,
+}
+
+impl TrapKind {
+    pub(crate) fn from_trap(trap: wasmtime::Trap) -> Self {
+        use wasmtime::Trap as T;
+        match trap {
+            T::Interrupt => TrapKind::Timeout,
+            T::UnreachableCodeReached => TrapKind::Unreachable,
+            T::IntegerDivisionByZero => TrapKind::DivideByZero,
+            T::IntegerOverflow | T::BadConversionToInteger => TrapKind::IntegerOverflow,
+            T::MemoryOutOfBounds | T::HeapMisaligned => TrapKind::OutOfBounds,
+            T::StackOverflow => TrapKind::StackOverflow,
+            T::IndirectCallToNull | T::BadSignature | T::TableOutOfBounds => TrapKind::BadCall,
+            _ => TrapKind::Other,
+        }
+    }
+
+    /// A short description for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TrapKind::Timeout => "took too long and was stopped",
+            TrapKind::Unreachable => "reached `unreachable`",
+            TrapKind::DivideByZero => "divided an integer by zero",
+            TrapKind::IntegerOverflow => "overflowed an integer",
+            TrapKind::OutOfBounds => "accessed memory out of bounds",
+            TrapKind::StackOverflow => "overflowed its stack (recursion too deep)",
+            TrapKind::BadCall => "made an invalid indirect call",
+            TrapKind::Other => "crashed",
+        }
+    }
+}
+
+/// What stopped a running engine. `Copy` and allocation-free so the audio thread can record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// The export that was running.
+    pub export: &'static str,
+    /// What happened.
+    pub kind: TrapKind,
+    /// Zero-based index of the frame within the block being processed.
+    pub frame: u32,
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Trap { export, frame } => write!(
-                f,
-                "the module crashed in `{export}` at frame {frame} of a block; output is silenced"
-            ),
-        }
+        write!(
+            f,
+            "the module {} in `{}` at frame {} of a block; its output is silenced",
+            self.kind.describe(),
+            self.export,
+            self.frame
+        )
     }
 }

@@ -1,12 +1,13 @@
-//! `DspInstance`: one instantiated module with its own store, ready to process audio.
+//! `DspInstance`: one instantiated module plus its block driver, in a store of their own, ready
+//! to process audio.
 //!
 //! Created on a worker thread (instantiation allocates and runs module code), then moved to the
 //! audio thread, where only [`DspInstance::process`] and [`DspInstance::reset`] are called.
 
-use wasmtime::{Memory, Store, TypedFunc};
+use wasmtime::{Extern, Global, Instance, Memory, Store, TypedFunc};
 
 use super::contract::{names, DspShape};
-use super::error::{Fault, LoadError};
+use super::error::{Fault, LoadError, TrapKind};
 use super::migrate::{self, Plan, StateLayout};
 use super::patch::Patch;
 use super::runtime::Runtime;
@@ -35,23 +36,26 @@ impl Default for ProcessConfig {
     }
 }
 
-/// The typed per-sample entry point, one variant per `dsp` shape.
-enum Kernel {
-    Mono(TypedFunc<f32, f32>),
-    Stereo(TypedFunc<(f32, f32), (f32, f32)>),
-    Frame {
-        func: TypedFunc<(f32, f32), ()>,
-        memory: Memory,
-        /// Byte address of the `[left, right]` output pair, checked to lie inside memory.
-        addr: usize,
-    },
+/// The driver's typed entry point (see `driver.rs`).
+enum Run {
+    /// `run(frames, cap)` for the mono and multi-value stereo shapes.
+    Plain(TypedFunc<(i32, i32), ()>),
+    /// `run(frames, cap, frame_addr)` for the frame-buffer stereo shape.
+    Frame(TypedFunc<(i32, i32, i32), ()>, i32),
 }
 
 /// An instantiated, initialised module. Owns its wasmtime store, so it can move between threads
 /// but is used by one at a time.
 pub struct DspInstance {
     store: Store<HostState>,
-    kernel: Kernel,
+    run: Run,
+    /// The driver's I/O memory: four planar buffers of `cap` frames.
+    io: Memory,
+    /// The driver's `frame` global: index of the frame being processed, read after a trap.
+    frame: Global,
+    /// Frames per I/O buffer; blocks longer than this are processed in pieces.
+    cap: usize,
+    shape: DspShape,
     reset: Option<TypedFunc<(), ()>>,
     patch: Patch,
     config: ProcessConfig,
@@ -62,14 +66,24 @@ pub struct DspInstance {
     fault: Option<Fault>,
     /// Whether the audio engine has already published `fault`.
     fault_reported: bool,
+    /// The error wasmtime returned for the trap. Kept, not dropped, so it is freed with the
+    /// instance on the worker thread rather than on the audio thread.
+    trap_error: Option<wasmtime::Error>,
+}
+
+fn trap_message(export: &'static str) -> impl Fn(wasmtime::Error) -> LoadError {
+    move |e| LoadError::Trap {
+        export,
+        message: format!("{e:#}"),
+    }
 }
 
 impl DspInstance {
-    /// Instantiates `patch` and runs its `wasp_init`. Allocates and runs module code: worker
-    /// threads only.
+    /// Instantiates `patch` and its driver, and runs the module's `wasp_init`. Allocates and
+    /// runs module code: worker threads only.
     pub fn new(runtime: &Runtime, patch: &Patch, config: ProcessConfig) -> Result<Self, LoadError> {
         let mut store = Store::new(&runtime.engine, HostState::default());
-        let instance = runtime
+        let user = runtime
             .linker
             .instantiate(&mut store, &patch.0.module)
             .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
@@ -77,71 +91,93 @@ impl DspInstance {
         let wrong = |e: wasmtime::Error| LoadError::Abi(format!("{e:#}"));
 
         if layout.has_init {
-            let init = instance
+            let init = user
                 .get_typed_func::<(f32, i32), ()>(&mut store, names::INIT)
                 .map_err(wrong)?;
             let max_frames = i32::try_from(config.max_frames).unwrap_or(i32::MAX);
             init.call(&mut store, (config.sample_rate, max_frames))
-                .map_err(|e| LoadError::Trap {
-                    export: names::INIT,
-                    message: format!("{e:#}"),
-                })?;
+                .map_err(trap_message(names::INIT))?;
         }
         let reset = if layout.has_reset {
             Some(
-                instance
-                    .get_typed_func::<(), ()>(&mut store, names::RESET)
+                user.get_typed_func::<(), ()>(&mut store, names::RESET)
                     .map_err(wrong)?,
             )
         } else {
             None
         };
 
-        let kernel = match layout.shape {
-            DspShape::Mono => Kernel::Mono(
-                instance
-                    .get_typed_func(&mut store, names::DSP)
-                    .map_err(wrong)?,
-            ),
-            DspShape::Stereo => Kernel::Stereo(
-                instance
-                    .get_typed_func(&mut store, names::DSP)
-                    .map_err(wrong)?,
-            ),
-            DspShape::StereoFrame => {
-                let func = instance
-                    .get_typed_func(&mut store, names::DSP)
-                    .map_err(wrong)?;
-                let memory = instance
-                    .get_memory(&mut store, names::MEMORY)
-                    .ok_or_else(|| LoadError::Abi("the module exports no `memory`".into()))?;
-                let global = instance
-                    .get_global(&mut store, names::FRAME)
-                    .ok_or_else(|| LoadError::Abi("the module exports no `wasp_frame`".into()))?;
-                // The address is read after `wasp_init`, so a module may set it up there.
-                let addr = global.get(&mut store).i32().unwrap_or(-1) as u32 as usize;
-                let len = memory.data_size(&store);
-                if addr.checked_add(8).is_none_or(|end| end > len) {
-                    return Err(LoadError::Abi(format!(
-                        "`wasp_frame` points at byte {addr}, but the output pair needs 8 bytes \
-                         there and memory is only {len} bytes long"
-                    )));
-                }
-                Kernel::Frame { func, memory, addr }
+        let dsp = user
+            .get_func(&mut store, names::DSP)
+            .ok_or_else(|| LoadError::Abi("the module exports no `dsp`".into()))?;
+        let mut imports = vec![Extern::Func(dsp)];
+        let mut frame_addr = 0;
+        if layout.shape == DspShape::StereoFrame {
+            let memory = user
+                .get_memory(&mut store, names::MEMORY)
+                .ok_or_else(|| LoadError::Abi("the module exports no `memory`".into()))?;
+            let global = user
+                .get_global(&mut store, names::FRAME)
+                .ok_or_else(|| LoadError::Abi("the module exports no `wasp_frame`".into()))?;
+            // The address is read after `wasp_init`, so a module may set it up there.
+            let addr = global.get(&mut store).i32().unwrap_or(-1) as u32 as usize;
+            let len = memory.data_size(&store);
+            if addr.checked_add(8).is_none_or(|end| end > len) {
+                return Err(LoadError::Abi(format!(
+                    "`wasp_frame` points at byte {addr}, but the output pair needs 8 bytes \
+                     there and memory is only {len} bytes long"
+                )));
             }
+            frame_addr = addr as i32;
+            imports.push(Extern::Memory(memory));
+        }
+
+        let driver_module = runtime.driver(layout.shape)?;
+        let driver = Instance::new(&mut store, &driver_module, &imports)
+            .map_err(|e| LoadError::Instantiate(format!("block driver: {e:#}")))?;
+        let io = driver
+            .get_memory(&mut store, "io")
+            .ok_or_else(|| LoadError::Instantiate("block driver has no memory".into()))?;
+        let frame = driver
+            .get_global(&mut store, "frame")
+            .ok_or_else(|| LoadError::Instantiate("block driver has no frame".into()))?;
+        let cap = config.max_frames.clamp(1, 1 << 16) as usize;
+        let needed_pages = (4 * 4 * cap).div_ceil(65536) as u64;
+        let have_pages = io.size(&store);
+        if needed_pages > have_pages {
+            io.grow(&mut store, needed_pages - have_pages)
+                .map_err(|e| LoadError::Instantiate(format!("block driver memory: {e:#}")))?;
+        }
+        let run = match layout.shape {
+            DspShape::StereoFrame => Run::Frame(
+                driver
+                    .get_typed_func(&mut store, "run")
+                    .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?,
+                frame_addr,
+            ),
+            _ => Run::Plain(
+                driver
+                    .get_typed_func(&mut store, "run")
+                    .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?,
+            ),
         };
 
-        let state = StateLayout::resolve(&patch.0.meta, &instance, &mut store)?;
+        let state = StateLayout::resolve(&patch.0.meta, &user, &mut store)?;
 
         Ok(Self {
             store,
-            kernel,
+            run,
+            io,
+            frame,
+            cap,
+            shape: layout.shape,
             reset,
             patch: patch.clone(),
             config,
             state,
             fault: None,
             fault_reported: false,
+            trap_error: None,
         })
     }
 
@@ -170,10 +206,10 @@ impl DspInstance {
         );
     }
 
-    /// Touches every page of linear memory so the first real block does not page-fault on
-    /// fresh pages (writes each page's first byte back unchanged). Worker threads only.
+    /// Touches every page of the module's and the driver's memory so the first real block does
+    /// not page-fault on fresh pages. Worker threads only.
     pub(crate) fn warm_up(&mut self) {
-        if let Some(memory) = self.state.memory {
+        for memory in [self.state.memory, Some(self.io)].into_iter().flatten() {
             let data = memory.data_mut(&mut self.store);
             for i in (0..data.len()).step_by(4096) {
                 // `black_box` hides the value from the optimiser, so the store is kept.
@@ -194,18 +230,30 @@ impl DspInstance {
         new
     }
 
+    /// Records a trap. Keeps wasmtime's error so it is not freed here. Realtime-safe.
+    fn record(&mut self, export: &'static str, frame: usize, error: wasmtime::Error) -> Fault {
+        let kind = error
+            .downcast_ref::<wasmtime::Trap>()
+            .map_or(TrapKind::Other, |t| TrapKind::from_trap(*t));
+        let fault = Fault {
+            export,
+            kind,
+            frame: frame as u32,
+        };
+        self.fault = Some(fault);
+        if self.trap_error.is_none() {
+            self.trap_error = Some(error);
+        }
+        fault
+    }
+
     /// Calls `wasp_reset` if the module has one (the host's transport reset).
     ///
-    /// Realtime-safe unless the module traps: wasmtime allocates while unwinding a trap.
+    /// Realtime-safe unless the module traps: wasmtime allocates while reporting a trap.
     pub fn reset(&mut self) -> Result<(), Fault> {
         if let (Some(reset), None) = (&self.reset, self.fault) {
-            if reset.call(&mut self.store, ()).is_err() {
-                let fault = Fault::Trap {
-                    export: names::RESET,
-                    frame: 0,
-                };
-                self.fault = Some(fault);
-                return Err(fault);
+            if let Err(e) = reset.call(&mut self.store, ()) {
+                return Err(self.record(names::RESET, 0, e));
             }
         }
         Ok(())
@@ -219,112 +267,103 @@ impl DspInstance {
     /// Realtime-safe (no allocation, lock, logging or freeing) unless the module traps: wasmtime
     /// allocates the trap's error. After a trap the block and every later block are silence.
     pub fn process(&mut self, channels: &mut [&mut [f32]]) -> Result<(), Fault> {
-        if self.fault.is_some() {
+        if let Some(fault) = self.fault {
             silence(channels);
-            return Err(self.fault.unwrap_or(Fault::Trap {
-                export: names::DSP,
-                frame: 0,
-            }));
+            return Err(fault);
         }
-        let result = match channels {
-            [] => Ok(()),
-            [mono] => self.run_mono_host(mono),
-            [left, right, ..] => {
-                let frames = left.len().min(right.len());
-                self.run_stereo(left, right, frames)
+        let frames = channels.iter().map(|c| c.len()).min().unwrap_or(0);
+        let mut start = 0;
+        while start < frames {
+            let n = (frames - start).min(self.cap);
+            self.write_inputs(channels, start, n);
+            let cap_bytes = (self.cap * 4) as i32;
+            let result = match &self.run {
+                Run::Plain(run) => run.call(&mut self.store, (n as i32, cap_bytes)),
+                Run::Frame(run, addr) => run.call(&mut self.store, (n as i32, cap_bytes, *addr)),
+            };
+            if let Err(e) = result {
+                let at = self.frame.get(&mut self.store).i32().unwrap_or(0) as usize;
+                let fault = self.record(names::DSP, start + at, e);
+                silence(channels);
+                return Err(fault);
             }
-        };
-        if let Err(fault) = result {
-            self.fault = Some(fault);
-            silence(channels);
-        }
-        result
-    }
-
-    /// Runs `dsp` over a mono host buffer.
-    fn run_mono_host(&mut self, mono: &mut [f32]) -> Result<(), Fault> {
-        let mono_kernel = matches!(self.kernel, Kernel::Mono(_));
-        for (i, x) in mono.iter_mut().enumerate() {
-            let (l, r) = self.frame(*x, *x, i)?;
-            *x = if mono_kernel { l } else { 0.5 * (l + r) };
+            self.read_outputs(channels, start, n);
+            start += n;
         }
         Ok(())
     }
 
-    fn run_stereo(
-        &mut self,
-        left: &mut [f32],
-        right: &mut [f32],
-        frames: usize,
-    ) -> Result<(), Fault> {
-        // Specialise the hot loops per kernel so each frame is one typed call and no branches.
-        let trap = |frame: usize| Fault::Trap {
-            export: names::DSP,
-            frame: frame as u32,
-        };
-        match &self.kernel {
-            Kernel::Mono(f) => {
-                for i in 0..frames {
-                    let y = f
-                        .call(&mut self.store, 0.5 * (left[i] + right[i]))
-                        .map_err(|_| trap(i))?;
-                    left[i] = y;
-                    right[i] = y;
+    /// Copies `n` frames from `start` of the host buffers into the driver's input buffers.
+    fn write_inputs(&mut self, channels: &[&mut [f32]], start: usize, n: usize) {
+        let cap = self.cap * 4;
+        let data = self.io.data_mut(&mut self.store);
+        let (in_l, rest) = data.split_at_mut(cap);
+        let in_r = &mut rest[..cap];
+        match (channels, self.shape) {
+            ([mono], DspShape::Mono) => put(in_l, &mono[start..start + n]),
+            ([mono], _) => {
+                put(in_l, &mono[start..start + n]);
+                put(in_r, &mono[start..start + n]);
+            }
+            ([l, r, ..], DspShape::Mono) => {
+                let (l, r) = (&l[start..start + n], &r[start..start + n]);
+                for (dst, (a, b)) in in_l.chunks_exact_mut(4).zip(l.iter().zip(r)) {
+                    dst.copy_from_slice(&(0.5 * (a + b)).to_le_bytes());
                 }
             }
-            Kernel::Stereo(f) => {
-                for i in 0..frames {
-                    let (l, r) = f
-                        .call(&mut self.store, (left[i], right[i]))
-                        .map_err(|_| trap(i))?;
-                    left[i] = l;
-                    right[i] = r;
-                }
+            ([l, r, ..], _) => {
+                put(in_l, &l[start..start + n]);
+                put(in_r, &r[start..start + n]);
             }
-            Kernel::Frame { func, memory, addr } => {
-                for i in 0..frames {
-                    func.call(&mut self.store, (left[i], right[i]))
-                        .map_err(|_| trap(i))?;
-                    let (l, r) = read_pair(memory.data(&self.store), *addr);
-                    left[i] = l;
-                    right[i] = r;
-                }
-            }
+            ([], _) => {}
         }
-        Ok(())
     }
 
-    /// Runs `dsp` for one frame whatever its shape, returning a stereo pair.
-    fn frame(&mut self, l: f32, r: f32, i: usize) -> Result<(f32, f32), Fault> {
-        let trap = Fault::Trap {
-            export: names::DSP,
-            frame: i as u32,
-        };
-        match &self.kernel {
-            Kernel::Mono(f) => {
-                let y = f.call(&mut self.store, l).map_err(|_| trap)?;
-                Ok((y, y))
+    /// Copies `n` frames of the driver's output buffers back into the host buffers at `start`.
+    fn read_outputs(&mut self, channels: &mut [&mut [f32]], start: usize, n: usize) {
+        let cap = self.cap * 4;
+        let data = self.io.data(&self.store);
+        let out_l = &data[2 * cap..3 * cap];
+        let out_r = &data[3 * cap..4 * cap];
+        match (channels, self.shape) {
+            ([mono], DspShape::Mono) => get(&mut mono[start..start + n], out_l),
+            ([mono], _) => {
+                for (i, y) in mono[start..start + n].iter_mut().enumerate() {
+                    *y = 0.5 * (at(out_l, i) + at(out_r, i));
+                }
             }
-            Kernel::Stereo(f) => f.call(&mut self.store, (l, r)).map_err(|_| trap),
-            Kernel::Frame { func, memory, addr } => {
-                func.call(&mut self.store, (l, r)).map_err(|_| trap)?;
-                Ok(read_pair(memory.data(&self.store), *addr))
+            ([l, r, ..], DspShape::Mono) => {
+                get(&mut l[start..start + n], out_l);
+                get(&mut r[start..start + n], out_l);
             }
+            ([l, r, ..], _) => {
+                get(&mut l[start..start + n], out_l);
+                get(&mut r[start..start + n], out_r);
+            }
+            ([], _) => {}
         }
     }
 }
 
-/// Reads the `[left, right]` output pair at `addr`. The address was checked against the memory
-/// size at creation and memories never shrink, so the fallback is unreachable in practice.
+/// Writes samples as little-endian `f32` bytes.
 #[inline]
-fn read_pair(data: &[u8], addr: usize) -> (f32, f32) {
-    match data.get(addr..addr + 8) {
-        Some(b) => (
-            f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            f32::from_le_bytes([b[4], b[5], b[6], b[7]]),
-        ),
-        None => (0.0, 0.0),
+fn put(dst: &mut [u8], src: &[f32]) {
+    for (d, s) in dst.chunks_exact_mut(4).zip(src) {
+        d.copy_from_slice(&s.to_le_bytes());
     }
+}
+
+/// Reads little-endian `f32` bytes into samples.
+#[inline]
+fn get(dst: &mut [f32], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src.chunks_exact(4)) {
+        *d = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+    }
+}
+
+#[inline]
+fn at(src: &[u8], i: usize) -> f32 {
+    f32::from_le_bytes([src[4 * i], src[4 * i + 1], src[4 * i + 2], src[4 * i + 3]])
 }
 
 fn silence(channels: &mut [&mut [f32]]) {

@@ -10,6 +10,7 @@
 
 mod audio;
 mod contract;
+mod driver;
 mod error;
 mod imports;
 mod instance;
@@ -22,7 +23,7 @@ mod status;
 
 pub use audio::{AudioEngine, Processed, CROSSFADE_SECONDS};
 pub use contract::{DspShape, Layout};
-pub use error::{Fault, LoadError};
+pub use error::{Fault, LoadError, TrapKind};
 pub use imports::IMPORT_MODULE;
 pub use instance::{DspInstance, ProcessConfig};
 pub use metadata::{

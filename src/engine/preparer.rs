@@ -161,6 +161,7 @@ impl Preparer {
             retired: retired_rx,
             waiting: None,
             slots: slots.clone(),
+            shared: shared.clone(),
             config: ProcessConfig::default(),
             running: None,
             default: None,
@@ -260,6 +261,31 @@ impl Controller {
             options,
             reply: Some(reply),
         })
+    }
+
+    /// Like [`Controller::load_with`], returning a receiver that gets the outcome once the
+    /// worker has handled the request. For callers that fire many requests and check later.
+    pub fn load_tracked(
+        &self,
+        source: Source,
+        options: LoadOptions,
+    ) -> crossbeam_channel::Receiver<LoadOutcome> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let request = Request::Load {
+            what: What::Source(source),
+            origin: Origin::User,
+            options,
+            reply: Some(tx),
+        };
+        if let Err(crossbeam_channel::SendError(Request::Load {
+            reply: Some(reply), ..
+        })) = self.requests.send(request)
+        {
+            let _ = reply.send(LoadOutcome::Failed(LoadError::Instantiate(
+                "the Wasp worker has stopped".into(),
+            )));
+        }
+        rx
     }
 
     /// Like [`Controller::load_file`], but waits.
@@ -377,6 +403,7 @@ struct Worker {
     /// A prepared instance that did not fit in `incoming` yet.
     waiting: Option<Box<Prepared>>,
     slots: Arc<Mutex<Slots>>,
+    shared: Arc<EngineShared>,
     config: ProcessConfig,
     /// The instance most recently handed to the audio thread.
     running: Option<Running>,
@@ -594,7 +621,9 @@ impl Worker {
             scratch: [vec![0.0; frames], vec![0.0; frames]],
         });
         // Latest wins: an older instance still waiting for room is superseded.
-        self.waiting = None;
+        if self.waiting.take().is_some() {
+            self.shared.count_superseded_in_queue();
+        }
         if let Err(rtrb::PushError::Full(prepared)) = self.incoming.push(prepared) {
             self.waiting = Some(prepared);
         }

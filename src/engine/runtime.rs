@@ -1,7 +1,7 @@
 //! `Runtime`: the configured wasmtime engine and linker, and the bytes-to-`Patch` load pipeline.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::{Config, Engine, Linker, Module, OptLevel};
 
@@ -18,7 +18,16 @@ use super::patch::{fnv1a, Patch, PatchInner, Source};
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<HostState>>,
+    /// Recently compiled patches, most recent last, so that swapping back to a module (A/B
+    /// comparisons, undo, a file saved unchanged) skips validation and compilation. Keyed by
+    /// content: the bytes are compared, not just the hash.
+    cache: Arc<Mutex<Vec<Patch>>>,
+    /// The compiled block drivers, one per `dsp` shape, compiled on first use.
+    drivers: Arc<[OnceLock<Module>; 3]>,
 }
+
+/// How many compiled modules the cache keeps.
+const CACHE_ENTRIES: usize = 16;
 
 impl Runtime {
     /// Creates a runtime with Wasp's engine configuration.
@@ -33,25 +42,82 @@ impl Runtime {
         Ok(Self {
             engine,
             linker: Arc::new(linker),
+            cache: Arc::new(Mutex::new(Vec::new())),
+            drivers: Arc::new(Default::default()),
         })
+    }
+
+    /// The compiled block driver for a `dsp` shape (see `driver.rs`).
+    pub(crate) fn driver(&self, shape: contract::DspShape) -> Result<Module, LoadError> {
+        let slot = &self.drivers[shape as usize];
+        if let Some(module) = slot.get() {
+            return Ok(module.clone());
+        }
+        let binary = to_binary(super::driver::text(shape).as_bytes())?;
+        let module = Module::from_binary(&self.engine, &binary)
+            .map_err(|e| LoadError::Compile(format!("block driver: {e:#}")))?;
+        Ok(slot.get_or_init(|| module).clone())
+    }
+
+    /// Looks a source up in the compiled-module cache.
+    fn cached(&self, source: &Source, hash: u64) -> Option<Patch> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let i = cache
+            .iter()
+            .rposition(|p| p.0.hash == hash && p.0.source.bytes == source.bytes)?;
+        let hit = cache.remove(i);
+        cache.push(hit.clone());
+        Some(hit)
     }
 
     /// Validates, checks and compiles a module. Slow (milliseconds to seconds): never call it on
     /// the audio thread.
+    ///
+    /// Recently compiled modules with the same bytes are reused from a cache.
     pub fn compile(&self, source: Source) -> Result<Patch, LoadError> {
+        let hash = fnv1a(&source.bytes);
+        if let Some(hit) = self.cached(&source, hash) {
+            if hit.0.source.path == source.path {
+                return Ok(hit);
+            }
+            // Same bytes from another file: share the compiled code, keep the new path.
+            return Ok(Patch(Arc::new(PatchInner {
+                module: hit.0.module.clone(),
+                meta: hit.0.meta.clone(),
+                layout: hit.0.layout,
+                source,
+                hash,
+            })));
+        }
         let binary = to_binary(&source.bytes)?;
         let meta = validate(&binary)?;
         let module = Module::from_binary(&self.engine, &binary)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         let layout = contract::check(&module, &meta)?;
-        let hash = fnv1a(&source.bytes);
-        Ok(Patch(Arc::new(PatchInner {
+        let patch = Patch(Arc::new(PatchInner {
             module,
             meta,
             layout,
             source,
             hash,
-        })))
+        }));
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() == CACHE_ENTRIES {
+            cache.remove(0);
+        }
+        cache.push(patch.clone());
+        Ok(patch)
+    }
+
+    /// Compiles without consulting or filling the cache (for measuring cold compiles).
+    pub fn compile_uncached(&self, source: Source) -> Result<Patch, LoadError> {
+        let fresh = Runtime {
+            engine: self.engine.clone(),
+            linker: self.linker.clone(),
+            cache: Arc::new(Mutex::new(Vec::new())),
+            drivers: self.drivers.clone(),
+        };
+        fresh.compile(source)
     }
 }
 

@@ -19,6 +19,9 @@ pub struct EngineShared {
     blocks: AtomicU64,
     /// Swaps that crossfaded because the planned-against instance was no longer running.
     fallback_crossfades: AtomicU64,
+    /// Prepared instances the worker dropped before delivery because a newer one replaced
+    /// them while the audio thread's queue was full (written by the worker).
+    superseded_in_queue: AtomicU64,
     /// Number of faults (traps) so far.
     faults: AtomicU32,
     /// Generation of the instance that last faulted, with the frame it faulted at.
@@ -49,6 +52,17 @@ impl EngineShared {
         self.fallback_crossfades.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Worker: counts a prepared instance dropped before delivery.
+    pub(crate) fn count_superseded_in_queue(&self) {
+        // Relaxed: a statistic.
+        self.superseded_in_queue.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prepared instances dropped before delivery because a newer one replaced them.
+    pub fn superseded_in_queue(&self) -> u64 {
+        self.superseded_in_queue.load(Ordering::Relaxed)
+    }
+
     /// Number of swaps that fell back to a crossfade.
     pub fn fallback_crossfades(&self) -> u64 {
         self.fallback_crossfades.load(Ordering::Relaxed)
@@ -56,7 +70,7 @@ impl EngineShared {
 
     /// Audio thread: records a fault. Realtime-safe.
     pub(crate) fn publish_fault(&self, generation: u64, fault: Fault) {
-        let Fault::Trap { frame, .. } = fault;
+        let frame = fault.frame;
         // Relaxed for the details, then Release on the counter: a reader that sees the counter
         // change with Acquire also sees the details written before it.
         self.last_fault_generation
