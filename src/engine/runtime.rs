@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use wasmtime::{Config, Engine, Linker, Module, OptLevel};
+use wasmtime::{Config, Engine, Inlining, Linker, Module, OptLevel};
 
 use super::contract;
 use super::error::LoadError;
@@ -35,6 +35,11 @@ impl Runtime {
         let mut config = Config::new();
         config
             .cranelift_opt_level(OptLevel::Speed)
+            // Inline small functions inside a module (filters call their own helpers per
+            // sample), measured in benches/dsp.rs.
+            .compiler_inlining(Inlining::Yes)
+            // A trap's WebAssembly backtrace is collected on the audio thread; skip it.
+            .wasm_backtrace_max_frames(None)
             .wasm_multi_value(true);
         let engine = Engine::new(&config).map_err(|e| LoadError::Compile(e.to_string()))?;
         let mut linker = Linker::new(&engine);
