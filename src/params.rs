@@ -75,19 +75,36 @@ impl<'a> PersistentField<'a, Option<SavedModule>> for ModuleField {
     }
 }
 
+/// What Wasp plays after a module crashes, until another module is loaded.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnCrash {
+    /// Silence: nothing unexpected reaches the speakers.
+    #[id = "silence"]
+    #[name = "Silence"]
+    Silence,
+    /// The unprocessed input: the track keeps sounding, without the effect.
+    #[id = "dry"]
+    #[name = "Pass dry signal"]
+    Dry,
+}
+
 /// Wasp's parameters. Module parameters are mapped onto host parameters by a later version;
-/// today the state carries the module.
+/// today the state carries the module and the crash behaviour.
 #[derive(Params)]
 pub struct WaspParams {
     /// The loaded module, saved with the project.
     #[persist = "module"]
     pub module: ModuleField,
+    /// What to play after the module crashes.
+    #[id = "on_crash"]
+    pub on_crash: EnumParam<OnCrash>,
 }
 
 impl WaspParams {
     pub(crate) fn new(controller: Controller) -> Self {
         Self {
             module: ModuleField { controller },
+            on_crash: EnumParam::new("On crash", OnCrash::Silence).non_automatable(),
         }
     }
 }

@@ -5,8 +5,18 @@ use std::sync::Arc;
 
 use nice_plug::prelude::*;
 
-use crate::engine::{AudioEngine, Controller, LoadOutcome, Preparer, ProcessConfig, Runtime};
-use crate::params::WaspParams;
+use crate::engine::{
+    AudioEngine, Controller, FaultOutput, LoadOutcome, Preparer, ProcessConfig, Runtime,
+};
+use crate::params::{OnCrash, WaspParams};
+
+/// Wraps every call into module code on the audio thread. wasmtime allocates (and frees) an
+/// error when a module traps or is interrupted, which would otherwise trip nice-plug's
+/// allocation checker in test builds. Everything else in `process` stays checked, and the
+/// engine's own tests check the module calls too, for modules that do not crash.
+fn permit_trap_allocations(call: &mut dyn FnMut()) {
+    nice_plug::util::permit_alloc(call)
+}
 
 /// The Wasp plugin instance.
 pub struct Wasp {
@@ -15,6 +25,9 @@ pub struct Wasp {
     audio: AudioEngine,
     /// Owns the worker thread; dropped (and joined) with the plugin, off the audio thread.
     preparer: Preparer,
+    /// Test builds only: allocate in every `process` call, to prove the checker is armed.
+    #[cfg(feature = "assert_process_allocs")]
+    alloc_probe: bool,
 }
 
 impl Default for Wasp {
@@ -22,13 +35,16 @@ impl Default for Wasp {
         // Creating the runtime configures wasmtime and links the math imports; it fails only
         // on a platform wasmtime cannot generate code for, where Wasp cannot work at all.
         let runtime = Runtime::new().expect("wasmtime supports this platform");
-        let (preparer, audio) =
+        let (preparer, mut audio) =
             Preparer::spawn(runtime).expect("the operating system can start a thread");
+        audio.set_call_guard(permit_trap_allocations);
         let params = Arc::new(WaspParams::new(preparer.controller().clone()));
         Self {
             params,
             audio,
             preparer,
+            #[cfg(feature = "assert_process_allocs")]
+            alloc_probe: std::env::var_os("WASP_ALLOC_PROBE").is_some(),
         }
     }
 }
@@ -99,6 +115,15 @@ impl Plugin for Wasp {
         _aux: &mut AuxiliaryBuffers,
         _context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        #[cfg(feature = "assert_process_allocs")]
+        if self.alloc_probe {
+            std::hint::black_box(Vec::<u8>::with_capacity(64));
+        }
+        self.audio
+            .set_fault_output(match self.params.on_crash.value() {
+                OnCrash::Silence => FaultOutput::Silence,
+                OnCrash::Dry => FaultOutput::Dry,
+            });
         self.audio.process(buffer.as_slice());
         ProcessStatus::Normal
     }

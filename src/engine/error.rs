@@ -33,11 +33,15 @@ pub enum LoadError {
     Compile(String),
     /// Instantiation failed (start function trapped, memory could not be created, ...).
     Instantiate(String),
-    /// An export trapped while the module was being prepared (`wasp_init`, `wasp_reset`, warm-up).
+    /// Module code trapped while the module was being loaded (start function, `wasp_init`).
     Trap {
         export: &'static str,
         message: String,
     },
+    /// The start function or `wasp_init` ran past its time budget.
+    Timeout { export: &'static str, seconds: u32 },
+    /// The module exceeds one of the sandbox's limits (size, memory, table).
+    Limit(String),
     /// The file could not be read from disk.
     Io { path: String, message: String },
 }
@@ -86,6 +90,12 @@ impl fmt::Display for LoadError {
                     "the module crashed in `{export}` while loading: {message}"
                 )
             }
+            LoadError::Timeout { export, seconds } => write!(
+                f,
+                "the module ran for over {seconds} s in `{export}` while loading and was stopped; \
+                 it probably loops forever there"
+            ),
+            LoadError::Limit(message) => write!(f, "{message}"),
             LoadError::Io { path, message } => write!(f, "could not read `{path}`: {message}"),
         }
     }
@@ -128,6 +138,27 @@ impl TrapKind {
             T::IndirectCallToNull | T::BadSignature | T::TableOutOfBounds => TrapKind::BadCall,
             _ => TrapKind::Other,
         }
+    }
+
+    /// A small code for storing the kind in an atomic.
+    pub(crate) fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind stored by [`TrapKind::code`].
+    pub(crate) fn from_code(code: u8) -> Self {
+        [
+            TrapKind::Timeout,
+            TrapKind::Unreachable,
+            TrapKind::DivideByZero,
+            TrapKind::IntegerOverflow,
+            TrapKind::OutOfBounds,
+            TrapKind::StackOverflow,
+            TrapKind::BadCall,
+        ]
+        .get(code as usize)
+        .copied()
+        .unwrap_or(TrapKind::Other)
     }
 
     /// A short description for messages.

@@ -11,11 +11,12 @@ use super::error::{Fault, LoadError, TrapKind};
 use super::migrate::{self, Plan, StateLayout};
 use super::patch::Patch;
 use super::runtime::Runtime;
+use super::sandbox::{self, Limits, LOAD_BUDGET};
 
-/// Per-store host data. Holds whatever the host needs while module code runs.
+/// Per-store host data: the resource limiter.
 #[derive(Default)]
 pub struct HostState {
-    _private: (),
+    limits: Limits,
 }
 
 /// The host's audio settings a module is prepared for.
@@ -56,6 +57,8 @@ pub struct DspInstance {
     /// Frames per I/O buffer; blocks longer than this are processed in pieces.
     cap: usize,
     shape: DspShape,
+    /// Whether calls run under epoch deadlines (the runtime's ticker is running).
+    epochs: bool,
     reset: Option<TypedFunc<(), ()>>,
     patch: Patch,
     config: ProcessConfig,
@@ -71,10 +74,18 @@ pub struct DspInstance {
     trap_error: Option<wasmtime::Error>,
 }
 
-fn trap_message(export: &'static str) -> impl Fn(wasmtime::Error) -> LoadError {
-    move |e| LoadError::Trap {
-        export,
-        message: format!("{e:#}"),
+/// Turns an error from running module code while loading into a `LoadError` naming `export`.
+fn load_trap(export: &'static str) -> impl Fn(wasmtime::Error) -> LoadError {
+    move |e| match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => LoadError::Timeout {
+            export,
+            seconds: LOAD_BUDGET.as_secs() as u32,
+        },
+        Some(_) => LoadError::Trap {
+            export,
+            message: format!("{e:#}"),
+        },
+        None => LoadError::Instantiate(format!("{e:#}")),
     }
 }
 
@@ -83,10 +94,15 @@ impl DspInstance {
     /// runs module code: worker threads only.
     pub fn new(runtime: &Runtime, patch: &Patch, config: ProcessConfig) -> Result<Self, LoadError> {
         let mut store = Store::new(&runtime.engine, HostState::default());
+        store.limiter(|state| &mut state.limits);
+        let epochs = runtime.epochs();
+        if epochs {
+            store.set_epoch_deadline(sandbox::ticks(LOAD_BUDGET));
+        }
         let user = runtime
             .linker
             .instantiate(&mut store, &patch.0.module)
-            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
+            .map_err(load_trap("start function"))?;
         let layout = patch.0.layout;
         let wrong = |e: wasmtime::Error| LoadError::Abi(format!("{e:#}"));
 
@@ -95,8 +111,11 @@ impl DspInstance {
                 .get_typed_func::<(f32, i32), ()>(&mut store, names::INIT)
                 .map_err(wrong)?;
             let max_frames = i32::try_from(config.max_frames).unwrap_or(i32::MAX);
+            if epochs {
+                store.set_epoch_deadline(sandbox::ticks(LOAD_BUDGET));
+            }
             init.call(&mut store, (config.sample_rate, max_frames))
-                .map_err(trap_message(names::INIT))?;
+                .map_err(load_trap(names::INIT))?;
         }
         let reset = if layout.has_reset {
             Some(
@@ -144,6 +163,7 @@ impl DspInstance {
         let cap = config.max_frames.clamp(1, 1 << 16) as usize;
         let needed_pages = (4 * 4 * cap).div_ceil(65536) as u64;
         let have_pages = io.size(&store);
+        // Grown here, while loading; processing never grows it.
         if needed_pages > have_pages {
             io.grow(&mut store, needed_pages - have_pages)
                 .map_err(|e| LoadError::Instantiate(format!("block driver memory: {e:#}")))?;
@@ -163,6 +183,9 @@ impl DspInstance {
         };
 
         let state = StateLayout::resolve(&patch.0.meta, &user, &mut store)?;
+        // Loading is over: from here on the instance may run on the audio thread, where growing
+        // memory or tables would map memory. They fail instead (see `sandbox.rs`).
+        store.data_mut().limits.processing = true;
 
         Ok(Self {
             store,
@@ -171,6 +194,7 @@ impl DspInstance {
             frame,
             cap,
             shape: layout.shape,
+            epochs,
             reset,
             patch: patch.clone(),
             config,
@@ -252,6 +276,10 @@ impl DspInstance {
     /// Realtime-safe unless the module traps: wasmtime allocates while reporting a trap.
     pub fn reset(&mut self) -> Result<(), Fault> {
         if let (Some(reset), None) = (&self.reset, self.fault) {
+            if self.epochs {
+                let ticks = sandbox::block_ticks(self.cap, self.config.sample_rate);
+                self.store.set_epoch_deadline(ticks);
+            }
             if let Err(e) = reset.call(&mut self.store, ()) {
                 return Err(self.record(names::RESET, 0, e));
             }
@@ -276,6 +304,10 @@ impl DspInstance {
         while start < frames {
             let n = (frames - start).min(self.cap);
             self.write_inputs(channels, start, n);
+            if self.epochs {
+                let ticks = sandbox::block_ticks(n, self.config.sample_rate);
+                self.store.set_epoch_deadline(ticks);
+            }
             let cap_bytes = (self.cap * 4) as i32;
             let result = match &self.run {
                 Run::Plain(run) => run.call(&mut self.store, (n as i32, cap_bytes)),

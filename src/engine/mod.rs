@@ -19,9 +19,12 @@ mod migrate;
 mod patch;
 mod preparer;
 mod runtime;
+mod sandbox;
 mod status;
 
-pub use audio::{AudioEngine, Processed, CROSSFADE_SECONDS};
+pub use audio::{
+    AudioEngine, CallGuard, FaultOutput, Processed, CROSSFADE_SECONDS, ROLLBACK_SECONDS,
+};
 pub use contract::{DspShape, Layout};
 pub use error::{Fault, LoadError, TrapKind};
 pub use imports::IMPORT_MODULE;
@@ -33,5 +36,8 @@ pub use metadata::{
 pub use migrate::SwapReport;
 pub use patch::{Patch, Source};
 pub use preparer::{Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, DEFAULT_MODULE};
-pub use runtime::Runtime;
-pub use status::{EngineShared, LoadStatus, ModuleInfo};
+pub use runtime::{Runtime, RuntimeOptions};
+pub use sandbox::{
+    Policed, LOAD_BUDGET, MEMORY_CAP, MODULE_SIZE_CAP, OUTPUT_CEILING, TABLE_CAP, TICK, WASM_STACK,
+};
+pub use status::{EngineShared, FaultCounters, LoadStatus, ModuleInfo};

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::audio::{AudioEngine, Prepared};
+use super::audio::{AudioEngine, Prepared, ROLLBACK_SECONDS};
 use super::error::LoadError;
 use super::instance::{DspInstance, ProcessConfig};
 use super::migrate::{self, StateLayout, SwapReport};
@@ -126,8 +126,8 @@ struct Slots {
     /// The module the plugin state should save: `None` is the default module.
     saved: Option<Source>,
     status: LoadStatus,
-    /// Recent swap reports by generation, newest last.
-    reports: VecDeque<(u64, SwapReport)>,
+    /// Recent swap reports by generation, with the module's name, newest last.
+    reports: VecDeque<(u64, String, SwapReport)>,
 }
 
 /// A handle for non-audio threads (editor, state restore, tests) to request work. Cheap to
@@ -164,6 +164,8 @@ impl Preparer {
             shared: shared.clone(),
             config: ProcessConfig::default(),
             running: None,
+            previous: None,
+            rollbacks_seen: 0,
             default: None,
             next_generation: 1,
             watch: Watch::default(),
@@ -310,8 +312,8 @@ impl Controller {
         slots
             .reports
             .iter()
-            .find(|(g, _)| *g == generation)
-            .map(|(_, r)| r.clone())
+            .find(|(g, ..)| *g == generation)
+            .map(|(.., r)| r.clone())
     }
 
     /// Restores a saved module (`None`: the default module) and waits until it is prepared, so
@@ -349,7 +351,18 @@ impl Controller {
 
     /// The worker's latest report.
     pub fn status(&self) -> LoadStatus {
-        self.slots().status.clone()
+        let counters = self.shared.fault_counters();
+        let slots = self.slots();
+        let mut status = slots.status.clone();
+        status.last_fault = counters.last.map(|(generation, fault)| {
+            let name = slots
+                .reports
+                .iter()
+                .find(|(g, ..)| *g == generation)
+                .map_or("the module", |(_, name, _)| name.as_str());
+            format!("\"{name}\": {fault}")
+        });
+        status
     }
 
     /// Lock-free counters published by the audio thread.
@@ -407,6 +420,10 @@ struct Worker {
     config: ProcessConfig,
     /// The instance most recently handed to the audio thread.
     running: Option<Running>,
+    /// The one before it: what the audio thread returns to when it rolls back.
+    previous: Option<Running>,
+    /// Rollbacks already accounted for.
+    rollbacks_seen: u64,
     /// The compiled default module, compiled on first use.
     default: Option<Patch>,
     next_generation: u64,
@@ -486,6 +503,42 @@ impl Worker {
             }
         }
         self.poll_watched_file();
+        self.notice_rollback();
+    }
+
+    /// Follows an automatic rollback on the audio thread: the previous module is running
+    /// again, so it is what the next swap plans against and what the state saves.
+    fn notice_rollback(&mut self) {
+        let counters = self.shared.fault_counters();
+        if counters.rollbacks == self.rollbacks_seen {
+            return;
+        }
+        self.rollbacks_seen = counters.rollbacks;
+        let Some((from, to)) = counters.last_rollback else {
+            return;
+        };
+        if self.previous.as_ref().is_some_and(|p| p.generation == to) {
+            let crashed = std::mem::replace(&mut self.running, self.previous.take());
+            let restored = self.running.as_ref().map(|r| {
+                (
+                    r.patch.display_name(),
+                    (!r.builtin).then(|| r.patch.source().clone()),
+                )
+            });
+            let crashed_name = crashed.map_or_else(String::new, |c| c.patch.display_name());
+            let fault = counters
+                .last
+                .filter(|(g, _)| *g == from)
+                .map_or_else(String::new, |(_, f)| format!(" ({f})"));
+            let mut slots = self.slots();
+            if let Some((name, saved)) = restored {
+                slots.saved = saved;
+                slots.status.last_error = Some(format!(
+                    "\"{crashed_name}\" crashed within {ROLLBACK_SECONDS} s of being loaded{fault}; \
+                     Wasp went back to \"{name}\""
+                ));
+            }
+        }
     }
 
     fn running_path(&self) -> Option<PathBuf> {
@@ -619,6 +672,7 @@ impl Worker {
             generation,
             plan,
             scratch: [vec![0.0; frames], vec![0.0; frames]],
+            dry: [vec![0.0; frames], vec![0.0; frames]],
         });
         // Latest wins: an older instance still waiting for room is superseded.
         if self.waiting.take().is_some() {
@@ -627,6 +681,7 @@ impl Worker {
         if let Err(rtrb::PushError::Full(prepared)) = self.incoming.push(prepared) {
             self.waiting = Some(prepared);
         }
+        self.previous = self.running.take();
         self.running = Some(Running {
             generation,
             patch: patch.clone(),
@@ -649,7 +704,9 @@ impl Worker {
         if slots.reports.len() == REPORTS_KEPT {
             slots.reports.pop_front();
         }
-        slots.reports.push_back((generation, report));
+        slots
+            .reports
+            .push_back((generation, patch.display_name(), report));
         LoadOutcome::Prepared(info)
     }
 }

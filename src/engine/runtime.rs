@@ -11,6 +11,31 @@ use super::imports;
 use super::instance::HostState;
 use super::metadata::{Metadata, SECTION_NAME};
 use super::patch::{fnv1a, Patch, PatchInner, Source};
+use super::sandbox::{self, Ticker};
+
+/// Engine settings that trade speed for isolation. [`RuntimeOptions::default`] is what the
+/// plugin ships; the other combinations exist so `benches/dsp.rs` can measure what each costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// Let wasmtime catch out-of-bounds accesses and divisions by zero with process-wide signal
+    /// handlers instead of explicit checks in the generated code.
+    pub signals_based_traps: bool,
+    /// Interrupt modules that overrun their time budget (epoch interruption).
+    pub epoch_interruption: bool,
+}
+
+impl Default for RuntimeOptions {
+    /// Explicit checks and epoch interruption. A plugin shares its process with the host and
+    /// other plugins: installing process-wide signal handlers would displace theirs, and
+    /// handlers left behind when a host unloads Wasp's library would point into unmapped code.
+    /// The explicit checks cost little (measured in `benches/dsp.rs`, see docs/SANDBOX.md).
+    fn default() -> Self {
+        Self {
+            signals_based_traps: false,
+            epoch_interruption: true,
+        }
+    }
+}
 
 /// The shared compilation context. Cheap to clone; every clone compiles for the same engine, so
 /// patches and instances made from any clone work together.
@@ -24,6 +49,9 @@ pub struct Runtime {
     cache: Arc<Mutex<Vec<Patch>>>,
     /// The compiled block drivers, one per `dsp` shape, compiled on first use.
     drivers: Arc<[OnceLock<Module>; 3]>,
+    /// Advances the epoch while any clone of this runtime lives; `None` without epoch
+    /// interruption.
+    ticker: Option<Arc<Ticker>>,
 }
 
 /// How many compiled modules the cache keeps.
@@ -32,8 +60,16 @@ const CACHE_ENTRIES: usize = 16;
 impl Runtime {
     /// Creates a runtime with Wasp's engine configuration.
     pub fn new() -> Result<Self, LoadError> {
+        Self::with_options(RuntimeOptions::default())
+    }
+
+    /// Creates a runtime with other isolation settings (for measuring their cost).
+    pub fn with_options(options: RuntimeOptions) -> Result<Self, LoadError> {
         let mut config = Config::new();
         config
+            .signals_based_traps(options.signals_based_traps)
+            .epoch_interruption(options.epoch_interruption)
+            .max_wasm_stack(sandbox::WASM_STACK)
             .cranelift_opt_level(OptLevel::Speed)
             // Inline small functions inside a module (filters call their own helpers per
             // sample), measured in benches/dsp.rs.
@@ -41,15 +77,42 @@ impl Runtime {
             // A trap's WebAssembly backtrace is collected on the audio thread; skip it.
             .wasm_backtrace_max_frames(None)
             .wasm_multi_value(true);
+        if !options.signals_based_traps {
+            // Without signal handlers, memories need no guard regions, and reserving the cap up
+            // front means growth never moves a memory.
+            config
+                .memory_reservation(sandbox::MEMORY_CAP)
+                .memory_guard_size(0)
+                .memory_reservation_for_growth(0);
+            // SAFETY: wasmtime requires these Cranelift mitigations to be off when it cannot
+            // use signals (they rely on faulting loads); its explicit bounds checks remain.
+            unsafe {
+                config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
+                config.cranelift_flag_set("enable_table_access_spectre_mitigation", "false");
+            }
+        }
         let engine = Engine::new(&config).map_err(|e| LoadError::Compile(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         imports::define_all(&mut linker).map_err(|e| LoadError::Compile(e.to_string()))?;
+        let ticker = if options.epoch_interruption {
+            let ticker = Ticker::start(engine.clone())
+                .map_err(|e| LoadError::Instantiate(format!("cannot start a thread: {e}")))?;
+            Some(Arc::new(ticker))
+        } else {
+            None
+        };
         Ok(Self {
             engine,
             linker: Arc::new(linker),
             cache: Arc::new(Mutex::new(Vec::new())),
             drivers: Arc::new(Default::default()),
+            ticker,
         })
+    }
+
+    /// Whether calls into modules run under epoch deadlines.
+    pub(crate) fn epochs(&self) -> bool {
+        self.ticker.is_some()
     }
 
     /// The compiled block driver for a `dsp` shape (see `driver.rs`).
@@ -80,6 +143,13 @@ impl Runtime {
     ///
     /// Recently compiled modules with the same bytes are reused from a cache.
     pub fn compile(&self, source: Source) -> Result<Patch, LoadError> {
+        if source.bytes.len() > sandbox::MODULE_SIZE_CAP {
+            return Err(LoadError::Limit(format!(
+                "the module is {:.1} MiB; Wasp loads modules up to {} MiB",
+                source.bytes.len() as f64 / (1 << 20) as f64,
+                sandbox::MODULE_SIZE_CAP >> 20
+            )));
+        }
         let hash = fnv1a(&source.bytes);
         if let Some(hit) = self.cached(&source, hash) {
             if hit.0.source.path == source.path {
@@ -121,6 +191,7 @@ impl Runtime {
             linker: self.linker.clone(),
             cache: Arc::new(Mutex::new(Vec::new())),
             drivers: self.drivers.clone(),
+            ticker: self.ticker.clone(),
         };
         fresh.compile(source)
     }
@@ -164,6 +235,7 @@ fn validate(binary: &[u8]) -> Result<Metadata, LoadError> {
     let mut meta = None;
     for payload in wasmparser::Parser::new(0).parse_all(binary) {
         let payload = payload.map_err(malformed)?;
+        check_limits(&payload)?;
         if let wasmparser::Payload::CustomSection(section) = &payload {
             if section.name() == SECTION_NAME {
                 if meta.is_some() {
@@ -182,6 +254,46 @@ fn validate(binary: &[u8]) -> Result<Metadata, LoadError> {
         }
     }
     Ok(meta.unwrap_or_default())
+}
+
+/// Refuses memories and tables that start above the caps, with the numbers.
+fn check_limits(payload: &wasmparser::Payload<'_>) -> Result<(), LoadError> {
+    let malformed = |e: wasmparser::BinaryReaderError| LoadError::Malformed {
+        offset: e.offset(),
+        message: e.message().to_owned(),
+    };
+    match payload {
+        wasmparser::Payload::MemorySection(reader) => {
+            for memory in reader.clone() {
+                let memory = memory.map_err(malformed)?;
+                let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+                let bytes = memory.initial.saturating_mul(page);
+                if bytes > sandbox::MEMORY_CAP {
+                    return Err(LoadError::Limit(format!(
+                        "the module asks for {} pages ({} MiB) of memory at start; Wasp allows \
+                         at most {} MiB",
+                        memory.initial,
+                        bytes >> 20,
+                        sandbox::MEMORY_CAP >> 20
+                    )));
+                }
+            }
+        }
+        wasmparser::Payload::TableSection(reader) => {
+            for table in reader.clone() {
+                let table = table.map_err(malformed)?;
+                if table.ty.initial > sandbox::TABLE_CAP as u64 {
+                    return Err(LoadError::Limit(format!(
+                        "the module asks for a table of {} entries; Wasp allows at most {}",
+                        table.ty.initial,
+                        sandbox::TABLE_CAP
+                    )));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,9 +1,26 @@
 //! What the engine tells the rest of the plugin: lock-free counters from the audio thread
 //! (`EngineShared`) and the worker's richer report (`LoadStatus`).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use super::error::Fault;
+use super::contract::names;
+use super::error::{Fault, TrapKind};
+use super::sandbox::Policed;
+
+/// Exports a fault can happen in, by code, for storing in an atomic.
+fn export_code(export: &str) -> u8 {
+    match export {
+        names::RESET => 1,
+        _ => 0,
+    }
+}
+
+fn export_name(code: u8) -> &'static str {
+    match code {
+        1 => names::RESET,
+        _ => names::DSP,
+    }
+}
 use super::metadata::Metadata;
 use super::migrate::SwapReport;
 
@@ -24,9 +41,38 @@ pub struct EngineShared {
     superseded_in_queue: AtomicU64,
     /// Number of faults (traps) so far.
     faults: AtomicU32,
-    /// Generation of the instance that last faulted, with the frame it faulted at.
+    /// Generation of the instance that last faulted, with the frame it faulted at, what
+    /// happened and where (codes of `TrapKind` and of the export).
     last_fault_generation: AtomicU64,
     last_fault_frame: AtomicU32,
+    last_fault_kind: AtomicU8,
+    last_fault_export: AtomicU8,
+    /// Automatic rollbacks after a crash right after a swap, with the last one's generations.
+    rollbacks: AtomicU64,
+    last_rollback_from: AtomicU64,
+    last_rollback_to: AtomicU64,
+    /// Output samples corrected by the policing, by kind.
+    non_finite: AtomicU64,
+    subnormal: AtomicU64,
+    clipped: AtomicU64,
+}
+
+/// A snapshot of the fault counters, for display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultCounters {
+    /// Crashes so far (traps and timeouts).
+    pub faults: u32,
+    /// The last crash, if any.
+    pub last: Option<(u64, Fault)>,
+    /// Automatic rollbacks so far, and the last one's (from, to) generations.
+    pub rollbacks: u64,
+    pub last_rollback: Option<(u64, u64)>,
+    /// NaN or infinite output samples replaced by silence.
+    pub non_finite: u64,
+    /// Subnormal output samples flushed to zero.
+    pub subnormal: u64,
+    /// Output samples clamped to the ceiling.
+    pub clipped: u64,
 }
 
 impl EngineShared {
@@ -70,13 +116,72 @@ impl EngineShared {
 
     /// Audio thread: records a fault. Realtime-safe.
     pub(crate) fn publish_fault(&self, generation: u64, fault: Fault) {
-        let frame = fault.frame;
         // Relaxed for the details, then Release on the counter: a reader that sees the counter
-        // change with Acquire also sees the details written before it.
+        // change with Acquire also sees the details written before it (a second fault racing
+        // the reader may mix details; the counters stay exact).
         self.last_fault_generation
             .store(generation, Ordering::Relaxed);
-        self.last_fault_frame.store(frame, Ordering::Relaxed);
+        self.last_fault_frame.store(fault.frame, Ordering::Relaxed);
+        self.last_fault_kind
+            .store(fault.kind.code(), Ordering::Relaxed);
+        self.last_fault_export
+            .store(export_code(fault.export), Ordering::Relaxed);
         self.faults.fetch_add(1, Ordering::Release);
+    }
+
+    /// Audio thread: records an automatic rollback. Realtime-safe.
+    pub(crate) fn publish_rollback(&self, from: u64, to: u64) {
+        // Same pattern as `publish_fault`: details Relaxed, counter Release.
+        self.last_rollback_from.store(from, Ordering::Relaxed);
+        self.last_rollback_to.store(to, Ordering::Relaxed);
+        self.rollbacks.fetch_add(1, Ordering::Release);
+    }
+
+    /// Audio thread: adds one block's output corrections. Realtime-safe.
+    pub(crate) fn publish_policed(&self, p: Policed) {
+        // Relaxed: statistics; skip the atomic writes in the common clean case.
+        if p.non_finite > 0 {
+            self.non_finite
+                .fetch_add(p.non_finite as u64, Ordering::Relaxed);
+        }
+        if p.subnormal > 0 {
+            self.subnormal
+                .fetch_add(p.subnormal as u64, Ordering::Relaxed);
+        }
+        if p.clipped > 0 {
+            self.clipped.fetch_add(p.clipped as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// A snapshot of every fault counter.
+    pub fn fault_counters(&self) -> FaultCounters {
+        let faults = self.faults.load(Ordering::Acquire);
+        let last = (faults > 0).then(|| {
+            (
+                self.last_fault_generation.load(Ordering::Relaxed),
+                Fault {
+                    export: export_name(self.last_fault_export.load(Ordering::Relaxed)),
+                    kind: TrapKind::from_code(self.last_fault_kind.load(Ordering::Relaxed)),
+                    frame: self.last_fault_frame.load(Ordering::Relaxed),
+                },
+            )
+        });
+        let rollbacks = self.rollbacks.load(Ordering::Acquire);
+        let last_rollback = (rollbacks > 0).then(|| {
+            (
+                self.last_rollback_from.load(Ordering::Relaxed),
+                self.last_rollback_to.load(Ordering::Relaxed),
+            )
+        });
+        FaultCounters {
+            faults,
+            last,
+            rollbacks,
+            last_rollback,
+            non_finite: self.non_finite.load(Ordering::Relaxed),
+            subnormal: self.subnormal.load(Ordering::Relaxed),
+            clipped: self.clipped.load(Ordering::Relaxed),
+        }
     }
 
     /// Generation of the running instance.
@@ -92,16 +197,6 @@ impl EngineShared {
     /// Number of process calls so far.
     pub fn blocks(&self) -> u64 {
         self.blocks.load(Ordering::Relaxed)
-    }
-
-    /// Number of faults so far, and the generation and frame of the last one.
-    pub fn faults(&self) -> (u32, u64, u32) {
-        let count = self.faults.load(Ordering::Acquire);
-        (
-            count,
-            self.last_fault_generation.load(Ordering::Relaxed),
-            self.last_fault_frame.load(Ordering::Relaxed),
-        )
     }
 }
 
@@ -127,6 +222,8 @@ pub struct LoadStatus {
     pub current: Option<ModuleInfo>,
     /// The last load error, cleared by the next successful load.
     pub last_error: Option<String>,
+    /// The last crash of a running module, as a message.
+    pub last_fault: Option<String>,
     /// What the most recent swap did with the declared state.
     pub last_swap: Option<SwapReport>,
     /// Whether the running module's file is watched for changes.
