@@ -176,6 +176,23 @@ fn broken_module_in_state_keeps_the_default_and_is_not_lost() {
 }
 
 #[test]
+fn crashing_and_runaway_modules_never_take_the_host_down() {
+    let mut host = host();
+    host.activate(SR, BLOCK as u32);
+    let crashing = br#"(module (func (export "dsp") (param f32) (result f32) unreachable))"#;
+    let looping = br#"(module (func (export "dsp") (param f32) (result f32)
+                        (loop $l (br $l)) (local.get 0)))"#;
+    for module in [&crashing[..], &looping[..]] {
+        host.load_state(&state_with_module(Some(module))).unwrap();
+        // The crash is caught inside `process`, under the allocation checker, and the plugin
+        // goes back to the module it played before (the pass-through), in the same block.
+        let (input, l, r) = run(&mut host, 0, 4);
+        assert_eq!(l, input);
+        assert_eq!(r, input);
+    }
+}
+
+#[test]
 fn damaged_module_data_in_state_keeps_the_default() {
     let mut host = host();
     host.activate(SR, BLOCK as u32);

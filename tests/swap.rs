@@ -6,14 +6,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::rig::{Rig, BLOCK, SR};
 use common::*;
-use wasp::{
-    AudioEngine, Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, ProcessConfig,
-    Processed, Runtime, Source, SwapReport,
-};
-
-const SR: f32 = 48_000.0;
-const BLOCK: usize = 256;
+use wasp::{Crossfade, LoadOptions, LoadOutcome, ProcessConfig, Processed, Source};
 
 fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/swap").join(name)
@@ -23,50 +18,14 @@ fn fixture_source(name: &str) -> Source {
     Source::from_file(fixture(name)).unwrap()
 }
 
-/// A running engine: worker plus audio side, configured for 48 kHz.
-struct Rig {
-    preparer: Preparer,
-    audio: AudioEngine,
+/// Test-local shorthand: load a swap fixture by name.
+trait LoadFixture {
+    fn load(&self, name: &str, crossfade: Crossfade) -> u64;
 }
 
-impl Rig {
-    fn new() -> Self {
-        let (preparer, audio) = Preparer::spawn(Runtime::new().unwrap()).unwrap();
-        let outcome = preparer.controller().configure(ProcessConfig {
-            sample_rate: SR,
-            max_frames: BLOCK as u32,
-        });
-        assert!(matches!(outcome, LoadOutcome::Prepared(_)), "{outcome:?}");
-        Self { preparer, audio }
-    }
-
-    fn controller(&self) -> &Controller {
-        self.preparer.controller()
-    }
-
-    /// Loads a fixture and waits until it is prepared (committed at the next block).
+impl LoadFixture for Rig {
     fn load(&self, name: &str, crossfade: Crossfade) -> u64 {
-        match self
-            .controller()
-            .load_blocking_with(fixture_source(name), LoadOptions { crossfade })
-        {
-            LoadOutcome::Prepared(info) => info.generation,
-            other => panic!("loading {name}: {other:?}"),
-        }
-    }
-
-    /// Processes mono blocks of `input`, returning the output.
-    fn run(&mut self, input: &[f32]) -> Vec<f32> {
-        let mut out = input.to_vec();
-        for block in out.chunks_mut(BLOCK) {
-            let result = self.audio.process(&mut [block]);
-            assert_eq!(result, Processed::Ran);
-        }
-        out
-    }
-
-    fn report(&self, generation: u64) -> SwapReport {
-        self.controller().swap_report(generation).unwrap()
+        self.load_source(fixture_source(name), crossfade)
     }
 }
 

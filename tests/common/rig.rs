@@ -1,0 +1,66 @@
+//! A running engine for tests: the worker plus the audio side, driven from the test thread.
+
+use wasp::{
+    AudioEngine, Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, ProcessConfig,
+    Processed, Runtime, Source, SwapReport,
+};
+
+pub const SR: f32 = 48_000.0;
+pub const BLOCK: usize = 256;
+
+/// A worker plus an audio engine, configured for 48 kHz and 256-frame blocks.
+pub struct Rig {
+    pub preparer: Preparer,
+    pub audio: AudioEngine,
+}
+
+impl Rig {
+    pub fn new() -> Self {
+        let (preparer, audio) = Preparer::spawn(Runtime::new().unwrap()).unwrap();
+        let outcome = preparer.controller().configure(ProcessConfig {
+            sample_rate: SR,
+            max_frames: BLOCK as u32,
+        });
+        assert!(matches!(outcome, LoadOutcome::Prepared(_)), "{outcome:?}");
+        Self { preparer, audio }
+    }
+
+    pub fn controller(&self) -> &Controller {
+        self.preparer.controller()
+    }
+
+    /// Loads a module and waits until it is prepared (committed at the next block).
+    pub fn load_source(&self, source: Source, crossfade: Crossfade) -> u64 {
+        match self
+            .controller()
+            .load_blocking_with(source, LoadOptions { crossfade })
+        {
+            LoadOutcome::Prepared(info) => info.generation,
+            other => panic!("loading failed: {other:?}"),
+        }
+    }
+
+    /// Processes mono blocks of `input`, returning the output and what each block did.
+    pub fn run_raw(&mut self, input: &[f32]) -> (Vec<f32>, Vec<Processed>) {
+        let mut out = input.to_vec();
+        let mut results = Vec::new();
+        for block in out.chunks_mut(BLOCK) {
+            results.push(self.audio.process(&mut [block]));
+        }
+        (out, results)
+    }
+
+    /// Processes mono blocks of `input`, asserting every block ran normally.
+    pub fn run(&mut self, input: &[f32]) -> Vec<f32> {
+        let (out, results) = self.run_raw(input);
+        assert!(
+            results.iter().all(|r| *r == Processed::Ran),
+            "not every block ran: {results:?}"
+        );
+        out
+    }
+
+    pub fn report(&self, generation: u64) -> SwapReport {
+        self.controller().swap_report(generation).unwrap()
+    }
+}
