@@ -4,22 +4,27 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use wasp::{DspInstance, ProcessConfig, Runtime, Source};
+use std::time::{Duration, Instant};
+
+use wasp::{DspInstance, ProcessConfig, Runtime, RuntimeOptions, Source};
 
 const FRAMES: usize = 512;
 const SR: f32 = 48_000.0;
 
 fn instance(file: &str) -> DspInstance {
+    instance_with(file, &Runtime::new().unwrap())
+}
+
+fn instance_with(file: &str, runtime: &Runtime) -> DspInstance {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples/modules")
         .join(file);
-    let runtime = Runtime::new().unwrap();
     let patch = runtime.compile(Source::from_file(path).unwrap()).unwrap();
     let config = ProcessConfig {
         sample_rate: SR,
         max_frames: FRAMES as u32,
     };
-    DspInstance::new(&runtime, &patch, config).unwrap()
+    DspInstance::new(runtime, &patch, config).unwrap()
 }
 
 fn input() -> (Vec<f32>, Vec<f32>) {
@@ -101,5 +106,70 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// What the isolation settings cost on the one-pole: signal-based traps or explicit checks,
+/// with and without epoch interruption. The plugin ships explicit checks with epochs.
+fn isolation(c: &mut Criterion) {
+    let (in_l, in_r) = input();
+    let (mut l, mut r) = (in_l.clone(), in_r.clone());
+    let mut group = c.benchmark_group("onepole_isolation");
+    group.throughput(Throughput::Elements(FRAMES as u64));
+    for (label, signals, epochs) in [
+        ("signals", true, false),
+        ("signals+epoch", true, true),
+        ("checks", false, false),
+        ("checks+epoch(shipped)", false, true),
+    ] {
+        let runtime = Runtime::with_options(RuntimeOptions {
+            signals_based_traps: signals,
+            epoch_interruption: epochs,
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        let mut wasm = instance_with("onepole.wat", &runtime);
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                l.copy_from_slice(&in_l);
+                r.copy_from_slice(&in_r);
+                wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
+                    .unwrap();
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Time from calling `process` on a module stuck in an endless loop to getting control back
+/// (silence): the block's deadline, 512 frames at 48 kHz with the shipped budget.
+fn runaway(c: &mut Criterion) {
+    let runtime = Runtime::new().unwrap();
+    let patch = runtime
+        .compile(Source::from_bytes(
+            &br#"(module (func (export "dsp") (param f32) (result f32)
+                   (loop $l (br $l)) (local.get 0)))"#[..],
+        ))
+        .unwrap();
+    let config = ProcessConfig {
+        sample_rate: SR,
+        max_frames: FRAMES as u32,
+    };
+    let mut group = c.benchmark_group("runaway_to_silence");
+    group.sample_size(10);
+    group.bench_function("block512_48k", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut wasm = DspInstance::new(&runtime, &patch, config).unwrap();
+                let (mut l, mut r) = input();
+                let start = Instant::now();
+                let result = wasm.process(&mut [&mut l[..], &mut r[..]]);
+                total += start.elapsed();
+                assert!(result.is_err() && l.iter().all(|&x| x == 0.0));
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, isolation, runaway);
 criterion_main!(benches);

@@ -3,12 +3,21 @@
 mod common;
 
 use common::*;
-use wasp::{DspInstance, DspShape, ProcessConfig, Runtime, Source};
+use wasp::{DspInstance, DspShape, ProcessConfig, Runtime, RuntimeOptions, Source};
 
 const SR: f32 = 48_000.0;
 
+/// A runtime that tolerates a busy test machine (see `Rig::new`).
+fn runtime() -> Runtime {
+    Runtime::with_options(RuntimeOptions {
+        min_block_budget: std::time::Duration::from_millis(500),
+        ..RuntimeOptions::default()
+    })
+    .unwrap()
+}
+
 fn instance(source: Source) -> DspInstance {
-    let runtime = Runtime::new().unwrap();
+    let runtime = runtime();
     let patch = runtime.compile(source).unwrap();
     DspInstance::new(
         &runtime,
@@ -60,7 +69,7 @@ fn sine_is_440_hz_at_the_sample_rate_it_was_given() {
     assert_eq!(l, r, "a mono module feeds both channels");
 
     // At another sample rate the same module still plays 440 Hz.
-    let runtime = Runtime::new().unwrap();
+    let runtime = runtime();
     let patch = runtime
         .compile(Source::from_file(example("sine.wat")).unwrap())
         .unwrap();
@@ -164,4 +173,23 @@ fn mono_host_buffers_work_for_every_shape() {
     let mut mono = vec![0.0f32; 64];
     inst.process(&mut [&mut mono]).unwrap();
     assert!(max_diff(&mono, &sine(440.0, SR, 0.25, 0, 64)) < 1e-5);
+}
+
+#[test]
+fn blocks_longer_than_the_prepared_size_are_processed_in_pieces() {
+    let runtime = runtime();
+    let patch = runtime
+        .compile(Source::from_file(example("onepole.wat")).unwrap())
+        .unwrap();
+    let small = ProcessConfig {
+        sample_rate: SR,
+        max_frames: 100,
+    };
+    let mut pieces = DspInstance::new(&runtime, &patch, small).unwrap();
+    let mut whole = instance(Source::from_file(example("onepole.wat")).unwrap());
+    let input = sine(3000.0, SR, 0.7, 0, 512);
+    let (mut a, mut b) = (input.clone(), input.clone());
+    pieces.process(&mut [&mut a[..]]).unwrap();
+    whole.process(&mut [&mut b[..]]).unwrap();
+    assert_eq!(a, b);
 }

@@ -59,6 +59,8 @@ pub struct DspInstance {
     shape: DspShape,
     /// Whether calls run under epoch deadlines (the runtime's ticker is running).
     epochs: bool,
+    /// A block's time budget: multiple of its duration, and floor.
+    budget: (f32, std::time::Duration),
     reset: Option<TypedFunc<(), ()>>,
     patch: Patch,
     config: ProcessConfig,
@@ -195,6 +197,10 @@ impl DspInstance {
             cap,
             shape: layout.shape,
             epochs,
+            budget: (
+                runtime.options.block_budget,
+                runtime.options.min_block_budget,
+            ),
             reset,
             patch: patch.clone(),
             config,
@@ -277,7 +283,8 @@ impl DspInstance {
     pub fn reset(&mut self) -> Result<(), Fault> {
         if let (Some(reset), None) = (&self.reset, self.fault) {
             if self.epochs {
-                let ticks = sandbox::block_ticks(self.cap, self.config.sample_rate);
+                let (factor, floor) = self.budget;
+                let ticks = sandbox::block_ticks(self.cap, self.config.sample_rate, factor, floor);
                 self.store.set_epoch_deadline(ticks);
             }
             if let Err(e) = reset.call(&mut self.store, ()) {
@@ -305,7 +312,8 @@ impl DspInstance {
             let n = (frames - start).min(self.cap);
             self.write_inputs(channels, start, n);
             if self.epochs {
-                let ticks = sandbox::block_ticks(n, self.config.sample_rate);
+                let (factor, floor) = self.budget;
+                let ticks = sandbox::block_ticks(n, self.config.sample_rate, factor, floor);
                 self.store.set_epoch_deadline(ticks);
             }
             let cap_bytes = (self.cap * 4) as i32;

@@ -15,13 +15,18 @@ use super::sandbox::{self, Ticker};
 
 /// Engine settings that trade speed for isolation. [`RuntimeOptions::default`] is what the
 /// plugin ships; the other combinations exist so `benches/dsp.rs` can measure what each costs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RuntimeOptions {
     /// Let wasmtime catch out-of-bounds accesses and divisions by zero with process-wide signal
     /// handlers instead of explicit checks in the generated code.
     pub signals_based_traps: bool,
     /// Interrupt modules that overrun their time budget (epoch interruption).
     pub epoch_interruption: bool,
+    /// A block's time budget, in multiples of its real-time duration.
+    pub block_budget: f32,
+    /// The smallest time budget of a block, however short the block: a host thread preempted
+    /// for a few milliseconds must not get a healthy module killed.
+    pub min_block_budget: std::time::Duration,
 }
 
 impl Default for RuntimeOptions {
@@ -33,6 +38,8 @@ impl Default for RuntimeOptions {
         Self {
             signals_based_traps: false,
             epoch_interruption: true,
+            block_budget: sandbox::BLOCK_BUDGET,
+            min_block_budget: sandbox::MIN_BLOCK_BUDGET,
         }
     }
 }
@@ -52,6 +59,7 @@ pub struct Runtime {
     /// Advances the epoch while any clone of this runtime lives; `None` without epoch
     /// interruption.
     ticker: Option<Arc<Ticker>>,
+    pub(crate) options: RuntimeOptions,
 }
 
 /// How many compiled modules the cache keeps.
@@ -107,6 +115,7 @@ impl Runtime {
             cache: Arc::new(Mutex::new(Vec::new())),
             drivers: Arc::new(Default::default()),
             ticker,
+            options,
         })
     }
 
@@ -192,6 +201,7 @@ impl Runtime {
             cache: Arc::new(Mutex::new(Vec::new())),
             drivers: self.drivers.clone(),
             ticker: self.ticker.clone(),
+            options: self.options,
         };
         fresh.compile(source)
     }

@@ -5,9 +5,11 @@
 //!
 //! Every call into a module runs under a wasmtime epoch deadline. A ticker thread per
 //! [`Runtime`](super::Runtime) advances the engine's epoch every [`TICK`]. Each block gets a
-//! deadline of twice its real-time duration (at least two ticks), so a module that runs away is
-//! interrupted within about two blocks; loading (start function, `wasp_init`) gets
-//! [`LOAD_BUDGET`]. An interrupted call traps with [`TrapKind::Timeout`](super::TrapKind).
+//! deadline of [`BLOCK_BUDGET`] times its real-time duration, and at least
+//! [`MIN_BLOCK_BUDGET`], so a module that runs away is interrupted after a couple of blocks
+//! rather than seconds, while a host thread preempted for a moment does not get a healthy
+//! module killed. Loading (start function, `wasp_init`) gets [`LOAD_BUDGET`]. An interrupted
+//! call traps with [`TrapKind::Timeout`](super::TrapKind).
 //!
 //! # Memory
 //!
@@ -38,6 +40,10 @@ use wasmtime::Engine;
 
 /// How often the epoch ticker advances the engine's epoch.
 pub const TICK: Duration = Duration::from_millis(1);
+/// A block's time budget, in multiples of the block's real-time duration.
+pub const BLOCK_BUDGET: f32 = 2.0;
+/// The smallest time budget of any block.
+pub const MIN_BLOCK_BUDGET: Duration = Duration::from_millis(20);
 /// Time a module may spend in its start function or in `wasp_init`.
 pub const LOAD_BUDGET: Duration = Duration::from_secs(2);
 /// Largest linear memory (and table, in elements) a module may have.
@@ -56,13 +62,13 @@ pub(crate) fn ticks(budget: Duration) -> u64 {
     (budget.as_nanos() / TICK.as_nanos()) as u64 + 1
 }
 
-/// Epoch ticks a block of `frames` at `sample_rate` may take: twice its real-time duration,
-/// and never less than two ticks (so ticker jitter alone cannot interrupt a module).
+/// Epoch ticks a block of `frames` at `sample_rate` may take: `factor` times its real-time
+/// duration, at least `floor`, plus one tick for the partial tick already under way.
 #[inline]
-pub(crate) fn block_ticks(frames: usize, sample_rate: f32) -> u64 {
+pub(crate) fn block_ticks(frames: usize, sample_rate: f32, factor: f32, floor: Duration) -> u64 {
     let block_ns = frames as f64 / sample_rate.max(1.0) as f64 * 1e9;
-    let ticks = (2.0 * block_ns / TICK.as_nanos() as f64).ceil() as u64;
-    ticks.max(2) + 1
+    let budget_ns = (factor as f64 * block_ns).max(floor.as_nanos() as f64);
+    (budget_ns / TICK.as_nanos() as f64).ceil() as u64 + 1
 }
 
 /// The store's resource limiter: caps memory and tables, and refuses all growth once the
@@ -168,11 +174,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn block_deadline_is_twice_the_block() {
-        // 512 frames at 48 kHz last 10.67 ms: 22 ticks, plus one for the partial tick.
-        assert_eq!(block_ticks(512, 48_000.0), 23);
-        // Tiny blocks still get two ticks and the partial one.
-        assert_eq!(block_ticks(1, 48_000.0), 3);
+    fn block_deadline_is_twice_the_block_with_a_floor() {
+        // 2048 frames at 48 kHz last 42.7 ms: 86 ticks, plus one for the partial tick.
+        assert_eq!(block_ticks(2048, 48_000.0, 2.0, MIN_BLOCK_BUDGET), 87);
+        // Short blocks get the floor.
+        assert_eq!(block_ticks(64, 48_000.0, 2.0, MIN_BLOCK_BUDGET), 21);
+        assert_eq!(block_ticks(64, 48_000.0, 2.0, Duration::ZERO), 4);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! A running engine for tests: the worker plus the audio side, driven from the test thread.
 
+use std::time::Duration;
+
 use wasp::{
     AudioEngine, Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, ProcessConfig,
-    Processed, Runtime, Source, SwapReport,
+    Processed, Runtime, RuntimeOptions, Source, SwapReport,
 };
 
 pub const SR: f32 = 48_000.0;
@@ -15,8 +17,25 @@ pub struct Rig {
 }
 
 impl Rig {
+    /// A rig whose blocks may take up to half a second before a module is interrupted. Test
+    /// machines are shared and busy: a test thread can be descheduled for longer than a real
+    /// audio thread ever is, and that must not be mistaken for a runaway module. Runaway
+    /// modules are still stopped, half a second later.
     pub fn new() -> Self {
-        let (preparer, audio) = Preparer::spawn(Runtime::new().unwrap()).unwrap();
+        Self::with_options(RuntimeOptions {
+            min_block_budget: Duration::from_millis(500),
+            ..RuntimeOptions::default()
+        })
+    }
+
+    /// A rig with the plugin's own time budget.
+    pub fn strict() -> Self {
+        Self::with_options(RuntimeOptions::default())
+    }
+
+    pub fn with_options(options: RuntimeOptions) -> Self {
+        let runtime = Runtime::with_options(options).unwrap();
+        let (preparer, audio) = Preparer::spawn(runtime).unwrap();
         let outcome = preparer.controller().configure(ProcessConfig {
             sample_rate: SR,
             max_frames: BLOCK as u32,
