@@ -236,12 +236,16 @@ impl DspInstance {
         );
     }
 
-    /// Touches every page of the module's and the driver's memory so the first real block does
-    /// not page-fault on fresh pages. Worker threads only.
+    /// Touches every page the first blocks will use, the module's memory and the part of the
+    /// driver's memory holding the I/O buffers, so the audio thread does not take the page
+    /// faults (tens of microseconds each on some virtual machines). Worker threads only.
     pub(crate) fn warm_up(&mut self) {
-        for memory in [self.state.memory, Some(self.io)].into_iter().flatten() {
+        let io_used = 4 * 4 * self.cap;
+        for (memory, used) in [(self.state.memory, usize::MAX), (Some(self.io), io_used)] {
+            let Some(memory) = memory else { continue };
             let data = memory.data_mut(&mut self.store);
-            for i in (0..data.len()).step_by(4096) {
+            let used = used.min(data.len());
+            for i in (0..used).step_by(4096) {
                 // `black_box` hides the value from the optimiser, so the store is kept.
                 data[i] = std::hint::black_box(data[i]);
             }

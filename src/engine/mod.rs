@@ -38,6 +38,7 @@ pub use patch::{Patch, Source};
 pub use preparer::{Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, DEFAULT_MODULE};
 pub use runtime::{Runtime, RuntimeOptions};
 pub use sandbox::{
-    Policed, BLOCK_BUDGET, LOAD_BUDGET, MEMORY_CAP, MIN_BLOCK_BUDGET, MODULE_SIZE_CAP, OUTPUT_CEILING, TABLE_CAP, TICK, WASM_STACK,
+    Policed, BLOCK_BUDGET, LOAD_BUDGET, MEMORY_CAP, MIN_BLOCK_BUDGET, MODULE_SIZE_CAP,
+    OUTPUT_CEILING, TABLE_CAP, TICK, WASM_STACK,
 };
 pub use status::{EngineShared, FaultCounters, LoadStatus, ModuleInfo};
