@@ -5,6 +5,10 @@ use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use wasp_gui::{EditorState, SavedEditor};
+
 use crate::engine::{Controller, LoadOutcome, Source};
 
 /// A module as stored in the plugin state: its exact bytes and where it came from.
@@ -75,6 +79,22 @@ impl<'a> PersistentField<'a, Option<SavedModule>> for ModuleField {
     }
 }
 
+/// The editor's size and recent modules in the plugin state.
+pub struct EditorField(pub Arc<EditorState>);
+
+impl<'a> PersistentField<'a, SavedEditor> for EditorField {
+    fn set(&self, new_value: SavedEditor) {
+        self.0.restore(new_value);
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&SavedEditor) -> R,
+    {
+        f(&self.0.saved())
+    }
+}
+
 /// What Wasp plays after a module crashes, until another module is loaded.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnCrash {
@@ -95,6 +115,9 @@ pub struct WaspParams {
     /// The loaded module, saved with the project.
     #[persist = "module"]
     pub module: ModuleField,
+    /// The editor's window size and recent modules.
+    #[persist = "editor"]
+    pub editor: EditorField,
     /// What to play after the module crashes.
     #[id = "on_crash"]
     pub on_crash: EnumParam<OnCrash>,
@@ -104,6 +127,7 @@ impl WaspParams {
     pub(crate) fn new(controller: Controller) -> Self {
         Self {
             module: ModuleField { controller },
+            editor: EditorField(Arc::new(EditorState::default())),
             on_crash: EnumParam::new("On crash", OnCrash::Silence).non_automatable(),
         }
     }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use nice_plug::prelude::*;
 
+use crate::editor::{EngineBackend, WaspEditor};
 use crate::engine::{
     AudioEngine, Controller, FaultOutput, LoadOutcome, Preparer, ProcessConfig, Runtime,
 };
+use crate::meters::{MeterAudio, MeterShared};
 use crate::params::{OnCrash, WaspParams};
 
 /// Wraps every call into module code on the audio thread. wasmtime allocates (and frees) an
@@ -25,6 +27,10 @@ pub struct Wasp {
     audio: AudioEngine,
     /// Owns the worker thread; dropped (and joined) with the plugin, off the audio thread.
     preparer: Preparer,
+    /// Levels, load and scope for the editor, written by the audio thread.
+    meters: Arc<MeterShared>,
+    meter_audio: MeterAudio,
+    sample_rate: f32,
     /// Test builds only: allocate in every `process` call, to prove the checker is armed.
     #[cfg(feature = "assert_process_allocs")]
     alloc_probe: bool,
@@ -43,6 +49,9 @@ impl Default for Wasp {
             params,
             audio,
             preparer,
+            meters: Arc::new(MeterShared::default()),
+            meter_audio: MeterAudio::default(),
+            sample_rate: 48_000.0,
             #[cfg(feature = "assert_process_allocs")]
             alloc_probe: std::env::var_os("WASP_ALLOC_PROBE").is_some(),
         }
@@ -76,12 +85,20 @@ impl Plugin for Wasp {
         },
     ];
 
-    type Editor = ();
+    type Editor = WaspEditor;
     type SysExMessage = ();
     type BackgroundTask = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        let backend = EngineBackend::new(self.controller().clone(), self.meters.clone());
+        Some(WaspEditor::new(
+            self.params.editor.0.clone(),
+            Arc::new(backend),
+        ))
     }
 
     fn activate(
@@ -90,6 +107,7 @@ impl Plugin for Wasp {
         buffer_config: &BufferConfig,
         _context: &mut impl ActivateContext<Self>,
     ) -> bool {
+        self.sample_rate = buffer_config.sample_rate;
         let config = ProcessConfig {
             sample_rate: buffer_config.sample_rate,
             max_frames: buffer_config.max_buffer_size,
@@ -124,7 +142,17 @@ impl Plugin for Wasp {
                 OnCrash::Silence => FaultOutput::Silence,
                 OnCrash::Dry => FaultOutput::Dry,
             });
+        self.meters.publish_input(buffer.as_slice());
+        // `Instant::now` reads the monotonic clock (a vDSO call on Linux): no allocation, no lock.
+        let started = std::time::Instant::now();
         self.audio.process(buffer.as_slice());
+        let busy = started.elapsed().as_secs_f32();
+        self.meters.publish_output(
+            &mut self.meter_audio,
+            buffer.as_slice(),
+            busy,
+            self.sample_rate,
+        );
         ProcessStatus::Normal
     }
 }

@@ -41,6 +41,8 @@ pub struct EngineShared {
     superseded_in_queue: AtomicU64,
     /// Number of faults (traps) so far.
     faults: AtomicU32,
+    /// How many of those were time-outs (runaway code interrupted).
+    timeouts: AtomicU64,
     /// Generation of the instance that last faulted, with the frame it faulted at, what
     /// happened and where (codes of `TrapKind` and of the export).
     last_fault_generation: AtomicU64,
@@ -62,6 +64,8 @@ pub struct EngineShared {
 pub struct FaultCounters {
     /// Crashes so far (traps and timeouts).
     pub faults: u32,
+    /// How many of `faults` were time-outs.
+    pub timeouts: u64,
     /// The last crash, if any.
     pub last: Option<(u64, Fault)>,
     /// Automatic rollbacks so far, and the last one's (from, to) generations.
@@ -126,6 +130,10 @@ impl EngineShared {
             .store(fault.kind.code(), Ordering::Relaxed);
         self.last_fault_export
             .store(export_code(fault.export), Ordering::Relaxed);
+        if fault.kind == TrapKind::Timeout {
+            // Relaxed: a statistic, published by the Release below.
+            self.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
         self.faults.fetch_add(1, Ordering::Release);
     }
 
@@ -175,6 +183,7 @@ impl EngineShared {
         });
         FaultCounters {
             faults,
+            timeouts: self.timeouts.load(Ordering::Relaxed),
             last,
             rollbacks,
             last_rollback,

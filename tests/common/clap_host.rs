@@ -9,7 +9,10 @@
 //! * save and restore its state through the CLAP `state` extension
 //!   ([`TestHost::save_state`] / [`TestHost::load_state`]),
 //! * run the `on_main_thread` callback the plugin asked for through `request_callback()`
-//!   ([`TestHost::call_on_main_thread_callback`]).
+//!   ([`TestHost::call_on_main_thread_callback`], [`TestHost::wait_for_main_thread_callback`]),
+//! * open, resize and close the plugin's editor embedded in an X11 window, as a Linux DAW does
+//!   ([`TestHost::open_editor`], [`TestHost::set_editor_size`], [`TestHost::close_editor`]), and
+//!   check what the editor asked of the host ([`TestHost::take_editor_events`]).
 //!
 //! Everything runs on the thread that created the [`TestHost`]. That thread plays the CLAP "main
 //! thread" and, for the duration of each audio-thread call (`start_processing`, `process`,
@@ -18,11 +21,19 @@
 //! thread IDs. It would then treat `process()` as if it ran on the main thread and run GUI tasks
 //! inline inside `process()` instead of queuing them and calling `request_callback()`.
 //!
+//! The host also implements the host side of the CLAP `gui` extension. nice-plug (built with its
+//! `editor` feature) unwraps it when the host calls `gui.create`, so without it opening the editor
+//! panics. On X11, baseview runs the editor's window on a thread of its own. `set_parent`, `show`,
+//! `hide`, `set_size` and `destroy` block on round trips to that thread. The editor's own resizes
+//! and its `closed()` notice reach the host only through `request_callback()` and
+//! `on_main_thread`, so tests that expect them pump
+//! [`TestHost::wait_for_main_thread_callback`].
+//!
 //! Required `[dev-dependencies]` (add to `Cargo.toml`):
 //!
 //! ```toml
 //! clack-host = "0.2.0"
-//! clack-extensions = { version = "0.2.0", features = ["clack-host", "state", "audio-ports", "thread-check"] }
+//! clack-extensions = { version = "0.2.0", features = ["clack-host", "state", "audio-ports", "thread-check", "gui"] }
 //! ```
 //!
 //! (`clack-extensions`' `clack-host` feature is the implicit feature of its optional `clack-host`
@@ -45,13 +56,17 @@
 // Each integration test crate that includes this file only uses part of it.
 #![allow(dead_code)]
 
-use std::ffi::CString;
+use std::ffi::{c_ulong, CString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
 
 use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
+use clack_extensions::gui::{
+    GuiApiType, GuiConfiguration, GuiResizeHints, GuiSize, HostGui, HostGuiImpl, PluginGui, Window,
+};
 use clack_extensions::state::PluginState;
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
 use clack_host::prelude::*;
@@ -89,6 +104,38 @@ struct HostFlags {
     restart_requested: AtomicBool,
     /// True while the harness is inside an `[audio-thread]` plugin call.
     in_audio_call: AtomicBool,
+    /// Calls the plugin made to the host's `gui` extension since they were last taken.
+    editor_events: Mutex<EditorEvents>,
+    /// Makes `clap_host_gui.request_resize()` fail, like a host that cannot resize its window.
+    refuse_editor_resize: AtomicBool,
+}
+
+impl HostFlags {
+    fn editor_events(&self) -> MutexGuard<'_, EditorEvents> {
+        // A panic while the lock was held cannot leave the plain counters half-written.
+        self.editor_events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The calls the plugin made to the host side of the CLAP `gui` extension, in arrival order. See
+/// [`TestHost::take_editor_events`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EditorEvents {
+    /// The `(width, height)` of each `request_resize()` call, in physical pixels. Refused
+    /// requests are included.
+    pub resize_requests: Vec<(u32, u32)>,
+    /// Number of `resize_hints_changed()` calls.
+    pub resize_hints_changed: u32,
+    /// Number of `request_show()` calls.
+    pub show_requests: u32,
+    /// Number of `request_hide()` calls.
+    pub hide_requests: u32,
+    /// The `was_destroyed` argument of each `closed()` call. nice-plug passes `true` when the
+    /// editor's window went away on its own. The host must then call `destroy`
+    /// ([`TestHost::close_editor`]).
+    pub closed: Vec<bool>,
 }
 
 /// Marks the host thread as "the audio thread" (for `thread-check`) until it is dropped.
@@ -140,6 +187,40 @@ impl HostThreadCheckImpl for HostShared {
     }
 }
 
+/// The host side of the `gui` extension. It records each call for the test and otherwise does
+/// nothing: the test owns the parent window and resizes, shows or hides it itself.
+impl HostGuiImpl for HostShared {
+    fn resize_hints_changed(&self) {
+        self.flags.editor_events().resize_hints_changed += 1;
+    }
+
+    fn request_resize(&self, new_size: GuiSize) -> Result<(), HostError> {
+        self.flags
+            .editor_events()
+            .resize_requests
+            .push((new_size.width, new_size.height));
+        if self.flags.refuse_editor_resize.load(Ordering::Acquire) {
+            Err(HostError::Message("the test host refuses editor resizes"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn request_show(&self) -> Result<(), HostError> {
+        self.flags.editor_events().show_requests += 1;
+        Ok(())
+    }
+
+    fn request_hide(&self) -> Result<(), HostError> {
+        self.flags.editor_events().hide_requests += 1;
+        Ok(())
+    }
+
+    fn closed(&self, was_destroyed: bool) {
+        self.flags.editor_events().closed.push(was_destroyed);
+    }
+}
+
 /// Ties the host's handler types together. The main-thread and audio-processor handlers have no
 /// state or callbacks of their own, so they are `()`.
 struct TestHostHandlers;
@@ -150,7 +231,7 @@ impl HostHandlers for TestHostHandlers {
     type AudioProcessor<'a> = ();
 
     fn declare_extensions(builder: &mut HostExtensions<'_, Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostThreadCheck>();
+        builder.register::<HostThreadCheck>().register::<HostGui>();
     }
 }
 
@@ -167,6 +248,11 @@ pub struct TestHost {
     flags: Arc<HostFlags>,
     /// The plugin's `state` extension, if it implements it.
     state_ext: Option<PluginState>,
+    /// The plugin's `gui` extension, if it implements it.
+    gui_ext: Option<PluginGui>,
+    /// True between a successful [`open_editor`](Self::open_editor) and
+    /// [`close_editor`](Self::close_editor).
+    editor_open: bool,
 
     max_frames: u32,
     steady_time: u64,
@@ -237,12 +323,15 @@ impl TestHost {
         let state_ext = instance
             .plugin_shared_handle()
             .get_extension::<PluginState>();
+        let gui_ext = instance.plugin_shared_handle().get_extension::<PluginGui>();
 
         Ok(Self {
             processor: None,
             instance,
             flags,
             state_ext,
+            gui_ext,
+            editor_open: false,
             max_frames: 0,
             steady_time: 0,
             last_status: None,
@@ -450,11 +539,204 @@ impl TestHost {
         self.flags.callback_requested.load(Ordering::Acquire)
     }
 
+    /// Waits up to `timeout` for the plugin to call `request_callback()`, runs the callback, and
+    /// returns whether it ran. Use this for requests made from other threads, such as baseview's
+    /// X11 window thread, which forwards the editor's `request_resize()` and `closed()` calls
+    /// this way.
+    pub fn wait_for_main_thread_callback(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.call_on_main_thread_callback() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Returns whether the plugin called `request_restart()` since the last call, and clears
     /// the flag. The harness does not restart the plugin itself. A test can call
     /// [`activate`](Self::activate) again to do that.
     pub fn take_restart_request(&mut self) -> bool {
         self.flags.restart_requested.swap(false, Ordering::AcqRel)
+    }
+
+    /// Returns whether the plugin implements the CLAP `gui` extension. nice-plug only exposes it
+    /// when it is built with its `editor` feature and `Plugin::editor()` returned an editor.
+    pub fn has_editor(&self) -> bool {
+        self.gui_ext.is_some()
+    }
+
+    /// Returns whether the editor is open, from a successful [`open_editor`](Self::open_editor)
+    /// until [`close_editor`](Self::close_editor).
+    pub fn is_editor_open(&self) -> bool {
+        self.editor_open
+    }
+
+    /// Opens the plugin's editor embedded in the X11 window `parent_x11_window`, the way a Linux
+    /// DAW does: `is_api_supported("x11", false)`, `create`, `get_size`, `set_parent` and `show`.
+    /// Returns the size from `get_size` in physical pixels, so the test can size the parent to
+    /// match.
+    ///
+    /// The parent window must exist on the X server (make a round trip after creating it) and
+    /// stay alive until [`close_editor`](Self::close_editor). If a step after `create` fails, the
+    /// editor is destroyed again before the error is returned.
+    pub fn open_editor(&mut self, parent_x11_window: u64) -> Result<(u32, u32), String> {
+        self.open_editor_with_scale(parent_x11_window, None)
+    }
+
+    /// Like [`open_editor`](Self::open_editor), but if `scale` is `Some`, also calls `set_scale`
+    /// between `create` and `get_size`, in the order the CLAP spec gives. A plugin may refuse the
+    /// scale, and that is not an error: baseview ignores it when the X server sets `Xft.dpi`.
+    pub fn open_editor_with_scale(
+        &mut self,
+        parent_x11_window: u64,
+        scale: Option<f64>,
+    ) -> Result<(u32, u32), String> {
+        let gui = self
+            .gui_ext
+            .ok_or("plugin does not implement the CLAP gui extension")?;
+        if self.editor_open {
+            return Err("the editor is already open".into());
+        }
+        // X11 window IDs fit in 29 bits, and baseview rejects 0 and anything wider than 32 bits.
+        let parent = u32::try_from(parent_x11_window)
+            .ok()
+            .filter(|&id| id != 0)
+            .ok_or_else(|| format!("{parent_x11_window:#x} is not an X11 window ID"))?;
+
+        let config = GuiConfiguration {
+            api_type: GuiApiType::X11,
+            is_floating: false,
+        };
+        let plugin = self.instance.plugin_handle();
+        if !gui.is_api_supported(&plugin, config) {
+            return Err("plugin does not support embedded X11 editors".into());
+        }
+        // nice-plug spawns the editor here, and baseview connects to the X server (`$DISPLAY`)
+        // and creates its window and thread.
+        gui.create(&plugin, config)
+            .map_err(|e| format!("gui.create(x11, embedded) failed: {e}"))?;
+
+        let result = Self::embed_editor(gui, &plugin, parent, scale);
+        if result.is_ok() {
+            self.editor_open = true;
+        } else {
+            gui.destroy(&plugin);
+        }
+        result
+    }
+
+    /// The steps of [`open_editor_with_scale`](Self::open_editor_with_scale) after `create`.
+    fn embed_editor(
+        gui: PluginGui,
+        plugin: &PluginMainThreadHandle<'_>,
+        parent: u32,
+        scale: Option<f64>,
+    ) -> Result<(u32, u32), String> {
+        if let Some(scale) = scale {
+            // Refusing is allowed: the plugin then takes the scale from the system.
+            let _ = gui.set_scale(plugin, scale);
+        }
+        let size = gui
+            .get_size(plugin)
+            .ok_or("gui.get_size failed or reported an empty size")?;
+        let window = Window::from_x11_handle(c_ulong::from(parent));
+        // SAFETY: an X11 window handle is an integer ID, not a pointer. If the window is gone,
+        // the plugin's X requests fail with `BadWindow` errors. They do not touch freed memory.
+        // Keeping the window alive until `destroy` is part of `open_editor`'s contract.
+        unsafe { gui.set_parent(plugin, window) }
+            .map_err(|e| format!("gui.set_parent({parent:#x}) failed: {e}"))?;
+        gui.show(plugin)
+            .map_err(|e| format!("gui.show failed: {e}"))?;
+        Ok((size.width, size.height))
+    }
+
+    /// Hides and destroys the editor. Does nothing if it is not open. Call this after the plugin
+    /// reported `closed(true)` too. nice-plug's `destroy` drops the baseview window, which stops
+    /// and joins its X11 thread, so the editor is gone when this returns.
+    pub fn close_editor(&mut self) {
+        if !self.editor_open {
+            return;
+        }
+        let gui = self
+            .gui_ext
+            .expect("an open editor implies the gui extension");
+        let plugin = self.instance.plugin_handle();
+        // DAWs hide before destroying. This fails harmlessly if the window is already gone.
+        let _ = gui.hide(&plugin);
+        gui.destroy(&plugin);
+        self.editor_open = false;
+    }
+
+    /// The editor's size in physical pixels, from `get_size`. `None` if the plugin has no `gui`
+    /// extension or reports no size. nice-plug answers from `Editor::size()`, so this also works
+    /// while the editor is closed.
+    pub fn editor_size(&mut self) -> Option<(u32, u32)> {
+        let gui = self.gui_ext?;
+        gui.get_size(&self.instance.plugin_handle())
+            .map(|size| (size.width, size.height))
+    }
+
+    /// Whether the host may resize the editor (`can_resize`). nice-plug answers from
+    /// `Editor::resize_hint()`. False if the plugin has no `gui` extension.
+    pub fn editor_can_resize(&mut self) -> bool {
+        self.gui_ext
+            .is_some_and(|gui| gui.can_resize(&self.instance.plugin_handle()))
+    }
+
+    /// The editor's resize hints (`get_resize_hints`), or `None` if it is not resizable or has
+    /// no `gui` extension.
+    pub fn editor_resize_hints(&mut self) -> Option<GuiResizeHints> {
+        let gui = self.gui_ext?;
+        gui.get_resize_hints(&self.instance.plugin_handle())
+    }
+
+    /// Resizes the open editor the way a host does when the user drags the parent window's edge:
+    /// `can_resize`, `adjust_size`, then `set_size` with the adjusted size, which is returned.
+    ///
+    /// The test resizes the parent X11 window itself if it cares about the X geometry. A resize
+    /// that the host starts does not come back as a `request_resize()`.
+    pub fn set_editor_size(&mut self, width: u32, height: u32) -> Result<(u32, u32), String> {
+        let gui = self
+            .gui_ext
+            .ok_or("plugin does not implement the CLAP gui extension")?;
+        if !self.editor_open {
+            return Err("the editor is not open".into());
+        }
+        let plugin = self.instance.plugin_handle();
+        if !gui.can_resize(&plugin) {
+            return Err("the editor is not resizable (gui.can_resize returned false)".into());
+        }
+        let requested = GuiSize { width, height };
+        // nice-plug forwards `adjust_size` to `EditorHandle::adjust_size`, which by default
+        // returns `None` ("no opinion"), and the wrapper turns that into `false`. Keep the
+        // requested size then.
+        let size = gui.adjust_size(&plugin, requested).unwrap_or(requested);
+        gui.set_size(&plugin, size).map_err(|e| {
+            format!(
+                "gui.set_size({}x{}) failed (requested {width}x{height}): {e}",
+                size.width, size.height
+            )
+        })?;
+        Ok((size.width, size.height))
+    }
+
+    /// Returns the calls the plugin made to the host's `gui` extension since the last call, and
+    /// clears them.
+    pub fn take_editor_events(&mut self) -> EditorEvents {
+        std::mem::take(&mut *self.flags.editor_events())
+    }
+
+    /// Makes the host accept (the default) or refuse the editor's `request_resize()` calls.
+    /// Refused requests are still recorded in [`EditorEvents::resize_requests`]. baseview then
+    /// reverts the window to its previous size.
+    pub fn set_accept_editor_resize(&mut self, accept: bool) {
+        self.flags
+            .refuse_editor_resize
+            .store(!accept, Ordering::Release);
     }
 
     /// Channel counts of the plugin's input (`is_input = true`) or output audio ports, in port
@@ -483,6 +765,11 @@ impl TestHost {
 
 impl Drop for TestHost {
     fn drop(&mut self) {
+        // Destroy the editor first. nice-plug's editor holds a strong reference to the plugin
+        // wrapper, and baseview's X11 thread runs code from the plugin library. Without this, the
+        // plugin's `destroy` would leak the wrapper, and unloading the library would leave that
+        // thread running code that is no longer mapped.
+        self.close_editor();
         // Stop and deactivate before `instance` drops. If the processor were still alive,
         // `PluginInstance`'s own `Drop` would leak the plugin (and keep the library loaded)
         // instead of destroying it.

@@ -1,0 +1,553 @@
+//! What the editor draws and how it reacts to clicks: one frame of egui per call to [`App::ui`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::{Color32, RichText, Stroke};
+
+use crate::backend::{Backend, Command, View};
+use crate::browser::Browser;
+use crate::state::EditorState;
+
+pub const BACKGROUND: Color32 = Color32::from_rgb(0x1b, 0x1d, 0x22);
+const ACCENT: Color32 = Color32::from_rgb(0xf2, 0xb1, 0x34);
+const ERROR: Color32 = Color32::from_rgb(0xff, 0x6b, 0x5e);
+const OK: Color32 = Color32::from_rgb(0x7d, 0xd8, 0x7d);
+const DIM: Color32 = Color32::from_rgb(0x9a, 0xa0, 0xab);
+
+/// How long a note such as "refused: notes.txt" stays up.
+const NOTE_TIME: Duration = Duration::from_secs(6);
+/// Meter fall-off per frame (about 20 dB per second at 30 frames per second).
+const METER_DECAY: f32 = 0.925;
+
+pub fn style(ctx: &egui::Context) {
+    ctx.set_visuals(egui::Visuals::dark());
+    ctx.global_style_mut(|style| {
+        style.spacing.item_spacing = egui::vec2(8.0, 6.0);
+        style.visuals.panel_fill = BACKGROUND;
+        style.visuals.selection.bg_fill = ACCENT.gamma_multiply(0.6);
+    });
+}
+
+/// A drag hovering over the window.
+#[derive(Debug, Clone)]
+pub struct DragHover {
+    /// True when the payload holds a module file.
+    pub accepted: bool,
+    pub files: Vec<PathBuf>,
+}
+
+/// A load the user asked for that has not shown up as committed or failed yet.
+struct Pending {
+    what: String,
+    since: Instant,
+    generation: u64,
+    error: Option<String>,
+}
+
+pub struct App {
+    state: Arc<EditorState>,
+    view: View,
+    scope: Vec<f32>,
+    pub drag: Option<DragHover>,
+    pending: Option<Pending>,
+    /// A short-lived note: text, colour, when it appeared.
+    note: Option<(String, Color32, Instant)>,
+    browser: Option<Browser>,
+    /// Generation of the module last seen, to notice commits.
+    seen_generation: u64,
+    input_level: [f32; 2],
+    output_level: [f32; 2],
+    cpu_peak: f32,
+    /// Slider values being dragged, so a slider does not jump back while its request travels.
+    params: Vec<f32>,
+}
+
+impl App {
+    pub fn new(state: Arc<EditorState>) -> Self {
+        Self {
+            state,
+            view: View::default(),
+            scope: Vec::with_capacity(1024),
+            drag: None,
+            pending: None,
+            note: None,
+            browser: None,
+            seen_generation: 0,
+            input_level: [0.0; 2],
+            output_level: [0.0; 2],
+            cpu_peak: 0.0,
+            params: Vec::new(),
+        }
+    }
+
+    /// Records that the user asked for `path`, so the status says so until it lands.
+    pub fn requested(&mut self, path: &Path) {
+        self.pending = Some(Pending {
+            what: display_name(path),
+            since: Instant::now(),
+            generation: self.view.module.as_ref().map_or(0, |m| m.generation),
+            error: self.view.error.clone(),
+        });
+    }
+
+    pub fn refused_drop(&mut self, files: &[PathBuf]) {
+        let what = match files.first() {
+            Some(f) => display_name(f),
+            None => "that".into(),
+        };
+        self.note = Some((
+            format!("Refused {what}: drop a .wasm or .wat module file."),
+            ERROR,
+            Instant::now(),
+        ));
+    }
+
+    fn send(&mut self, backend: &dyn Backend, command: Command) {
+        match &command {
+            Command::LoadFile(path) => self.requested(path),
+            Command::Reload => {
+                if let Some(path) = self.view.module.as_ref().and_then(|m| m.path.clone()) {
+                    self.requested(&path);
+                }
+            }
+            _ => {}
+        }
+        backend.send(command);
+    }
+
+    /// Pulls a new snapshot from the backend.
+    pub fn refresh(&mut self, backend: &dyn Backend) {
+        backend.snapshot(&mut self.view);
+        backend.scope(&mut self.scope);
+        let generation = self.view.module.as_ref().map_or(0, |m| m.generation);
+        if generation != self.seen_generation {
+            self.seen_generation = generation;
+            if let Some(path) = self.view.module.as_ref().and_then(|m| m.path.as_deref()) {
+                self.state.push_recent(path);
+            }
+            self.params = self.view.params.iter().map(|p| p.value).collect();
+        }
+        if let Some(p) = &self.pending {
+            if generation != p.generation || self.view.error != p.error {
+                self.pending = None;
+            }
+        }
+        let m = self.view.meters;
+        for ch in 0..2 {
+            self.input_level[ch] = m.input_peak[ch].max(self.input_level[ch] * METER_DECAY);
+            self.output_level[ch] = m.output_peak[ch].max(self.output_level[ch] * METER_DECAY);
+        }
+        self.cpu_peak = m.cpu_peak.max(self.cpu_peak * METER_DECAY);
+        if self.params.len() != self.view.params.len() {
+            self.params = self.view.params.iter().map(|p| p.value).collect();
+        }
+        if self
+            .note
+            .as_ref()
+            .is_some_and(|(_, _, at)| at.elapsed() > NOTE_TIME)
+        {
+            self.note = None;
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, backend: &dyn Backend) {
+        egui::Panel::top("header")
+            .frame(egui::Frame::new().inner_margin(10.0).fill(BACKGROUND))
+            .show(ui, |ui| self.header(ui, backend));
+        egui::Panel::bottom("params")
+            .frame(egui::Frame::new().inner_margin(10.0).fill(BACKGROUND))
+            .show(ui, |ui| self.parameters(ui, backend));
+        egui::Panel::right("meters")
+            .resizable(false)
+            .exact_size(250.0)
+            .frame(egui::Frame::new().inner_margin(10.0).fill(BACKGROUND))
+            .show(ui, |ui| self.meters(ui));
+        egui::CentralPanel::default()
+            .frame(egui::Frame::new().inner_margin(10.0).fill(BACKGROUND))
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.body(ui, backend));
+            });
+
+        if let Some(browser) = &mut self.browser {
+            match browser.show(ui.ctx()) {
+                crate::browser::Outcome::Open(path) => {
+                    self.browser = None;
+                    self.send(backend, Command::LoadFile(path));
+                }
+                crate::browser::Outcome::Cancel => self.browser = None,
+                crate::browser::Outcome::Browsing => {}
+            }
+        }
+        if let Some(drag) = &self.drag {
+            drop_overlay(ui, drag);
+        }
+    }
+
+    fn header(&mut self, ui: &mut egui::Ui, backend: &dyn Backend) {
+        ui.horizontal(|ui| {
+            let name = match &self.view.module {
+                Some(m) if !m.name.is_empty() => m.name.clone(),
+                Some(_) => "(unnamed module)".into(),
+                None => "No module".into(),
+            };
+            ui.label(RichText::new(name).size(26.0).strong().color(ACCENT));
+            if let Some(m) = &self.view.module {
+                let by = match (m.author.is_empty(), m.version.is_empty()) {
+                    (false, false) => format!("{} · v{}", m.author, m.version),
+                    (false, true) => m.author.clone(),
+                    (true, false) => format!("v{}", m.version),
+                    (true, true) => String::new(),
+                };
+                ui.label(RichText::new(by).color(DIM));
+            }
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .button("Load…")
+                .on_hover_text("Open a .wasm or .wat file")
+                .clicked()
+            {
+                let start = self
+                    .view
+                    .module
+                    .as_ref()
+                    .and_then(|m| m.path.as_deref())
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf);
+                self.browser = Some(Browser::new(start));
+            }
+            let has_file = self.view.module.as_ref().is_some_and(|m| m.path.is_some());
+            if ui
+                .add_enabled(has_file, egui::Button::new("Reload"))
+                .on_hover_text("Load the module's file again")
+                .clicked()
+            {
+                self.send(backend, Command::Reload);
+            }
+            let mut watching = self.view.watching;
+            if ui
+                .add_enabled(has_file, egui::Checkbox::new(&mut watching, "Watch file"))
+                .on_hover_text("Reload automatically when the file changes on disk")
+                .changed()
+            {
+                backend.send(Command::SetWatch(watching));
+            }
+            let recents = self.state.recents();
+            let current = self.view.module.as_ref().and_then(|m| m.path.clone());
+            let other = recents
+                .iter()
+                .find(|p| Some(*p) != current.as_ref())
+                .cloned();
+            let ab = ui
+                .add_enabled(other.is_some(), egui::Button::new("Compare A/B"))
+                .on_hover_text(match &other {
+                    Some(p) => format!("Switch to {}", display_name(p)),
+                    None => "Load two modules to compare them".into(),
+                });
+            if ab.clicked() {
+                if let Some(path) = other {
+                    self.send(backend, Command::LoadFile(path));
+                }
+            }
+        });
+    }
+
+    fn body(&mut self, ui: &mut egui::Ui, backend: &dyn Backend) {
+        self.status(ui);
+        ui.add_space(6.0);
+        if let Some(m) = &self.view.module {
+            egui::CollapsingHeader::new("Module")
+                .default_open(true)
+                .show(ui, |ui| {
+                    egui::Grid::new("module").num_columns(2).show(ui, |ui| {
+                        let path = match (&m.path, m.builtin) {
+                            (Some(p), _) => p.display().to_string(),
+                            (None, true) => "built in".into(),
+                            (None, false) => "from the saved project".into(),
+                        };
+                        for (k, v) in [
+                            ("File", path),
+                            ("Size", format_size(m.size)),
+                            ("Hash", m.hash.clone()),
+                            ("Contract", format!("v{}", m.contract)),
+                            ("Channels", m.channels.clone()),
+                        ] {
+                            ui.label(RichText::new(k).color(DIM));
+                            ui.label(v);
+                            ui.end_row();
+                        }
+                    });
+                });
+        }
+        let recents = self.state.recents();
+        if !recents.is_empty() {
+            egui::CollapsingHeader::new("Recent modules")
+                .default_open(true)
+                .show(ui, |ui| {
+                    let current = self.view.module.as_ref().and_then(|m| m.path.clone());
+                    for path in recents {
+                        let playing = current.as_ref() == Some(&path);
+                        let text = if playing {
+                            RichText::new(format!("{}  (playing)", display_name(&path)))
+                                .color(ACCENT)
+                        } else {
+                            RichText::new(display_name(&path))
+                        };
+                        let response = ui
+                            .add(egui::Button::new(text).frame(false))
+                            .on_hover_text(path.display().to_string());
+                        if response.clicked() && !playing {
+                            self.send(backend, Command::LoadFile(path));
+                        }
+                    }
+                });
+        }
+        egui::CollapsingHeader::new("Sandbox")
+            .default_open(true)
+            .show(ui, |ui| {
+                let f = self.view.faults;
+                egui::Grid::new("faults").num_columns(2).show(ui, |ui| {
+                    for (k, v) in [
+                        ("Crashes (traps)", f.traps),
+                        ("Time-outs", f.timeouts),
+                        ("Rollbacks", f.rollbacks),
+                        ("NaN/inf cleaned", f.non_finite),
+                        ("Denormals flushed", f.subnormal),
+                        ("Samples clipped", f.clipped),
+                    ] {
+                        ui.label(RichText::new(k).color(DIM));
+                        ui.label(RichText::new(v.to_string()).color(if v > 0 {
+                            ERROR
+                        } else {
+                            Color32::LIGHT_GRAY
+                        }));
+                        ui.end_row();
+                    }
+                });
+                if let Some(fault) = &self.view.fault {
+                    selectable(ui, fault, ERROR);
+                }
+            });
+    }
+
+    fn status(&mut self, ui: &mut egui::Ui) {
+        if let Some(p) = &self.pending {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!(
+                    "Compiling {}… ({:.1} s)",
+                    p.what,
+                    p.since.elapsed().as_secs_f32()
+                ));
+            });
+            ui.ctx().request_repaint_after(Duration::from_millis(100));
+        }
+        if let Some((note, colour, _)) = &self.note {
+            ui.label(RichText::new(note).color(*colour));
+        }
+        if let Some(error) = &self.view.error {
+            ui.label(RichText::new("The last load failed").color(ERROR).strong());
+            selectable(ui, error, ERROR);
+            let playing = self
+                .view
+                .module
+                .as_ref()
+                .map_or("nothing".to_string(), |m| format!("“{}”", m.name));
+            let watch = if self.view.watching {
+                " Wasp reloads it when you save the file again."
+            } else {
+                ""
+            };
+            ui.label(
+                RichText::new(format!(
+                    "{playing} is still playing. Fix the module and load it again \
+                     (drop it here, Load…, or Reload).{watch}"
+                ))
+                .color(DIM),
+            );
+        }
+        if let Some(swap) = &self.view.last_swap {
+            let time = swap
+                .prepare_ms
+                .map_or(String::new(), |ms| format!(" in {ms:.0} ms"));
+            let how = if swap.crossfade { ", crossfaded" } else { "" };
+            ui.label(RichText::new(format!("Committed{time}{how}")).color(OK));
+            for (label, names) in [
+                ("carried", &swap.carried),
+                ("resized", &swap.resized),
+                ("reset", &swap.reset),
+                ("dropped", &swap.dropped),
+            ] {
+                if !names.is_empty() {
+                    ui.label(format!("{label}: {}", names.join(", ")));
+                }
+            }
+        }
+    }
+
+    fn meters(&mut self, ui: &mut egui::Ui) {
+        let m = self.view.meters;
+        ui.label(RichText::new("CPU").color(DIM));
+        bar(
+            ui,
+            m.cpu_average,
+            format!(
+                "{:.1} % avg · {:.1} % peak",
+                m.cpu_average * 100.0,
+                self.cpu_peak * 100.0
+            ),
+        );
+        ui.add_space(4.0);
+        ui.label(RichText::new("Input").color(DIM));
+        for level in self.input_level {
+            level_bar(ui, level);
+        }
+        ui.label(RichText::new("Output").color(DIM));
+        for level in self.output_level {
+            level_bar(ui, level);
+        }
+        ui.add_space(4.0);
+        ui.label(RichText::new("Output scope").color(DIM));
+        scope(ui, &self.scope);
+    }
+
+    fn parameters(&mut self, ui: &mut egui::Ui, backend: &dyn Backend) {
+        if self.view.params.is_empty() {
+            ui.label(RichText::new("This module declares no parameters.").color(DIM));
+            return;
+        }
+        egui::Grid::new("params").num_columns(2).show(ui, |ui| {
+            for (index, p) in self.view.params.iter().enumerate() {
+                ui.label(&p.name).on_hover_text(&p.id);
+                let value = &mut self.params[index];
+                let slider = egui::Slider::new(value, p.min..=p.max)
+                    .logarithmic(p.logarithmic)
+                    .suffix(if p.unit.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", p.unit)
+                    });
+                let response = ui.add(slider);
+                if response.double_clicked() {
+                    *value = p.default;
+                }
+                if response.changed() || response.double_clicked() {
+                    backend.send(Command::SetParam {
+                        index,
+                        value: *value,
+                    });
+                }
+                ui.end_row();
+            }
+        });
+    }
+}
+
+fn selectable(ui: &mut egui::Ui, text: &str, colour: Color32) {
+    let mut text = text;
+    ui.add(
+        egui::TextEdit::multiline(&mut text)
+            .desired_width(f32::INFINITY)
+            .desired_rows(1)
+            .text_color(colour)
+            .font(egui::TextStyle::Monospace),
+    );
+}
+
+fn bar(ui: &mut egui::Ui, fraction: f32, text: String) {
+    let colour = if fraction > 0.8 { ERROR } else { OK };
+    ui.add(
+        egui::ProgressBar::new(fraction.clamp(0.0, 1.0))
+            .fill(colour.gamma_multiply(0.7))
+            .text(text),
+    );
+}
+
+fn level_bar(ui: &mut egui::Ui, peak: f32) {
+    let db = 20.0 * peak.max(1e-6).log10();
+    // -60 dBFS .. 0 dBFS across the bar.
+    let fraction = ((db + 60.0) / 60.0).clamp(0.0, 1.0);
+    let text = if peak > 1e-5 {
+        format!("{db:.1} dB")
+    } else {
+        "-inf".into()
+    };
+    bar(ui, fraction, text);
+}
+
+fn scope(ui: &mut egui::Ui, samples: &[f32]) {
+    let size = egui::vec2(ui.available_width(), 110.0);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 4.0, Color32::from_rgb(0x10, 0x12, 0x16));
+    painter.hline(
+        rect.x_range(),
+        rect.center().y,
+        Stroke::new(1.0, Color32::from_gray(50)),
+    );
+    if samples.len() < 2 {
+        return;
+    }
+    let step = rect.width() / (samples.len() - 1) as f32;
+    let points: Vec<egui::Pos2> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            egui::pos2(
+                rect.left() + i as f32 * step,
+                rect.center().y - s.clamp(-1.0, 1.0) * rect.height() * 0.45,
+            )
+        })
+        .collect();
+    painter.add(egui::Shape::line(points, Stroke::new(1.5, ACCENT)));
+}
+
+fn drop_overlay(ui: &mut egui::Ui, drag: &DragHover) {
+    let rect = ui.ctx().content_rect().shrink(8.0);
+    let painter = ui.ctx().layer_painter(egui::LayerId::new(
+        egui::Order::Foreground,
+        egui::Id::NULL.with("drop"),
+    ));
+    let (colour, text) = if drag.accepted {
+        (ACCENT, "Drop to load this module".to_string())
+    } else {
+        let what = drag
+            .files
+            .first()
+            .map_or("This".into(), |f| display_name(f));
+        (ERROR, format!("{what} is not a .wasm or .wat module"))
+    };
+    painter.rect_filled(rect, 12.0, colour.gamma_multiply(0.18));
+    painter.rect_stroke(
+        rect,
+        12.0,
+        Stroke::new(3.0, colour),
+        egui::StrokeKind::Inside,
+    );
+    painter.text(
+        rect.center(),
+        egui::Align2::CENTER_CENTER,
+        text,
+        egui::FontId::proportional(22.0),
+        colour,
+    );
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    )
+}
+
+fn format_size(bytes: usize) -> String {
+    if bytes < 10 * 1024 {
+        format!("{bytes} bytes")
+    } else if bytes < 10 * 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}

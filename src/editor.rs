@@ -1,0 +1,288 @@
+//! The editor adapter: opens `wasp-gui`'s window for nice-plug and feeds it from the engine.
+//!
+//! `wasp-gui` knows nothing of wasmtime or nice-plug; this file implements its [`Backend`]
+//! with the engine's [`Controller`] and the audio thread's meters, and nice-plug's `Editor`
+//! with `wasp_gui::open`.
+
+use std::error::Error;
+use std::sync::Arc;
+
+use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::dpi::{LogicalSize, NativeSize, Size};
+use nice_plug::editor::{
+    Editor, EditorHandle, HostMethods, ParentWindowHandle, ResizeHint, SpawnedEditor,
+};
+use wasp_gui::baseview;
+use wasp_gui::{
+    Backend, Command, EditorState, FaultView, MeterView, ModuleView, OpenOptions, ParamView,
+    SwapView, View,
+};
+
+use crate::engine::{Channels, Controller, Scale};
+use crate::meters::{MeterShared, SCOPE_VIEW};
+
+/// The engine as the editor sees it.
+pub struct EngineBackend {
+    controller: Controller,
+    meters: Arc<MeterShared>,
+}
+
+impl EngineBackend {
+    pub fn new(controller: Controller, meters: Arc<MeterShared>) -> Self {
+        Self { controller, meters }
+    }
+}
+
+impl Backend for EngineBackend {
+    fn snapshot(&self, view: &mut View) {
+        let status = self.controller.status();
+        view.module = status.current.as_ref().map(|m| ModuleView {
+            generation: m.generation,
+            name: m.name.clone(),
+            author: m.metadata.author.clone(),
+            version: m.metadata.version.clone(),
+            path: m.path.clone(),
+            size: m.size,
+            hash: format!("{:016x}", m.hash)[..12].to_string(),
+            contract: m.metadata.abi,
+            channels: match m.metadata.channels {
+                Some(Channels::Mono) => "mono".into(),
+                Some(Channels::Stereo) => "stereo".into(),
+                None => "as dsp is declared".into(),
+            },
+            builtin: m.builtin,
+        });
+        view.params = status.current.as_ref().map_or_else(Vec::new, |m| {
+            m.metadata
+                .params
+                .iter()
+                .map(|p| ParamView {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    unit: p.unit.clone(),
+                    min: p.min,
+                    max: p.max,
+                    default: p.default,
+                    value: p.default,
+                    logarithmic: p.scale == Scale::Log,
+                })
+                .collect()
+        });
+        view.last_swap = match (&status.current, &status.last_swap) {
+            (Some(m), Some(report)) => Some(SwapView {
+                generation: m.generation,
+                prepare_ms: status.last_prepare_ms,
+                carried: report.carried.clone(),
+                resized: report.resized.clone(),
+                reset: report.reset.clone(),
+                dropped: report.dropped.clone(),
+                crossfade: report.crossfade,
+            }),
+            _ => None,
+        };
+        view.error = status.last_error.clone();
+        view.fault = status.last_fault.clone();
+        view.watching = status.watching;
+        let faults = self.controller.shared().fault_counters();
+        view.faults = FaultView {
+            traps: faults.faults as u64,
+            timeouts: faults.timeouts,
+            rollbacks: faults.rollbacks,
+            non_finite: faults.non_finite,
+            subnormal: faults.subnormal,
+            clipped: faults.clipped,
+        };
+        let (cpu_average, cpu_peak) = self.meters.take_cpu();
+        let (input_peak, output_peak) = self.meters.take_levels();
+        view.meters = MeterView {
+            cpu_average,
+            cpu_peak,
+            input_peak,
+            output_peak,
+            sample_rate: self.meters.sample_rate(),
+        };
+    }
+
+    fn scope(&self, out: &mut Vec<f32>) {
+        self.meters.scope(out, SCOPE_VIEW);
+    }
+
+    fn send(&self, command: Command) {
+        match command {
+            Command::LoadFile(path) => self.controller.load_file(path),
+            Command::Reload => {
+                let path = self.controller.status().current.and_then(|m| m.path);
+                if let Some(path) = path {
+                    self.controller.load_file(path);
+                }
+            }
+            Command::SetWatch(on) => self.controller.set_watch(on),
+            Command::SetParam { .. } => {}
+        }
+    }
+}
+
+/// nice-plug's view of the editor.
+pub struct WaspEditor {
+    state: Arc<EditorState>,
+    backend: Arc<EngineBackend>,
+}
+
+impl WaspEditor {
+    pub fn new(state: Arc<EditorState>, backend: Arc<EngineBackend>) -> Self {
+        Self { state, backend }
+    }
+}
+
+/// Freely resizable down to the size the layout needs.
+fn resize_hint() -> ResizeHint {
+    ResizeHint::RESIZABLE.with_min_logical_size(LogicalSize::new(
+        wasp_gui::MIN_SIZE.0 as f32,
+        wasp_gui::MIN_SIZE.1 as f32,
+    ))
+}
+
+/// Adapts nice-plug's host callbacks to baseview's.
+struct HostCallbacks(Box<dyn nice_plug::editor::HostCallbacks>);
+
+impl baseview::host::HostCallbacks for HostCallbacks {
+    fn request_resize(
+        &mut self,
+        new_size: baseview::WindowSize,
+    ) -> Result<(), baseview::HandlerError> {
+        self.0
+            .request_resize(new_size.physical.into(), new_size.scale_factor)
+            .map_err(baseview::HandlerError::from_boxed)
+    }
+
+    fn destroyed(&mut self) {
+        self.0.destroyed();
+    }
+}
+
+struct MainThreadCaller(Box<dyn nice_plug::editor::HostMainThreadCaller>);
+
+impl baseview::host::HostMainThreadCaller for MainThreadCaller {
+    fn call_main_thread(&mut self) {
+        self.0.call_main_thread();
+    }
+}
+
+impl Editor for WaspEditor {
+    type Handle = WaspEditorHandle;
+
+    fn spawn(
+        &self,
+        parent: Option<ParentWindowHandle>,
+        wait_for_parent: bool,
+        fallback_scale_factor: Option<f64>,
+        _gui_context: GuiContext,
+        host: Option<HostMethods>,
+    ) -> Result<SpawnedEditor<Self::Handle>, Box<dyn Error>> {
+        let host = host.map(|host| {
+            baseview::host::Host::new()
+                .with_callbacks(HostCallbacks(host.callbacks))
+                .with_main_thread(MainThreadCaller(host.main_thread_caller))
+        });
+        let options = OpenOptions {
+            title: "Wasp".into(),
+            parent: parent
+                .as_ref()
+                .map(baseview::ParentWindowHandle::from_window),
+            wait_for_parent,
+            fallback_scale_factor,
+            host,
+        };
+        let backend: Arc<dyn Backend> = self.backend.clone();
+        let window = wasp_gui::open(self.state.clone(), backend, options)?;
+        Ok(SpawnedEditor {
+            handle: WaspEditorHandle,
+            window,
+        })
+    }
+
+    fn size(&self) -> NativeSize<u32> {
+        let (width, height) = self.state.size();
+        NativeSize::from_size(
+            Size::Logical(LogicalSize::new(width as f64, height as f64)),
+            1.0,
+        )
+    }
+
+    fn resize_hint(&self) -> ResizeHint {
+        resize_hint()
+    }
+
+    unsafe fn assume_standalone_in_process(&self) {
+        // SAFETY: nice-plug calls this only from its standalone runner, which hosts nothing
+        // else; that is baseview's own precondition.
+        unsafe { baseview::assume_standalone_in_process() }
+    }
+}
+
+/// The open editor, as nice-plug holds it; the window itself is the `baseview::Window`.
+pub struct WaspEditorHandle;
+
+impl EditorHandle for WaspEditorHandle {
+    type Window = baseview::Window;
+    type Error = baseview::Error;
+
+    fn run_until_closed(window: Self::Window) -> Result<(), Self::Error> {
+        window.run_until_closed()
+    }
+
+    fn set_parent(
+        &self,
+        parent: ParentWindowHandle,
+        window: &Self::Window,
+    ) -> Result<(), Self::Error> {
+        window.set_parent(&parent)
+    }
+
+    fn show(&self, window: &Self::Window) -> Result<(), Self::Error> {
+        window.show()?;
+        // Draw right away; baseview does not always send an event after showing.
+        window.request_poll()
+    }
+
+    fn hide(&self, window: &Self::Window) -> Result<(), Self::Error> {
+        window.hide()
+    }
+
+    fn set_size(
+        &self,
+        new_size: NativeSize<u32>,
+        window: &Self::Window,
+    ) -> Result<(), Self::Error> {
+        window.resize(new_size)
+    }
+
+    fn host_main_thread_callback(&self, window: &Self::Window) {
+        window.host_main_thread_callback();
+    }
+
+    fn adjust_size(
+        &self,
+        new_size: NativeSize<u32>,
+        window: &Self::Window,
+    ) -> Option<NativeSize<u32>> {
+        let current = window.size();
+        Some(resize_hint().adjust_size(
+            new_size,
+            NativeSize::from_logical_or_physical(current.logical, current.physical),
+            current.scale_factor,
+        ))
+    }
+
+    fn set_fallback_scale_factor(
+        &self,
+        scale_factor: f64,
+        window: &Self::Window,
+    ) -> Result<(), Self::Error> {
+        window.suggest_fallback_scale_factor(scale_factor)
+    }
+
+    fn param_value_changed(&self, _id: &str, _normalized_value: f32) {}
+
+    fn param_modulation_changed(&self, _id: &str, _modulation_offset: f32) {}
+}

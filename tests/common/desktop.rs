@@ -1,0 +1,174 @@
+//! A private X server for editor tests, and OCR to read what the editor drew.
+//!
+//! [`Xvfb::start`] runs `Xvfb` (with Mesa's software OpenGL, as on a machine without a GPU) on
+//! a display number of its own and points `$DISPLAY` at it. [`read_words`] runs `tesseract` on a
+//! screenshot and returns the words it found with their positions, so a test can both check
+//! what the window shows and click on a label the way a user would.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::x11::Image;
+
+/// A running `Xvfb`, stopped on drop.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    /// Starts `Xvfb` and sets `$DISPLAY` for this process. Call it before anything connects
+    /// to X, from the only test of its test binary (the variable is process-wide).
+    pub fn start() -> Result<Self, String> {
+        let base = 40 + std::process::id() % 400;
+        for n in base..base + 20 {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .args([
+                    &format!(":{n}"),
+                    "-screen",
+                    "0",
+                    "1280x1024x24",
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                    "+extension",
+                    "GLX",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| {
+                    format!(
+                        "cannot start Xvfb ({e}); the editor tests need it: \
+                         apt-get install xvfb libgl1-mesa-dri tesseract-ocr"
+                    )
+                })?;
+            let mut server = Self {
+                child,
+                display: format!(":{n}"),
+            };
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if socket.exists() {
+                    std::env::set_var("DISPLAY", &server.display);
+                    // Software rendering, whatever the machine has.
+                    std::env::set_var("LIBGL_ALWAYS_SOFTWARE", "1");
+                    return Ok(server);
+                }
+                if let Ok(Some(status)) = server.child.try_wait() {
+                    if status.success() {
+                        break;
+                    }
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = server.child.kill();
+        }
+        Err("Xvfb did not start on any display number tried".into())
+    }
+
+    /// True if the `Xvfb` program is installed.
+    pub fn available() -> bool {
+        Command::new("Xvfb")
+            .arg("-help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A word tesseract read, in the screenshot's pixel coordinates.
+#[derive(Debug, Clone)]
+pub struct Word {
+    pub text: String,
+    pub x: i32,
+    pub y: i32,
+    pub width: i32,
+    pub height: i32,
+    pub confidence: f32,
+}
+
+impl Word {
+    pub fn centre(&self) -> (i16, i16) {
+        (
+            (self.x + self.width / 2) as i16,
+            (self.y + self.height / 2) as i16,
+        )
+    }
+}
+
+/// Letters and digits only, lower case: what OCR comparisons look at.
+pub fn fold(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Runs tesseract over `image` (scaled up three times, which helps with small UI text) and
+/// returns the words with their boxes scaled back to `image`'s pixels.
+pub fn read_words(image: &Image, scratch: &Path) -> Result<Vec<Word>, String> {
+    const SCALE: u32 = 3;
+    let big = image.scaled(SCALE);
+    let input = scratch.with_extension("ppm");
+    big.write_ppm(&input)?;
+    let output = Command::new("tesseract")
+        .arg(&input)
+        .arg("stdout")
+        .args(["--psm", "11", "tsv"])
+        .output()
+        .map_err(|e| format!("cannot run tesseract ({e}): apt-get install tesseract-ocr"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "tesseract failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let tsv = String::from_utf8_lossy(&output.stdout);
+    let mut words = Vec::new();
+    for line in tsv.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 12 || cols[11].trim().is_empty() {
+            continue;
+        }
+        let num = |i: usize| cols[i].parse::<i32>().unwrap_or(0) / SCALE as i32;
+        words.push(Word {
+            text: cols[11].trim().to_string(),
+            x: num(6),
+            y: num(7),
+            width: num(8),
+            height: num(9),
+            confidence: cols[10].parse().unwrap_or(0.0),
+        });
+    }
+    Ok(words)
+}
+
+/// All words joined, folded: for "does the window show X" checks.
+pub fn folded_text(words: &[Word]) -> String {
+    words.iter().map(|w| fold(&w.text)).collect()
+}
+
+/// The first word whose folded text starts with `prefix` (folded too).
+pub fn find_word<'a>(words: &'a [Word], prefix: &str) -> Option<&'a Word> {
+    let prefix = fold(prefix);
+    words.iter().find(|w| fold(&w.text).starts_with(&prefix))
+}

@@ -1,0 +1,232 @@
+//! The editor in a real window: a private Xvfb with Mesa's software OpenGL, the built plugin
+//! loaded through a CLAP host (`clack-host`) that embeds the editor in an X11 window of its
+//! own, files dropped on it by a real XDND drag source, and clicks sent through the XTEST
+//! extension. What the window shows is read back with OCR (tesseract).
+//!
+//! Everything runs in one test, in order, because `$DISPLAY`, the pointer and the X
+//! selection are process-wide.
+
+#[path = "common/clap_host.rs"]
+mod clap_host;
+mod common;
+#[path = "common/desktop.rs"]
+mod desktop;
+#[path = "common/x11.rs"]
+mod x11;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap_host::TestHost;
+use desktop::{find_word, fold, folded_text, read_words, Word, Xvfb};
+use x11::{file_uri, Image, X};
+
+const PLUGIN_ID: &str = "dev.wasp-audio.wasp";
+const SIZE: (u16, u16) = (720, 520);
+const BLOCK: usize = 512;
+
+/// The editor of one plugin instance, embedded in a parent window, with the ways to look at it.
+struct Session {
+    // Field order is drop order: the host closes the editor before the parent goes away.
+    host: TestHost,
+    x: X,
+    parent: u32,
+    editor: u32,
+    scratch: PathBuf,
+}
+
+impl Session {
+    fn open(scratch: &Path) -> Self {
+        let x = X::connect().expect("connect to Xvfb");
+        let parent = x
+            .create_parent_window(SIZE.0, SIZE.1)
+            .expect("create the host's window");
+        x.sync().unwrap();
+        let mut host = TestHost::new(clap_host::cdylib_path("wasp"), PLUGIN_ID).unwrap();
+        host.activate(48_000.0, BLOCK as u32);
+        assert!(host.has_editor(), "the plugin offers no CLAP gui extension");
+        let (w, h) = host
+            .open_editor(parent as u64)
+            .expect("the editor opens in the host's window");
+        assert!(w >= 560 && h >= 400, "editor size {w}x{h}");
+        let editor = x
+            .wait_xdnd_target(parent, Duration::from_secs(5))
+            .expect("the editor window appears inside the parent and takes drops");
+        x.wait_viewable(editor, Duration::from_secs(5)).unwrap();
+        Self {
+            host,
+            x,
+            parent,
+            editor,
+            scratch: scratch.to_path_buf(),
+        }
+    }
+
+    /// Runs a block of DC input through the plugin and returns the last output sample.
+    fn dc_response(&mut self, level: f32) -> f32 {
+        let input = vec![level; BLOCK];
+        let (left, _) = self.host.process_stereo(&input, &input);
+        self.host.call_on_main_thread_callback();
+        *left.last().unwrap()
+    }
+
+    /// Processes until `ok` holds for the DC response, or panics after a few seconds.
+    fn wait_for_output(&mut self, what: &str, ok: impl Fn(f32) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = f32::NAN;
+        while Instant::now() < deadline {
+            // Several blocks so filters settle before judging.
+            for _ in 0..8 {
+                last = self.dc_response(0.5);
+            }
+            if ok(last) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{what}: the output for a DC input of 0.5 is still {last}");
+    }
+
+    fn screenshot(&self) -> Image {
+        self.x.screenshot(self.editor).expect("screenshot")
+    }
+
+    /// Waits until OCR finds every word of `wanted` on the screen; returns the words read.
+    fn wait_for_text(&mut self, wanted: &[&str]) -> Vec<Word> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut seen = String::new();
+        let mut n = 0;
+        while Instant::now() < deadline {
+            // Keep the audio thread going, as a host would, so commits happen.
+            self.dc_response(0.5);
+            let image = self.screenshot();
+            n += 1;
+            let words = read_words(&image, &self.scratch.join(format!("ocr{n}"))).unwrap();
+            seen = folded_text(&words);
+            if wanted.iter().all(|w| seen.contains(&fold(w))) {
+                return words;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.screenshot().write_ppm(self.scratch.join("last.ppm"));
+        panic!("the editor never showed {wanted:?}; OCR read: {seen}");
+    }
+
+    /// Clicks the first word starting with `label` that OCR finds.
+    fn click_word(&mut self, label: &str) {
+        let words = self.wait_for_text(&[label]);
+        let word = find_word(&words, label)
+            .unwrap_or_else(|| panic!("no word starting with {label:?} in {words:?}"));
+        let (x, y) = word.centre();
+        let _input = x11::input_lock();
+        self.x.click(self.editor, x, y).expect("click");
+        // Park the pointer in an empty corner so hover highlights do not hide labels from OCR.
+        self.x
+            .move_pointer(self.editor, SIZE.0 as i16 - 4, SIZE.1 as i16 - 4)
+            .expect("move the pointer away");
+    }
+}
+
+#[test]
+fn editor_draws_takes_drops_and_swaps_from_clicks() {
+    if !Xvfb::available() {
+        // Not silently green: say loudly what is missing. CI installs it.
+        eprintln!(
+            "SKIPPED: Xvfb is not installed (apt-get install xvfb libgl1-mesa-dri tesseract-ocr)"
+        );
+        return;
+    }
+    let _server = Xvfb::start().expect("start Xvfb");
+    let scratch = std::env::temp_dir().join(format!("wasp-editor-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    // A folder a musician might keep modules in: three modules and a stray text file.
+    for name in ["gain.wat", "onepole.wat", "sine.wat"] {
+        std::fs::copy(common::example(name), scratch.join(name)).unwrap();
+    }
+    std::fs::write(scratch.join("notes.txt"), "not a module\n").unwrap();
+    let mut s = Session::open(&scratch);
+
+    // 1. A drawn frame that shows the running module: the built-in pass-through.
+    s.wait_for_output("the default module passes audio through", |y| {
+        (y - 0.5).abs() < 1e-6
+    });
+    s.wait_for_text(&["Pass-through", "Load"]);
+    let frame = s.screenshot();
+    assert!(!frame.is_uniform(), "the editor window is a solid colour");
+    assert!(
+        frame.distinct_colours() > 20,
+        "the editor drew only {} colours",
+        frame.distinct_colours()
+    );
+    let shot = common::root().join("target/editor-screenshot.ppm");
+    frame.write_ppm(&shot).unwrap();
+
+    // 2. Drop a .wat file: accepted, loaded, and the status says so.
+    let gain = scratch.join("gain.wat");
+    let drop = {
+        let _input = x11::input_lock();
+        s.x.drag_files_path(s.editor, &[file_uri(&gain)], &[(200, 200), (360, 260)])
+            .expect("drag gain.wat onto the editor")
+    };
+    assert!(
+        drop.accepted_on_position,
+        "the editor refused gain.wat: {drop:?}"
+    );
+    assert!(
+        drop.completed(),
+        "the drop of gain.wat did not complete: {drop:?}"
+    );
+    // -6 dB: 0.5 * 10^(-6/20).
+    s.wait_for_output("gain.wat is running", |y| (y - 0.2506).abs() < 1e-3);
+    s.wait_for_text(&["Gain", "Committed"]);
+    let state_before = s.host.save_state();
+
+    // 3. Drop a .txt file: refused while hovering (the source shows "no"), nothing changes.
+    let notes = scratch.join("notes.txt");
+    let refused = {
+        let _input = x11::input_lock();
+        s.x.drag_files_path(s.editor, &[file_uri(&notes)], &[(200, 200), (360, 260)])
+            .expect("drag notes.txt onto the editor")
+    };
+    assert!(
+        !refused.accepted_on_position && !refused.dropped,
+        "the editor accepted notes.txt: {refused:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    s.wait_for_output("gain.wat keeps playing after the refused drop", |y| {
+        (y - 0.2506).abs() < 1e-3
+    });
+    assert_eq!(
+        s.host.save_state(),
+        state_before,
+        "a refused drop changed the saved state"
+    );
+
+    // 4. Load… opens a file browser in the module's folder; pick onepole.wat and open it.
+    s.click_word("Load");
+    s.click_word("onepole.wat");
+    s.click_word("Open");
+    // A one-pole low-pass settles at the DC input.
+    s.wait_for_output("onepole.wat is running after Load…", |y| {
+        (y - 0.5).abs() < 0.01
+    });
+    s.wait_for_text(&["One-pole"]);
+
+    // 5. Recent modules: click gain.wat to go back to it.
+    s.click_word("gain.wat");
+    s.wait_for_output(
+        "gain.wat is running after a click on it in the recent list",
+        |y| (y - 0.2506).abs() < 1e-3,
+    );
+
+    // 6. A/B: one click switches to the other of the last two modules.
+    s.click_word("Compare");
+    s.wait_for_output("A/B switched to onepole.wat", |y| (y - 0.5).abs() < 0.01);
+    s.click_word("Compare");
+    s.wait_for_output("A/B switched back to gain.wat", |y| {
+        (y - 0.2506).abs() < 1e-3
+    });
+
+    let _ = (s.parent, std::fs::remove_dir_all(&scratch));
+}
