@@ -52,18 +52,20 @@ impl Backend for EngineBackend {
             },
             builtin: m.builtin,
         });
+        let values = self.controller.param_values();
         view.params = status.current.as_ref().map_or_else(Vec::new, |m| {
             m.metadata
                 .params
                 .iter()
-                .map(|p| ParamView {
+                .enumerate()
+                .map(|(i, p)| ParamView {
                     id: p.id.clone(),
                     name: p.name.clone(),
                     unit: p.unit.clone(),
                     min: p.min,
                     max: p.max,
                     default: p.default,
-                    value: p.default,
+                    value: values.get(i).copied().unwrap_or(p.default),
                     logarithmic: p.scale == Scale::Log,
                 })
                 .collect()
@@ -117,7 +119,9 @@ impl Backend for EngineBackend {
                 }
             }
             Command::SetWatch(on) => self.controller.set_watch(on),
-            Command::SetParam { .. } => {}
+            Command::SetParam { index, value } => {
+                self.controller.set_param(index, value);
+            }
         }
     }
 }

@@ -469,7 +469,7 @@ fn level_bar(ui: &mut egui::Ui, peak: f32) {
     let db = 20.0 * peak.max(1e-6).log10();
     // -60 dBFS .. 0 dBFS across the bar.
     let fraction = ((db + 60.0) / 60.0).clamp(0.0, 1.0);
-    let text = if peak > 1e-5 {
+    let text = if db > -90.0 {
         format!("{db:.1} dB")
     } else {
         "-inf".into()

@@ -244,6 +244,7 @@ impl AudioEngine {
             }
         }
 
+        self.apply_params();
         let mut outcome = match self.run(channels, frames) {
             Ok(()) => Processed::Ran,
             Err(fault) => self.on_fault(fault, channels, frames, kept_dry),
@@ -261,6 +262,35 @@ impl AudioEngine {
             previous.age = previous.age.saturating_add(frames);
         }
         outcome
+    }
+
+    /// Passes parameter values changed since the last block to the current instance, at the
+    /// block boundary. Realtime-safe, except inside the call guard when the module traps.
+    fn apply_params(&mut self) {
+        let guard = self.guard;
+        let Some(current) = self.current.as_mut() else {
+            return;
+        };
+        let bank = &self.shared.params;
+        let changed = bank.take_changed(current.generation);
+        if changed == 0 {
+            return;
+        }
+        guard(&mut || {
+            let mut bits = changed;
+            while bits != 0 {
+                let index = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                // A trap marks the instance faulted; `run` then reports it like any other.
+                if current
+                    .instance
+                    .set_param(index, bank.value(index))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
     }
 
     /// Runs the current instance (and a fading previous one) over the block.

@@ -11,6 +11,7 @@ pub mod names {
     pub const DSP: &str = "dsp";
     pub const INIT: &str = "wasp_init";
     pub const RESET: &str = "wasp_reset";
+    pub const SET_PARAM: &str = "wasp_set_param";
     pub const PROCESS: &str = "wasp_process";
     pub const FRAME: &str = "wasp_frame";
     pub const MEMORY: &str = "memory";
@@ -53,6 +54,7 @@ pub struct Layout {
     pub shape: DspShape,
     pub has_init: bool,
     pub has_reset: bool,
+    pub has_set_param: bool,
     pub has_memory: bool,
 }
 
@@ -147,6 +149,17 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
             )))
         }
     };
+    let has_set_param = match func_export(names::SET_PARAM)? {
+        None => false,
+        Some(f) if signature_is(&f, &[I32, F32], &[]) => true,
+        Some(f) => {
+            return Err(LoadError::Abi(format!(
+                "`wasp_set_param` has type {}, but it must be (i32, f32) -> () \
+                 (parameter index, plain value)",
+                signature_text(&f)
+            )))
+        }
+    };
     // Reserved for block processing: not called yet, but a wrong type is refused now so a
     // module that loads today keeps loading when it is.
     match func_export(names::PROCESS)? {
@@ -233,6 +246,7 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
         shape,
         has_init,
         has_reset,
+        has_set_param,
         has_memory,
     })
 }

@@ -62,6 +62,7 @@ pub struct DspInstance {
     /// A block's time budget: multiple of its duration, and floor.
     budget: (f32, std::time::Duration),
     reset: Option<TypedFunc<(), ()>>,
+    set_param: Option<TypedFunc<(i32, f32), ()>>,
     patch: Patch,
     config: ProcessConfig,
     /// The declared state, resolved for this instance; what a swap carries.
@@ -122,6 +123,15 @@ impl DspInstance {
         let reset = if layout.has_reset {
             Some(
                 user.get_typed_func::<(), ()>(&mut store, names::RESET)
+                    .map_err(wrong)?,
+            )
+        } else {
+            None
+        };
+
+        let set_param = if layout.has_set_param {
+            Some(
+                user.get_typed_func::<(i32, f32), ()>(&mut store, names::SET_PARAM)
                     .map_err(wrong)?,
             )
         } else {
@@ -202,6 +212,7 @@ impl DspInstance {
                 runtime.options.min_block_budget,
             ),
             reset,
+            set_param,
             patch: patch.clone(),
             config,
             state,
@@ -279,6 +290,25 @@ impl DspInstance {
             self.trap_error = Some(error);
         }
         fault
+    }
+
+    /// Passes parameter `index`'s plain `value` to the module's `wasp_set_param`, if it has
+    /// one. On the worker while loading (with the load budget) and on the audio thread between
+    /// blocks (with a block's budget).
+    ///
+    /// Realtime-safe unless the module traps: wasmtime allocates while reporting a trap.
+    pub fn set_param(&mut self, index: usize, value: f32) -> Result<(), Fault> {
+        if let (Some(set_param), None) = (&self.set_param, self.fault) {
+            if self.epochs {
+                let (factor, floor) = self.budget;
+                let ticks = sandbox::block_ticks(self.cap, self.config.sample_rate, factor, floor);
+                self.store.set_epoch_deadline(ticks);
+            }
+            if let Err(e) = set_param.call(&mut self.store, (index as i32, value)) {
+                return Err(self.record(names::SET_PARAM, 0, e));
+            }
+        }
+        Ok(())
     }
 
     /// Calls `wasp_reset` if the module has one (the host's transport reset).

@@ -156,6 +156,13 @@ impl Metadata {
                 self.abi, CONTRACT_VERSION, CONTRACT_VERSION
             )));
         }
+        if self.params.len() > super::params::MAX_PARAMS {
+            return Err(LoadError::Metadata(format!(
+                "the module declares {} parameters; at most {} are supported",
+                self.params.len(),
+                super::params::MAX_PARAMS
+            )));
+        }
         let mut ids = std::collections::HashSet::new();
         for p in &self.params {
             if p.id.is_empty() {

@@ -16,6 +16,7 @@ mod imports;
 mod instance;
 mod metadata;
 mod migrate;
+mod params;
 mod patch;
 mod preparer;
 mod runtime;
@@ -34,6 +35,7 @@ pub use metadata::{
     SECTION_NAME,
 };
 pub use migrate::SwapReport;
+pub use params::MAX_PARAMS;
 pub use patch::{Patch, Source};
 pub use preparer::{Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, DEFAULT_MODULE};
 pub use runtime::{Runtime, RuntimeOptions};

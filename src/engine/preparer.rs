@@ -306,6 +306,38 @@ impl Controller {
         let _ = self.requests.send(Request::Watch(enabled));
     }
 
+    /// Sets parameter `index` of the newest module to the plain `value`, clamped to its range.
+    /// The audio thread passes it to the module's `wasp_set_param` at the next block boundary;
+    /// a module prepared later starts from it (matched by parameter id). Returns false if the
+    /// newest module has no such parameter or `value` is not a number.
+    pub fn set_param(&self, index: usize, value: f32) -> bool {
+        let slots = self.slots();
+        let bank = &self.shared.params;
+        let Some(module) = slots.status.current.as_ref() else {
+            return false;
+        };
+        let Some(p) = module.metadata.params.get(index) else {
+            return false;
+        };
+        if module.generation != bank.generation() || value.is_nan() {
+            return false;
+        }
+        bank.set(index, value.clamp(p.min, p.max));
+        true
+    }
+
+    /// The newest module's parameter values, by index (empty if it declares none).
+    pub fn param_values(&self) -> Vec<f32> {
+        let slots = self.slots();
+        let bank = &self.shared.params;
+        match slots.status.current.as_ref() {
+            Some(m) if m.generation == bank.generation() => (0..m.metadata.params.len())
+                .map(|i| bank.value(i))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The report of the swap that committed `generation`, if it is recent.
     pub fn swap_report(&self, generation: u64) -> Option<SwapReport> {
         let slots = self.slots();
@@ -642,6 +674,31 @@ impl Worker {
         outcome
     }
 
+    /// Starting values for `patch`'s parameters: the value of the newest module's parameter
+    /// with the same id (clamped to the new range), else the default.
+    fn initial_params(&self, patch: &Patch) -> Vec<f32> {
+        let slots = self.slots();
+        self.initial_params_locked(&slots, patch)
+    }
+
+    fn initial_params_locked(&self, slots: &Slots, patch: &Patch) -> Vec<f32> {
+        let bank = &self.shared.params;
+        let old = slots
+            .status
+            .current
+            .as_ref()
+            .filter(|m| m.generation == bank.generation());
+        patch
+            .metadata()
+            .params
+            .iter()
+            .map(|p| {
+                old.and_then(|m| m.metadata.params.iter().position(|q| q.id == p.id))
+                    .map_or(p.default, |j| bank.value(j).clamp(p.min, p.max))
+            })
+            .collect()
+    }
+
     /// Instantiates `patch` for the current config, plans how to carry the running instance's
     /// state into it, and queues it for the audio thread.
     fn prepare(&mut self, patch: &Patch, builtin: bool, options: LoadOptions) -> LoadOutcome {
@@ -652,6 +709,22 @@ impl Worker {
                 return LoadOutcome::Failed(e);
             }
         };
+        // Parameters start where the previous module's parameter of the same id stood, else
+        // at their default; the module hears every value once, right after `wasp_init`.
+        let params = self.initial_params(patch);
+        for (index, value) in params.iter().enumerate() {
+            if let Err(fault) = instance.set_param(index, *value) {
+                let e = LoadError::Trap {
+                    export: fault.export,
+                    message: format!(
+                        "{} while receiving parameter {index}",
+                        fault.kind.describe()
+                    ),
+                };
+                self.slots().status.last_error = Some(e.to_string());
+                return LoadOutcome::Failed(e);
+            }
+        }
         instance.warm_up();
         let generation = self.next_generation;
         self.next_generation += 1;
@@ -698,6 +771,15 @@ impl Worker {
             builtin,
         };
         let mut slots = self.slots();
+        // Under the lock that `Controller::set_param` takes: point the bank at the new
+        // module, then re-mark values the user moved while it was being prepared.
+        let latest = self.initial_params_locked(&slots, patch);
+        self.shared.params.retarget(generation, &params);
+        for (index, (now, sent)) in latest.iter().zip(&params).enumerate() {
+            if now != sent {
+                self.shared.params.set(index, *now);
+            }
+        }
         slots.status.current = Some(info.clone());
         slots.status.last_error = None;
         slots.status.last_swap = Some(report.clone());

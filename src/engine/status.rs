@@ -11,6 +11,7 @@ use super::sandbox::Policed;
 fn export_code(export: &str) -> u8 {
     match export {
         names::RESET => 1,
+        names::SET_PARAM => 2,
         _ => 0,
     }
 }
@@ -18,6 +19,7 @@ fn export_code(export: &str) -> u8 {
 fn export_name(code: u8) -> &'static str {
     match code {
         1 => names::RESET,
+        2 => names::SET_PARAM,
         _ => names::DSP,
     }
 }
@@ -57,6 +59,8 @@ pub struct EngineShared {
     non_finite: AtomicU64,
     subnormal: AtomicU64,
     clipped: AtomicU64,
+    /// Parameter values for the newest module, and which changed.
+    pub(crate) params: super::params::ParamBank,
 }
 
 /// A snapshot of the fault counters, for display.

@@ -8,14 +8,16 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::x11::Image;
 
-/// A running `Xvfb`, stopped on drop.
+/// A running `Xvfb`. It lives until the test process exits, not until this is dropped: Xlib
+/// connections that libraries (Mesa, baseview) keep open to the end would otherwise see the
+/// server vanish while the process shuts down, and Xlib's I/O error handler calls `exit()` from
+/// whatever thread notices, racing the real exit.
 pub struct Xvfb {
-    child: Child,
     pub display: String,
 }
 
@@ -30,49 +32,23 @@ impl Xvfb {
             {
                 continue;
             }
-            let child = Command::new("Xvfb")
-                .args([
-                    &format!(":{n}"),
-                    "-screen",
-                    "0",
-                    "1280x1024x24",
-                    "-nolisten",
-                    "tcp",
-                    "-noreset",
-                    "+extension",
-                    "GLX",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| {
-                    format!(
-                        "cannot start Xvfb ({e}); the editor tests need it: \
-                         apt-get install xvfb libgl1-mesa-dri tesseract-ocr"
-                    )
-                })?;
-            let mut server = Self {
-                child,
-                display: format!(":{n}"),
-            };
+            let pid = spawn_owned(n)?;
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if socket.exists() {
-                    std::env::set_var("DISPLAY", &server.display);
+                    let display = format!(":{n}");
+                    std::env::set_var("DISPLAY", &display);
                     // Software rendering, whatever the machine has.
                     std::env::set_var("LIBGL_ALWAYS_SOFTWARE", "1");
-                    return Ok(server);
+                    return Ok(Self { display });
                 }
-                if let Ok(Some(status)) = server.child.try_wait() {
-                    if status.success() {
-                        break;
-                    }
+                // SAFETY: signal 0 only checks that the process exists.
+                if unsafe { libc::kill(pid as i32, 0) } != 0 {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = server.child.kill();
         }
         Err("Xvfb did not start on any display number tried".into())
     }
@@ -88,11 +64,50 @@ impl Xvfb {
     }
 }
 
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `Xvfb :n` from a thread that never ends, asking the kernel to kill it when that
+/// thread's process exits (`PR_SET_PDEATHSIG` fires when the spawning thread dies, so it must
+/// be one that lives as long as the process).
+fn spawn_owned(n: u32) -> Result<u32, String> {
+    use std::os::unix::process::CommandExt;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("xvfb-owner".into())
+        .spawn(move || {
+            let mut command = Command::new("Xvfb");
+            command
+                .args([
+                    &format!(":{n}"),
+                    "-screen",
+                    "0",
+                    "1280x1024x24",
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                    "+extension",
+                    "GLX",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // SAFETY: `prctl` is async-signal-safe, as code between fork and exec must be.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let child = command.spawn();
+            let _ = tx.send(child.as_ref().map(|c| c.id()).map_err(|e| e.to_string()));
+            loop {
+                std::thread::park();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    rx.recv().map_err(|e| e.to_string())?.map_err(|e| {
+        format!(
+            "cannot start Xvfb ({e}); the editor tests need it: \
+             apt-get install xvfb libgl1-mesa-dri tesseract-ocr"
+        )
+    })
 }
 
 /// A word tesseract read, in the screenshot's pixel coordinates.
@@ -171,4 +186,17 @@ pub fn folded_text(words: &[Word]) -> String {
 pub fn find_word<'a>(words: &'a [Word], prefix: &str) -> Option<&'a Word> {
     let prefix = fold(prefix);
     words.iter().find(|w| fold(&w.text).starts_with(&prefix))
+}
+
+/// Screenshots `window` until it shows a drawn frame (more than 20 colours) or `timeout`
+/// passes; returns the last screenshot either way.
+pub fn poll_frame(x: &super::x11::X, window: u32, timeout: Duration) -> Image {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let image = x.screenshot(window).expect("screenshot");
+        if image.distinct_colours() > 20 || Instant::now() > deadline {
+            return image;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
