@@ -112,6 +112,24 @@ impl Session {
         panic!("the editor never showed {wanted:?}; OCR read: {seen}");
     }
 
+    /// Hovers `file` over the editor from another thread (a slow drag that never drops) and
+    /// waits for OCR to find `wanted` on the screen meanwhile.
+    fn hover_shows(&mut self, file: &Path, wanted: &[&str]) {
+        let uri = file_uri(file);
+        let target = self.editor;
+        let dragger = std::thread::spawn(move || {
+            let x = X::connect().expect("second X connection");
+            let options = x11::DragOptions {
+                step_pause: Duration::from_secs(4),
+                ..Default::default()
+            };
+            x.drag_files_and_leave_with(target, &[uri], &[(300, 250), (310, 255)], &options)
+        });
+        self.wait_for_text(wanted);
+        let outcome = dragger.join().unwrap().expect("hover");
+        assert!(!outcome.dropped);
+    }
+
     /// Clicks the first word starting with `label` that OCR finds.
     fn click_word(&mut self, label: &str) {
         let words = self.wait_for_text(&[label]);
@@ -162,7 +180,37 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     let shot = common::root().join("target/editor-screenshot.ppm");
     frame.write_ppm(&shot).unwrap();
 
-    // 2. Drop a .wat file: accepted, loaded, and the status says so.
+    // The host resizes the editor; the new size is saved with the plugin and a new instance
+    // restored from that state opens at it.
+    let applied = s
+        .host
+        .set_editor_size(800, 600)
+        .expect("the host resizes the editor");
+    assert_eq!(applied, (800, 600));
+    let mut restored = TestHost::new(clap_host::cdylib_path("wasp"), PLUGIN_ID).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        restored.load_state(&s.host.save_state()).unwrap();
+        let size = restored.editor_size();
+        if size == Some((800, 600)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a restored instance opens its editor at {size:?}, not the saved 800x600"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(restored);
+    s.host
+        .set_editor_size(SIZE.0 as u32, SIZE.1 as u32)
+        .unwrap();
+
+    // 2. While a file hovers, the drop zone lights up and says what a drop would do.
+    s.hover_shows(&scratch.join("notes.txt"), &["not a wasm or wat module"]);
+    s.hover_shows(&scratch.join("gain.wat"), &["Drop to load"]);
+
+    // 2b. Drop a .wat file: accepted, loaded, and the status says so.
     let gain = scratch.join("gain.wat");
     let drop = {
         let _input = x11::input_lock();
@@ -203,7 +251,35 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
         "a refused drop changed the saved state"
     );
 
-    // 4. Load… opens a file browser in the module's folder; pick onepole.wat and open it.
+    // 4. A broken module is accepted as a file but refused as a module: the error shows in
+    //    full, the editor says what is still playing, and the sound and state are unchanged.
+    std::fs::copy(
+        common::root().join("tests/bad_modules/missing_dsp.wat"),
+        scratch.join("missing_dsp.wat"),
+    )
+    .unwrap();
+    let bad = {
+        let _input = x11::input_lock();
+        s.x.drag_files(
+            s.editor,
+            &[file_uri(&scratch.join("missing_dsp.wat"))],
+            300,
+            250,
+        )
+        .expect("drag missing_dsp.wat onto the editor")
+    };
+    assert!(bad.completed(), "{bad:?}");
+    s.wait_for_text(&["last load failed", "dsp", "still playing"]);
+    s.wait_for_output("gain.wat keeps playing after a broken module", |y| {
+        (y - 0.2506).abs() < 1e-3
+    });
+    assert_eq!(
+        s.host.save_state(),
+        state_before,
+        "a broken module changed the saved state"
+    );
+
+    // 5. Load… opens a file browser in the module's folder; pick onepole.wat and open it.
     s.click_word("Load");
     s.click_word("onepole.wat");
     s.click_word("Open");
@@ -213,14 +289,14 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     });
     s.wait_for_text(&["One-pole"]);
 
-    // 5. Recent modules: click gain.wat to go back to it.
+    // 6. Recent modules: click gain.wat to go back to it.
     s.click_word("gain.wat");
     s.wait_for_output(
         "gain.wat is running after a click on it in the recent list",
         |y| (y - 0.2506).abs() < 1e-3,
     );
 
-    // 6. A/B: one click switches to the other of the last two modules.
+    // 7. A/B: one click switches to the other of the last two modules.
     s.click_word("Compare");
     s.wait_for_output("A/B switched to onepole.wat", |y| (y - 0.5).abs() < 0.01);
     s.click_word("Compare");
@@ -228,7 +304,7 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
         (y - 0.2506).abs() < 1e-3
     });
 
-    // 7. A module with a parameter gets a slider; a click near the left end of its rail sets
+    // 8. A module with a parameter gets a slider; a click near the left end of its rail sets
     //    the level near -60 dB and the module follows.
     std::fs::copy(common::example("volume.wat"), scratch.join("volume.wat")).unwrap();
     let volume = {

@@ -526,13 +526,17 @@ fn drop_overlay(ui: &mut egui::Ui, drag: &DragHover) {
         Stroke::new(3.0, colour),
         egui::StrokeKind::Inside,
     );
-    painter.text(
-        rect.center(),
-        egui::Align2::CENTER_CENTER,
-        text,
-        egui::FontId::proportional(22.0),
-        colour,
+    // The message sits on a solid plate so it reads clearly over the editor's own text.
+    let galley = painter.layout_no_wrap(text, egui::FontId::proportional(22.0), colour);
+    let plate = egui::Rect::from_center_size(rect.center(), galley.size() + egui::vec2(40.0, 24.0));
+    painter.rect_filled(plate, 10.0, BACKGROUND);
+    painter.rect_stroke(
+        plate,
+        10.0,
+        Stroke::new(2.0, colour),
+        egui::StrokeKind::Inside,
     );
+    painter.galley(plate.center() - galley.size() / 2.0, galley, colour);
 }
 
 fn display_name(path: &Path) -> String {

@@ -138,7 +138,8 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
-/// Runs tesseract over `image` (scaled up three times, which helps with small UI text) and
+/// Runs tesseract over `image` (scaled up three times, which helps with small UI text; page
+/// segmentation 12, sparse text, which also reads text inside framed boxes) and
 /// returns the words with their boxes scaled back to `image`'s pixels.
 pub fn read_words(image: &Image, scratch: &Path) -> Result<Vec<Word>, String> {
     const SCALE: u32 = 3;
@@ -148,7 +149,7 @@ pub fn read_words(image: &Image, scratch: &Path) -> Result<Vec<Word>, String> {
     let output = Command::new("tesseract")
         .arg(&input)
         .arg("stdout")
-        .args(["--psm", "11", "tsv"])
+        .args(["--psm", "12", "tsv"])
         .output()
         .map_err(|e| format!("cannot run tesseract ({e}): apt-get install tesseract-ocr"))?;
     if !output.status.success() {

@@ -922,6 +922,18 @@ impl X {
         self.drag_session(target, uris, path, &DragOptions::default(), false)
     }
 
+    /// Like [`X::drag_files_and_leave`], with options (a long `step_pause` keeps the drag
+    /// hovering, to look at the target meanwhile).
+    pub fn drag_files_and_leave_with(
+        &self,
+        target: u32,
+        uris: &[String],
+        path: &[(i16, i16)],
+        options: &DragOptions,
+    ) -> Result<DragOutcome, String> {
+        self.drag_session(target, uris, path, options, false)
+    }
+
     /// The full XDND source, with options.
     pub fn drag_files_with(
         &self,
