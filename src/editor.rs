@@ -209,7 +209,7 @@ impl Editor for WaspEditor {
         let (width, height) = self.state.size();
         NativeSize::from_size(
             Size::Logical(LogicalSize::new(width as f64, height as f64)),
-            1.0,
+            self.state.scale_factor(),
         )
     }
 

@@ -29,8 +29,8 @@ const BLOCK: usize = 512;
 struct Session {
     // Field order is drop order: the host closes the editor before the parent goes away.
     host: TestHost,
+    /// Owns the host's parent window: it goes when this connection closes.
     x: X,
-    parent: u32,
     editor: u32,
     scratch: PathBuf,
 }
@@ -56,7 +56,6 @@ impl Session {
         Self {
             host,
             x,
-            parent,
             editor,
             scratch: scratch.to_path_buf(),
         }
@@ -110,6 +109,15 @@ impl Session {
         }
         let _ = self.screenshot().write_ppm(self.scratch.join("last.ppm"));
         panic!("the editor never showed {wanted:?}; OCR read: {seen}");
+    }
+
+    /// Drags `file` onto the editor through XDND, hovering at each point of `path` in turn and
+    /// dropping at the last if the editor accepts it.
+    fn drop_file(&self, file: &Path, path: &[(i16, i16)]) -> x11::DragOutcome {
+        let _input = x11::input_lock();
+        self.x
+            .drag_files_path(self.editor, &[file_uri(file)], path)
+            .unwrap_or_else(|e| panic!("dragging {}: {e}", file.display()))
     }
 
     /// Hovers `file` over the editor from another thread (a slow drag that never drops) and
@@ -212,18 +220,14 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
 
     // 2b. Drop a .wat file: accepted, loaded, and the status says so.
     let gain = scratch.join("gain.wat");
-    let drop = {
-        let _input = x11::input_lock();
-        s.x.drag_files_path(s.editor, &[file_uri(&gain)], &[(200, 200), (360, 260)])
-            .expect("drag gain.wat onto the editor")
-    };
+    let dropped = s.drop_file(&gain, &[(200, 200), (360, 260)]);
     assert!(
-        drop.accepted_on_position,
-        "the editor refused gain.wat: {drop:?}"
+        dropped.accepted_on_position,
+        "the editor refused gain.wat: {dropped:?}"
     );
     assert!(
-        drop.completed(),
-        "the drop of gain.wat did not complete: {drop:?}"
+        dropped.completed(),
+        "the drop of gain.wat did not complete: {dropped:?}"
     );
     // -6 dB: 0.5 * 10^(-6/20).
     s.wait_for_output("gain.wat is running", |y| (y - 0.2506).abs() < 1e-3);
@@ -232,11 +236,7 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
 
     // 3. Drop a .txt file: refused while hovering (the source shows "no"), nothing changes.
     let notes = scratch.join("notes.txt");
-    let refused = {
-        let _input = x11::input_lock();
-        s.x.drag_files_path(s.editor, &[file_uri(&notes)], &[(200, 200), (360, 260)])
-            .expect("drag notes.txt onto the editor")
-    };
+    let refused = s.drop_file(&notes, &[(200, 200), (360, 260)]);
     assert!(
         !refused.accepted_on_position && !refused.dropped,
         "the editor accepted notes.txt: {refused:?}"
@@ -251,35 +251,7 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
         "a refused drop changed the saved state"
     );
 
-    // 4. A broken module is accepted as a file but refused as a module: the error shows in
-    //    full, the editor says what is still playing, and the sound and state are unchanged.
-    std::fs::copy(
-        common::root().join("tests/bad_modules/missing_dsp.wat"),
-        scratch.join("missing_dsp.wat"),
-    )
-    .unwrap();
-    let bad = {
-        let _input = x11::input_lock();
-        s.x.drag_files(
-            s.editor,
-            &[file_uri(&scratch.join("missing_dsp.wat"))],
-            300,
-            250,
-        )
-        .expect("drag missing_dsp.wat onto the editor")
-    };
-    assert!(bad.completed(), "{bad:?}");
-    s.wait_for_text(&["last load failed", "dsp", "still playing"]);
-    s.wait_for_output("gain.wat keeps playing after a broken module", |y| {
-        (y - 0.2506).abs() < 1e-3
-    });
-    assert_eq!(
-        s.host.save_state(),
-        state_before,
-        "a broken module changed the saved state"
-    );
-
-    // 5. Load… opens a file browser in the module's folder; pick onepole.wat and open it.
+    // 4. Load… opens a file browser in the module's folder; pick onepole.wat and open it.
     s.click_word("Load");
     s.click_word("onepole.wat");
     s.click_word("Open");
@@ -289,29 +261,45 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     });
     s.wait_for_text(&["One-pole"]);
 
-    // 6. Recent modules: click gain.wat to go back to it.
+    // 5. Recent modules: click gain.wat to go back to it.
     s.click_word("gain.wat");
     s.wait_for_output(
         "gain.wat is running after a click on it in the recent list",
         |y| (y - 0.2506).abs() < 1e-3,
     );
 
-    // 7. A/B: one click switches to the other of the last two modules.
+    // 6. A/B: one click switches to the other of the last two modules.
     s.click_word("Compare");
     s.wait_for_output("A/B switched to onepole.wat", |y| (y - 0.5).abs() < 0.01);
     s.click_word("Compare");
     s.wait_for_output("A/B switched back to gain.wat", |y| {
         (y - 0.2506).abs() < 1e-3
     });
+    let state_after_ab = s.host.save_state();
+
+    // 7. A broken module is accepted as a file but refused as a module: the error shows in
+    //    full, the editor says what is still playing, and the sound and state are unchanged.
+    std::fs::copy(
+        common::root().join("tests/bad_modules/missing_dsp.wat"),
+        scratch.join("missing_dsp.wat"),
+    )
+    .unwrap();
+    let bad = s.drop_file(&scratch.join("missing_dsp.wat"), &[(300, 250)]);
+    assert!(bad.completed(), "{bad:?}");
+    s.wait_for_text(&["last load failed", "dsp", "still playing"]);
+    s.wait_for_output("gain.wat keeps playing after a broken module", |y| {
+        (y - 0.2506).abs() < 1e-3
+    });
+    assert_eq!(
+        s.host.save_state(),
+        state_after_ab,
+        "a broken module changed the saved state"
+    );
 
     // 8. A module with a parameter gets a slider; a click near the left end of its rail sets
     //    the level near -60 dB and the module follows.
     std::fs::copy(common::example("volume.wat"), scratch.join("volume.wat")).unwrap();
-    let volume = {
-        let _input = x11::input_lock();
-        s.x.drag_files(s.editor, &[file_uri(&scratch.join("volume.wat"))], 300, 250)
-            .expect("drag volume.wat onto the editor")
-    };
+    let volume = s.drop_file(&scratch.join("volume.wat"), &[(300, 250)]);
     assert!(volume.completed(), "{volume:?}");
     s.wait_for_output("volume.wat at 0 dB", |y| (y - 0.5).abs() < 1e-3);
     let words = s.wait_for_text(&["Volume", "Level"]);
@@ -331,5 +319,6 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
         y.abs() < 0.01
     });
 
-    let _ = (s.parent, std::fs::remove_dir_all(&scratch));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -5,6 +5,7 @@
 mod app;
 mod backend;
 mod browser;
+mod pin;
 mod renderer;
 mod state;
 mod translate;

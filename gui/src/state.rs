@@ -1,7 +1,7 @@
 //! The editor's persistent state: window size and recent modules, saved with the plugin.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,9 @@ pub struct EditorState {
     saved: Mutex<SavedEditor>,
     /// Whether an editor window is open now.
     open: AtomicBool,
+    /// The display scale the window last reported (f32 bits; 0 until a window opened), so the
+    /// host is told the size in physical pixels.
+    scale: AtomicU32,
 }
 
 impl EditorState {
@@ -50,6 +53,7 @@ impl EditorState {
         Self {
             saved: Mutex::new(sanitize(saved)),
             open: AtomicBool::new(false),
+            scale: AtomicU32::new(0),
         }
     }
 
@@ -96,6 +100,20 @@ impl EditorState {
     pub fn is_open(&self) -> bool {
         // Relaxed: a hint for the host side, not used to order any other memory.
         self.open.load(Ordering::Relaxed)
+    }
+
+    /// The display scale of the last open window, or 1 if none has opened yet.
+    pub fn scale_factor(&self) -> f64 {
+        // Relaxed: a single value, read for sizing only.
+        match f32::from_bits(self.scale.load(Ordering::Relaxed)) {
+            s if s > 0.0 => s as f64,
+            _ => 1.0,
+        }
+    }
+
+    pub(crate) fn set_scale_factor(&self, scale: f64) {
+        self.scale
+            .store((scale as f32).to_bits(), Ordering::Relaxed);
     }
 
     pub(crate) fn set_open(&self, open: bool) {

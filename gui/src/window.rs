@@ -82,11 +82,13 @@ pub fn open(
             ..GlConfig::default()
         });
     settings.parent = options.parent;
-    Window::create_with_host(
+    let window = Window::create_with_host(
         settings,
         move |window| EditorWindow::new(window, state, backend),
         options.host,
-    )
+    )?;
+    crate::pin::pin_gl_libraries();
+    Ok(window)
 }
 
 struct EditorWindow {
@@ -114,6 +116,7 @@ impl EditorWindow {
         backend: Arc<dyn Backend>,
     ) -> Result<Self, HandlerError> {
         let renderer = Renderer::new(window.gl_context())?;
+        crate::pin::pin_gl_libraries();
         let egui = egui::Context::default();
         crate::app::style(&egui);
         {
@@ -149,6 +152,7 @@ impl EditorWindow {
     /// Tells egui the window's logical size and scale.
     fn set_screen(&self, size: WindowSize) {
         self.scale.set(size.scale_factor);
+        self.state.set_scale_factor(size.scale_factor);
         let logical: LogicalSize<f32> = size.physical.to_logical(size.scale_factor);
         let rect =
             egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(logical.width, logical.height));

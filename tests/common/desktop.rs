@@ -183,10 +183,17 @@ pub fn folded_text(words: &[Word]) -> String {
     words.iter().map(|w| fold(&w.text)).collect()
 }
 
-/// The first word whose folded text starts with `prefix` (folded too).
-pub fn find_word<'a>(words: &'a [Word], prefix: &str) -> Option<&'a Word> {
-    let prefix = fold(prefix);
-    words.iter().find(|w| fold(&w.text).starts_with(&prefix))
+/// The word that reads as `label` (folded), the topmost if several do; failing that, the
+/// topmost word that starts with it.
+pub fn find_word<'a>(words: &'a [Word], label: &str) -> Option<&'a Word> {
+    let label = fold(label);
+    let topmost = |pick: &dyn Fn(&String) -> bool| {
+        words
+            .iter()
+            .filter(|w| pick(&fold(&w.text)))
+            .min_by_key(|w| (w.y, w.x))
+    };
+    topmost(&|t| *t == label).or_else(|| topmost(&|t| t.starts_with(&label)))
 }
 
 /// Screenshots `window` until it shows a drawn frame (more than 20 colours) or `timeout`
