@@ -185,8 +185,6 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
         "the editor drew only {} colours",
         frame.distinct_colours()
     );
-    let shot = common::root().join("target/editor-screenshot.ppm");
-    frame.write_ppm(&shot).unwrap();
 
     // The host resizes the editor; the new size is saved with the plugin and a new instance
     // restored from that state opens at it.
@@ -275,6 +273,9 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     s.wait_for_output("A/B switched back to gain.wat", |y| {
         (y - 0.2506).abs() < 1e-3
     });
+    // The editor records the recent modules when it shows a commit; once it shows gain.wat's
+    // name, the state holds the final order.
+    s.wait_for_text(&["Gain"]);
     let state_after_ab = s.host.save_state();
 
     // 7. A broken module is accepted as a file but refused as a module: the error shows in
@@ -319,6 +320,10 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
         y.abs() < 0.01
     });
 
+    // What the editor looks like now (the source of docs/editor.png).
+    s.screenshot()
+        .write_ppm(common::root().join("target/editor-screenshot.ppm"))
+        .unwrap();
     drop(s);
     let _ = std::fs::remove_dir_all(&scratch);
 }
