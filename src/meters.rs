@@ -53,6 +53,15 @@ fn peak(samples: &[f32]) -> f32 {
     samples.iter().fold(0.0f32, |m, s| m.max(s.abs()))
 }
 
+/// Raises the (left, right) peak slots to the block's peaks; a mono block feeds both.
+fn raise_peaks(slots: &[AtomicU32; 2], channels: &[&mut [f32]]) {
+    for (i, slot) in slots.iter().enumerate() {
+        if let Some(channel) = channels.get(i).or(channels.first()) {
+            raise(slot, peak(channel));
+        }
+    }
+}
+
 /// The meter state that only the audio thread touches.
 #[derive(Debug, Default)]
 pub struct MeterAudio {
@@ -62,12 +71,7 @@ pub struct MeterAudio {
 impl MeterShared {
     /// Audio thread, before processing: the input's levels. Realtime-safe.
     pub fn publish_input(&self, channels: &[&mut [f32]]) {
-        for (slot, channel) in self.input_peak.iter().zip(channels) {
-            raise(slot, peak(channel));
-        }
-        if channels.len() == 1 {
-            raise(&self.input_peak[1], peak(channels[0]));
-        }
+        raise_peaks(&self.input_peak, channels);
     }
 
     /// Audio thread, after processing: output levels, scope samples and the block's load,
@@ -80,12 +84,7 @@ impl MeterShared {
         sample_rate: f32,
     ) {
         let frames = channels.first().map_or(0, |c| c.len());
-        for (slot, channel) in self.output_peak.iter().zip(channels) {
-            raise(slot, peak(channel));
-        }
-        if channels.len() == 1 {
-            raise(&self.output_peak[1], peak(channels[0]));
-        }
+        raise_peaks(&self.output_peak, channels);
         let mut written = self.scope_written.load(Ordering::Relaxed);
         let gain = 1.0 / channels.len().max(1) as f32;
         for i in 0..frames {

@@ -25,6 +25,16 @@ const PLUGIN_ID: &str = "dev.wasp-audio.wasp";
 const SIZE: (u16, u16) = (720, 520);
 const BLOCK: usize = 512;
 
+/// The DC response of gain.wat: 0.5 at -6 dB, 0.5 * 10^(-6/20).
+fn is_gain(y: f32) -> bool {
+    (y - 0.2506).abs() < 1e-3
+}
+
+/// The DC response of onepole.wat once settled: a low-pass passes DC.
+fn is_settled_low_pass(y: f32) -> bool {
+    (y - 0.5).abs() < 0.01
+}
+
 /// The editor of one plugin instance, embedded in a parent window, with the ways to look at it.
 struct Session {
     // Field order is drop order: the host closes the editor before the parent goes away.
@@ -227,8 +237,7 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
         dropped.completed(),
         "the drop of gain.wat did not complete: {dropped:?}"
     );
-    // -6 dB: 0.5 * 10^(-6/20).
-    s.wait_for_output("gain.wat is running", |y| (y - 0.2506).abs() < 1e-3);
+    s.wait_for_output("gain.wat is running", is_gain);
     s.wait_for_text(&["Gain", "Committed"]);
     let state_before = s.host.save_state();
 
@@ -240,9 +249,7 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
         "the editor accepted notes.txt: {refused:?}"
     );
     std::thread::sleep(Duration::from_millis(300));
-    s.wait_for_output("gain.wat keeps playing after the refused drop", |y| {
-        (y - 0.2506).abs() < 1e-3
-    });
+    s.wait_for_output("gain.wat keeps playing after the refused drop", is_gain);
     assert_eq!(
         s.host.save_state(),
         state_before,
@@ -254,25 +261,21 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     s.click_word("onepole.wat");
     s.click_word("Open");
     // A one-pole low-pass settles at the DC input.
-    s.wait_for_output("onepole.wat is running after Load…", |y| {
-        (y - 0.5).abs() < 0.01
-    });
+    s.wait_for_output("onepole.wat is running after Load…", is_settled_low_pass);
     s.wait_for_text(&["One-pole"]);
 
     // 5. Recent modules: click gain.wat to go back to it.
     s.click_word("gain.wat");
     s.wait_for_output(
         "gain.wat is running after a click on it in the recent list",
-        |y| (y - 0.2506).abs() < 1e-3,
+        is_gain,
     );
 
     // 6. A/B: one click switches to the other of the last two modules.
     s.click_word("Compare");
-    s.wait_for_output("A/B switched to onepole.wat", |y| (y - 0.5).abs() < 0.01);
+    s.wait_for_output("A/B switched to onepole.wat", is_settled_low_pass);
     s.click_word("Compare");
-    s.wait_for_output("A/B switched back to gain.wat", |y| {
-        (y - 0.2506).abs() < 1e-3
-    });
+    s.wait_for_output("A/B switched back to gain.wat", is_gain);
     // The editor records the recent modules when it shows a commit; once it shows gain.wat's
     // name, the state holds the final order.
     s.wait_for_text(&["Gain"]);
@@ -288,9 +291,7 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     let bad = s.drop_file(&scratch.join("missing_dsp.wat"), &[(300, 250)]);
     assert!(bad.completed(), "{bad:?}");
     s.wait_for_text(&["last load failed", "dsp", "still playing"]);
-    s.wait_for_output("gain.wat keeps playing after a broken module", |y| {
-        (y - 0.2506).abs() < 1e-3
-    });
+    s.wait_for_output("gain.wat keeps playing after a broken module", is_gain);
     assert_eq!(
         s.host.save_state(),
         state_after_ab,

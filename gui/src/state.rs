@@ -97,8 +97,10 @@ impl EditorState {
         saved.recents.truncate(RECENTS);
     }
 
+    /// Whether an editor window is open now. Realtime-safe: the audio thread reads it to skip
+    /// metering while nobody looks.
     pub fn is_open(&self) -> bool {
-        // Relaxed: a hint for the host side, not used to order any other memory.
+        // Relaxed: a hint, not used to order any other memory.
         self.open.load(Ordering::Relaxed)
     }
 

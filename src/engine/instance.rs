@@ -292,18 +292,27 @@ impl DspInstance {
         fault
     }
 
+    /// Gives the next call into the module the time budget of an `frames`-long block, if calls
+    /// run under epoch deadlines. Realtime-safe.
+    fn arm_block_deadline(&mut self, frames: usize) {
+        if self.epochs {
+            let (factor, floor) = self.budget;
+            let ticks = sandbox::block_ticks(frames, self.config.sample_rate, factor, floor);
+            self.store.set_epoch_deadline(ticks);
+        }
+    }
+
     /// Passes parameter `index`'s plain `value` to the module's `wasp_set_param`, if it has
-    /// one. On the worker while loading (with the load budget) and on the audio thread between
-    /// blocks (with a block's budget).
+    /// one: on the worker right after loading and on the audio thread between blocks, each
+    /// call with the time budget of a whole block.
     ///
     /// Realtime-safe unless the module traps: wasmtime allocates while reporting a trap.
     pub fn set_param(&mut self, index: usize, value: f32) -> Result<(), Fault> {
-        if let (Some(set_param), None) = (&self.set_param, self.fault) {
-            if self.epochs {
-                let (factor, floor) = self.budget;
-                let ticks = sandbox::block_ticks(self.cap, self.config.sample_rate, factor, floor);
-                self.store.set_epoch_deadline(ticks);
-            }
+        if self.set_param.is_none() || self.fault.is_some() {
+            return Ok(());
+        }
+        self.arm_block_deadline(self.cap);
+        if let Some(set_param) = &self.set_param {
             if let Err(e) = set_param.call(&mut self.store, (index as i32, value)) {
                 return Err(self.record(names::SET_PARAM, 0, e));
             }
@@ -315,12 +324,11 @@ impl DspInstance {
     ///
     /// Realtime-safe unless the module traps: wasmtime allocates while reporting a trap.
     pub fn reset(&mut self) -> Result<(), Fault> {
-        if let (Some(reset), None) = (&self.reset, self.fault) {
-            if self.epochs {
-                let (factor, floor) = self.budget;
-                let ticks = sandbox::block_ticks(self.cap, self.config.sample_rate, factor, floor);
-                self.store.set_epoch_deadline(ticks);
-            }
+        if self.reset.is_none() || self.fault.is_some() {
+            return Ok(());
+        }
+        self.arm_block_deadline(self.cap);
+        if let Some(reset) = &self.reset {
             if let Err(e) = reset.call(&mut self.store, ()) {
                 return Err(self.record(names::RESET, 0, e));
             }
@@ -345,11 +353,7 @@ impl DspInstance {
         while start < frames {
             let n = (frames - start).min(self.cap);
             self.write_inputs(channels, start, n);
-            if self.epochs {
-                let (factor, floor) = self.budget;
-                let ticks = sandbox::block_ticks(n, self.config.sample_rate, factor, floor);
-                self.store.set_epoch_deadline(ticks);
-            }
+            self.arm_block_deadline(n);
             let cap_bytes = (self.cap * 4) as i32;
             let result = match &self.run {
                 Run::Plain(run) => run.call(&mut self.store, (n as i32, cap_bytes)),
