@@ -5,14 +5,16 @@ use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use wasp_gui::{EditorState, SavedEditor};
 
 use crate::engine::{Controller, LoadOutcome, Source};
 
-/// A module as stored in the plugin state: its exact bytes and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A module as stored in the plugin state: its exact bytes and where it came from, its
+/// parameter values and whether its file is watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedModule {
     /// The module's bytes (binary or text, as loaded), base64-encoded.
     pub bytes: String,
@@ -20,10 +22,17 @@ pub struct SavedModule {
     /// project opens the same on a machine that does not have it.
     #[serde(default)]
     pub path: Option<String>,
+    /// The module's parameter values, by parameter id. A restore sets exactly these (a
+    /// parameter missing here starts at its default), so a project renders the same each time.
+    #[serde(default)]
+    pub params: BTreeMap<String, f32>,
+    /// Whether Wasp reloads the module when its file changes.
+    #[serde(default)]
+    pub watch: bool,
 }
 
 impl SavedModule {
-    /// Encodes a source for the plugin state.
+    /// Encodes a source for the plugin state, with no parameter values and no watching.
     pub fn from_source(source: &Source) -> Self {
         Self {
             bytes: base64::engine::general_purpose::STANDARD.encode(&source.bytes),
@@ -31,6 +40,8 @@ impl SavedModule {
                 .path
                 .as_ref()
                 .map(|p| p.to_string_lossy().into_owned()),
+            params: BTreeMap::new(),
+            watch: false,
         }
     }
 
@@ -47,9 +58,20 @@ impl SavedModule {
 }
 
 /// The module slot in the plugin state. Restoring it prepares that module on the worker and
-/// waits until it is queued, so the first block after a state load already runs it.
+/// waits until it is queued (for at most `MAIN_THREAD_WAIT`), so the first block after a state
+/// load already runs it.
 pub struct ModuleField {
     controller: Controller,
+    /// A saved module whose data could not be decoded, with the controller's saved revision
+    /// after it was restored: saved again exactly as it was read until the user loads another
+    /// module, so a damaged project loses nothing more by being saved.
+    unreadable: Mutex<Option<(SavedModule, u64)>>,
+}
+
+impl ModuleField {
+    fn unreadable(&self) -> std::sync::MutexGuard<'_, Option<(SavedModule, u64)>> {
+        self.unreadable.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl<'a> PersistentField<'a, Option<SavedModule>> for ModuleField {
@@ -57,12 +79,21 @@ impl<'a> PersistentField<'a, Option<SavedModule>> for ModuleField {
         let source = match new_value.as_ref().map(SavedModule::to_source).transpose() {
             Ok(source) => source,
             Err(message) => {
-                self.controller.restore(None);
+                self.controller.restore(None, Vec::new());
+                self.controller.set_watch(false);
                 self.controller.report_error(message);
+                let revision = self.controller.saved_revision();
+                *self.unreadable() = new_value.map(|saved| (saved, revision));
                 return;
             }
         };
-        if let LoadOutcome::Failed(e) = self.controller.restore(source) {
+        *self.unreadable() = None;
+        let (params, watch) = new_value.map_or_else(Default::default, |saved| {
+            (saved.params.into_iter().collect(), saved.watch)
+        });
+        let outcome = self.controller.restore(source, params);
+        self.controller.set_watch(watch);
+        if let LoadOutcome::Failed(e) = outcome {
             nice_error!("Restoring the saved module failed: {e}");
         }
     }
@@ -71,11 +102,17 @@ impl<'a> PersistentField<'a, Option<SavedModule>> for ModuleField {
     where
         F: Fn(&Option<SavedModule>) -> R,
     {
-        f(&self
-            .controller
-            .saved()
-            .as_ref()
-            .map(SavedModule::from_source))
+        if let Some((saved, revision)) = self.unreadable().as_ref() {
+            if *revision == self.controller.saved_revision() {
+                return f(&Some(saved.clone()));
+            }
+        }
+        let saved = self.controller.saved().map(|source| SavedModule {
+            params: self.controller.saved_params().into_iter().collect(),
+            watch: self.controller.status().watching,
+            ..SavedModule::from_source(&source)
+        });
+        f(&saved)
     }
 }
 
@@ -96,16 +133,22 @@ impl<'a> PersistentField<'a, SavedEditor> for EditorField {
 }
 
 /// What Wasp plays after a module crashes, until another module is loaded.
+///
+/// NOTE: the default, `Silence`, is deliberately not the first variant. Saved states store the
+/// `id`, so the order only changes the host's plain value (Dry 0, Silence 1). clap-validator's
+/// parameter tests send every parameter a value drawn from a fixed seed and expect the value
+/// to change; for a two-step parameter that draw is 0, which with the default at 0 would "set"
+/// the value it already has, and the tests would report that `flush` changed nothing.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnCrash {
-    /// Silence: nothing unexpected reaches the speakers.
-    #[id = "silence"]
-    #[name = "Silence"]
-    Silence,
     /// The unprocessed input: the track keeps sounding, without the effect.
     #[id = "dry"]
     #[name = "Pass dry signal"]
     Dry,
+    /// Silence: nothing unexpected reaches the speakers.
+    #[id = "silence"]
+    #[name = "Silence"]
+    Silence,
 }
 
 /// Wasp's parameters. Module parameters are mapped onto host parameters by a later version;
@@ -126,7 +169,10 @@ pub struct WaspParams {
 impl WaspParams {
     pub(crate) fn new(controller: Controller) -> Self {
         Self {
-            module: ModuleField { controller },
+            module: ModuleField {
+                controller,
+                unreadable: Mutex::new(None),
+            },
             editor: EditorField(Arc::new(EditorState::default())),
             on_crash: EnumParam::new("On crash", OnCrash::Silence).non_automatable(),
         }

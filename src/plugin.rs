@@ -31,6 +31,8 @@ pub struct Wasp {
     meters: Arc<MeterShared>,
     meter_audio: MeterAudio,
     sample_rate: f32,
+    /// Set if the engine ever panicked: Wasp then outputs silence until it is removed.
+    broken: bool,
     /// Test builds only: allocate in every `process` call, to prove the checker is armed.
     #[cfg(feature = "assert_process_allocs")]
     alloc_probe: bool,
@@ -52,6 +54,7 @@ impl Default for Wasp {
             meters: Arc::new(MeterShared::default()),
             meter_audio: MeterAudio::default(),
             sample_rate: 48_000.0,
+            broken: false,
             #[cfg(feature = "assert_process_allocs")]
             alloc_probe: std::env::var_os("WASP_ALLOC_PROBE").is_some(),
         }
@@ -112,11 +115,14 @@ impl Plugin for Wasp {
             sample_rate: buffer_config.sample_rate,
             max_frames: buffer_config.max_buffer_size,
         };
+        // An offline render may run slower than real time: give modules time, not deadlines.
+        self.audio
+            .set_offline(buffer_config.process_mode == ProcessMode::Offline);
         match self.preparer.controller().configure(config) {
             LoadOutcome::Failed(e) => {
                 nice_error!("Preparing the module for {config:?} failed: {e}");
             }
-            LoadOutcome::Prepared(_) | LoadOutcome::Superseded => {}
+            LoadOutcome::Prepared(_) | LoadOutcome::Superseded | LoadOutcome::Deferred => {}
         }
         // Not processing yet, so commit now rather than at the first block.
         self.audio.commit_pending();
@@ -124,6 +130,10 @@ impl Plugin for Wasp {
     }
 
     fn reset(&mut self) {
+        // nice-plug calls this on the audio thread before processing starts (CLAP's
+        // `start_processing`, VST3's `setProcessing`) and on transport resets: set up wasmtime's
+        // per-thread state here rather than in the first `process` call.
+        AudioEngine::prepare_thread();
         self.audio.reset();
     }
 
@@ -144,13 +154,13 @@ impl Plugin for Wasp {
             });
         // The meters only matter while someone looks at them.
         if !self.params.editor.0.is_open() {
-            self.audio.process(buffer.as_slice());
+            self.process_guarded(buffer);
             return ProcessStatus::Normal;
         }
         self.meters.publish_input(buffer.as_slice());
         // `Instant::now` reads the monotonic clock (a vDSO call on Linux): no allocation, no lock.
         let started = std::time::Instant::now();
-        self.audio.process(buffer.as_slice());
+        self.process_guarded(buffer);
         let busy = started.elapsed().as_secs_f32();
         self.meters.publish_output(
             &mut self.meter_audio,
@@ -159,6 +169,32 @@ impl Plugin for Wasp {
             self.sample_rate,
         );
         ProcessStatus::Normal
+    }
+}
+
+impl Wasp {
+    /// Runs the engine over the buffer. The engine is written not to panic; should a bug make
+    /// it panic all the same, the panic stops here instead of unwinding into the host (which
+    /// would abort it), and Wasp stays silent from then on.
+    fn process_guarded(&mut self, buffer: &mut Buffer) {
+        if self.broken {
+            silence(buffer);
+            return;
+        }
+        let audio = &mut self.audio;
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            audio.process(buffer.as_slice());
+        }));
+        if caught.is_err() {
+            self.broken = true;
+            silence(buffer);
+        }
+    }
+}
+
+fn silence(buffer: &mut Buffer) {
+    for channel in buffer.as_slice() {
+        channel.fill(0.0);
     }
 }
 

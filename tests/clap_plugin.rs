@@ -175,6 +175,9 @@ fn broken_module_in_state_keeps_the_default_and_is_not_lost() {
     assert_eq!(&*field.unwrap().to_source().unwrap().bytes, &broken[..]);
 }
 
+/// Also issue 8, item 7: a restored module that crashes is not a live swap. Playback falls to
+/// silence (the "On crash" default) with the error counted, never back to the module that
+/// played before the restore, and the project keeps the module it carries.
 #[test]
 fn crashing_and_runaway_modules_never_take_the_host_down() {
     let mut host = host();
@@ -183,30 +186,39 @@ fn crashing_and_runaway_modules_never_take_the_host_down() {
     let looping = br#"(module (func (export "dsp") (param f32) (result f32)
                         (loop $l (br $l)) (local.get 0)))"#;
     for module in [&crashing[..], &looping[..]] {
+        host.load_state(&state_with_module(Some(&example_bytes("gain.wat"))))
+            .unwrap();
+        let (input, l, _) = run(&mut host, 0, 2);
+        assert!(max_diff(&l, &input) > 0.01, "the gain module plays");
         host.load_state(&state_with_module(Some(module))).unwrap();
-        // The crash is caught inside `process`, under the allocation checker, and the plugin
-        // goes back to the module it played before (the pass-through), in the same block.
-        let (input, l, r) = run(&mut host, 0, 4);
-        assert_eq!(l, input);
-        assert_eq!(r, input);
+        // The crash is caught inside `process`, under the allocation checker.
+        let (_, l, r) = run(&mut host, 0, 4);
+        assert!(l.iter().chain(&r).all(|x| *x == 0.0), "silence, not the gain module");
+        let saved = saved_module(&host.save_state()).expect("a module is saved");
+        assert_eq!(&*saved.to_source().unwrap().bytes, module, "the project keeps its module");
     }
 }
 
+/// Also issue 8, item 8: the damaged bytes are saved again untouched, so opening the project
+/// on a broken install and saving it loses nothing.
 #[test]
-fn damaged_module_data_in_state_keeps_the_default() {
+fn damaged_module_data_in_state_keeps_the_default_and_is_saved_untouched() {
     let mut host = host();
     host.activate(SR, BLOCK as u32);
-    let field = serde_json::to_string(&Some(SavedModule {
+    let damaged = SavedModule {
         bytes: "!!! not base64 !!!".into(),
-        path: None,
-    }))
-    .unwrap();
+        path: Some("/somewhere/else/filter.wasm".into()),
+        params: [("cutoff".to_owned(), 1200.0)].into_iter().collect(),
+        watch: false,
+    };
+    let field = serde_json::to_string(&Some(damaged.clone())).unwrap();
     let state = encode_state(&serde_json::json!({
         "params": {}, "fields": { "module": field },
     }));
     host.load_state(&state).unwrap();
     let (input, l, _) = run(&mut host, 0, 1);
     assert_eq!(l, input);
+    assert_eq!(saved_module(&host.save_state()), Some(damaged));
 }
 
 /// Proves the allocation checker is armed in this build: in a child process, the plugin's

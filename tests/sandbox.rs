@@ -143,7 +143,7 @@ fn modules_that_loop_while_loading_are_stopped() {
 fn modules_over_the_limits_are_refused_with_numbers() {
     let m = refused("memory_above_cap.wat");
     assert!(
-        m.contains("2048 pages (128 MiB)") && m.contains("at most 64 MiB"),
+        m.contains("asks for 128.0 MiB of memory") && m.contains("at most 64 MiB"),
         "{m}"
     );
 

@@ -384,6 +384,7 @@ fn a_thousand_swaps_while_audio_runs() {
             }
             LoadOutcome::Superseded => superseded += 1,
             LoadOutcome::Failed(e) => panic!("a load failed: {e}"),
+            LoadOutcome::Deferred => panic!("the rig is configured: nothing is deferred"),
         }
     }
     assert_eq!(prepared + superseded, 1000);

@@ -12,14 +12,25 @@
 //! call. [`AudioEngine::set_call_guard`] lets the plugin wrap calls into module code so its
 //! allocation checker can tell that case apart; the error itself is kept by the instance and
 //! freed with it on the worker.
+//!
+//! Nothing here may panic: a panic would cross the plugin boundary and abort the host. Slices
+//! are cut to the lengths of the buffers they index, and blocks longer than the buffers the
+//! worker allocated are processed in pieces.
+//!
+//! # Time
+//!
+//! Each host block gets one [`Deadline`]: its parameter changes, both instances of a crossfade
+//! and the re-run after a rollback all share it.
 
+use std::cell::Cell;
 use std::f32::consts::FRAC_PI_2;
 use std::sync::Arc;
 
 use super::error::Fault;
 use super::instance::DspInstance;
-use super::migrate::Plan;
-use super::sandbox;
+use super::migrate::{Plan, STAGE_BYTES};
+use super::params::MAX_PARAMS;
+use super::sandbox::{self, Deadline, OFFLINE_BLOCK_BUDGET};
 use super::status::EngineShared;
 
 /// Length of the equal-power crossfade used when a swap cannot carry state.
@@ -52,18 +63,33 @@ pub struct Prepared {
     pub(crate) generation: u64,
     /// How to carry state from the instance it replaces.
     pub(crate) plan: Plan,
+    /// Whether the instance this one replaces may be switched back to if this one crashes
+    /// soon after: true for the user's live swaps; false for restoring a saved state (the
+    /// project's module is not a live edit) and for new audio settings (the old instance was
+    /// prepared for the old ones).
+    pub(crate) rollback: bool,
     /// Buffers for running the outgoing instance during a crossfade, `max_frames` long each,
-    /// allocated on the worker.
+    /// allocated and touched on the worker.
     pub(crate) scratch: [Vec<f32>; 2],
     /// A copy of each block's input, `max_frames` long each: played back in the dry fault mode,
     /// and re-processed by the previous instance after a rollback.
     pub(crate) dry: [Vec<f32>; 2],
 }
 
-/// Copies the block's kept input back into the host buffers.
-fn restore_dry(prepared: &Prepared, channels: &mut [&mut [f32]], frames: usize) {
-    for (ch, dry) in channels.iter_mut().zip(prepared.dry.iter()) {
-        ch[..frames].copy_from_slice(&dry[..frames]);
+impl Prepared {
+    /// Longest piece of a block this instance's buffers hold.
+    fn frames(&self) -> usize {
+        let [a, b] = &self.dry;
+        let [c, d] = &self.scratch;
+        a.len().min(b.len()).min(c.len()).min(d.len())
+    }
+}
+
+/// Copies `buffers` (up to `frames` of each) into the host channels.
+fn restore(buffers: &[Vec<f32>; 2], channels: &mut [&mut [f32]], frames: usize) {
+    for (ch, buf) in channels.iter_mut().zip(buffers.iter()) {
+        let n = frames.min(ch.len()).min(buf.len());
+        ch[..n].copy_from_slice(&buf[..n]);
     }
 }
 
@@ -75,7 +101,8 @@ struct Previous {
     len: usize,
     /// Frames processed since the swap.
     age: usize,
-    /// Whether the engine may switch back to it (not for an instance that crashed).
+    /// Whether the engine may switch back to it (not for an instance that crashed, nor across
+    /// a restore or new audio settings).
     can_rollback: bool,
 }
 
@@ -85,12 +112,22 @@ impl Previous {
     }
 }
 
+thread_local! {
+    /// Whether wasmtime's per-thread state is set up on this thread (see
+    /// [`AudioEngine::prepare_thread`]). Const-initialised with no destructor: reading it
+    /// never allocates.
+    static THREAD_READY: Cell<bool> = const { Cell::new(false) };
+}
+
 /// The audio thread's engine. Owned by the plugin's process callback.
 pub struct AudioEngine {
     /// The running instance; `None` until the first commit.
     current: Option<Box<Prepared>>,
     /// The instance the last swap replaced, while it fades out or may still be rolled back to.
     previous: Option<Previous>,
+    /// The next instance, receiving the current one's state a slice per block (see
+    /// `migrate.rs`); it replaces the current one once the copy is complete.
+    staging: Option<Box<Prepared>>,
     /// Prepared instances from the worker, oldest first.
     incoming: rtrb::Consumer<Box<Prepared>>,
     /// Replaced instances going back to the worker to be dropped there.
@@ -98,6 +135,14 @@ pub struct AudioEngine {
     shared: Arc<EngineShared>,
     guard: CallGuard,
     fault_output: FaultOutput,
+    /// Whether the host renders offline: blocks then get [`OFFLINE_BLOCK_BUDGET`].
+    offline: bool,
+    /// Length of the last block, for the budget of calls made between blocks.
+    last_frames: usize,
+    /// Whether the previous instance processed the current piece into the current instance's
+    /// scratch buffers (during a crossfade), so a rollback can play that instead of running it
+    /// over the piece a second time.
+    previous_ran: bool,
 }
 
 /// What one process call did.
@@ -113,6 +158,22 @@ pub enum Processed {
     Faulted(Fault),
 }
 
+/// The slices `start..end` of up to two host channels, and how many there are.
+fn piece<'a>(
+    channels: &'a mut [&mut [f32]],
+    start: usize,
+    end: usize,
+) -> ([&'a mut [f32]; 2], usize) {
+    let count = channels.len().min(2);
+    let mut iter = channels.iter_mut();
+    let mut cut = || {
+        iter.next()
+            .and_then(|c| c.get_mut(start..end))
+            .unwrap_or_default()
+    };
+    ([cut(), cut()], count)
+}
+
 impl AudioEngine {
     pub(crate) fn new(
         incoming: rtrb::Consumer<Box<Prepared>>,
@@ -122,11 +183,15 @@ impl AudioEngine {
         Self {
             current: None,
             previous: None,
+            staging: None,
             incoming,
             retired,
             shared,
             guard: unguarded,
             fault_output: FaultOutput::Silence,
+            offline: false,
+            last_frames: 0,
+            previous_ran: false,
         }
     }
 
@@ -138,6 +203,26 @@ impl AudioEngine {
     /// Chooses what to output after a crash. Realtime-safe.
     pub fn set_fault_output(&mut self, output: FaultOutput) {
         self.fault_output = output;
+    }
+
+    /// Tells the engine whether the host renders offline: blocks then get
+    /// [`OFFLINE_BLOCK_BUDGET`], so a module slower than real time is not stopped while an
+    /// endless loop still is. Realtime-safe.
+    pub fn set_offline(&mut self, offline: bool) {
+        self.offline = offline;
+    }
+
+    /// Sets up wasmtime's per-thread state on the calling thread: with native signal support
+    /// compiled in, wasmtime maps an alternate signal stack for each thread that calls into
+    /// WebAssembly and registers a thread-exit destructor for it (a system call, a mapping and
+    /// a lock in the C library). Call it on the audio thread before processing starts (the
+    /// plugin does, from the host's start-of-processing and reset callbacks) so the first
+    /// block does not pay for it. Not realtime-safe; calling it again on a thread does nothing.
+    pub fn prepare_thread() {
+        if !THREAD_READY.get() {
+            wasmtime::Engine::tls_eager_initialize();
+            THREAD_READY.set(true);
+        }
     }
 
     /// Lock-free counters this engine publishes.
@@ -155,49 +240,105 @@ impl AudioEngine {
         self.previous.as_ref().is_some_and(Previous::fading)
     }
 
-    /// Commits prepared instances, newest last, carrying state or starting a crossfade, and
-    /// hands replaced ones back. Realtime-safe: moves boxes between queues and copies declared
-    /// state; never allocates or frees.
+    /// True while a commit is copying state over several blocks.
+    pub fn is_staging(&self) -> bool {
+        self.staging.is_some()
+    }
+
+    /// Commits prepared instances, newest last, carrying all their state at once or starting a
+    /// crossfade, and hands replaced ones back. For when the host is not processing (the
+    /// plugin calls it from `activate`): the copies are not bounded per block. Never
+    /// allocates or frees.
     pub fn commit_pending(&mut self) {
+        self.commit(None);
+    }
+
+    /// Commits prepared instances as the start of a block does: at most
+    /// [`STAGE_BYTES`](super::migrate::STAGE_BYTES) of declared state is copied, larger plans
+    /// are staged over several blocks. Realtime-safe.
+    pub fn commit_block(&mut self) {
+        self.commit(Some(STAGE_BYTES));
+    }
+
+    fn commit(&mut self, budget: Option<usize>) {
         self.expire_previous();
+        if let Some(mut next) = self.staging.take() {
+            let done = match self.current.as_mut() {
+                Some(old) if old.instance.fault().is_none() => {
+                    let Prepared { instance, plan, .. } = &mut *next;
+                    instance.stage_from(&mut old.instance, plan, budget.unwrap_or(usize::MAX))
+                }
+                // The old instance crashed while its state was being copied: what was copied
+                // stays, and the new instance takes over now.
+                _ => true,
+            };
+            if !done || self.retired.slots() < 2 {
+                self.staging = Some(next);
+                return;
+            }
+            self.install(next, true);
+        }
         // Each commit may hand back two instances: the previous one and a crashed current one.
         while self.retired.slots() >= 2 {
             let Ok(mut next) = self.incoming.pop() else {
                 break;
             };
-            let generation = next.generation;
-            if let Some(mut old) = self.current.take() {
+            let mut carried = false;
+            if let Some(old) = self.current.as_mut() {
                 let matches = next.plan.from_generation == old.generation;
                 let healthy = old.instance.fault().is_none();
-                let carry = matches && !next.plan.crossfade && healthy;
-                if carry {
-                    next.instance.migrate_from(&mut old.instance, &next.plan);
+                if matches && !next.plan.crossfade && healthy {
+                    let Prepared { instance, plan, .. } = &mut *next;
+                    let staged = budget.is_some_and(|_| {
+                        plan.needs_staging(old.instance.state(), instance.state())
+                    });
+                    if staged {
+                        // Copy this block's share now and the rest over the next blocks.
+                        let budget = budget.unwrap_or(usize::MAX);
+                        if !instance.stage_from(&mut old.instance, plan, budget) {
+                            self.staging = Some(next);
+                            return;
+                        }
+                    } else {
+                        instance.migrate_from(&mut old.instance, plan);
+                    }
+                    carried = true;
                 } else if !matches && !next.plan.crossfade {
                     self.shared.publish_fallback_crossfade();
                 }
-                if let Some(previous) = self.previous.take() {
-                    self.hand_back(previous.prepared);
-                }
-                if healthy {
-                    let fade = if carry {
-                        0
-                    } else {
-                        (CROSSFADE_SECONDS * next.instance.config().sample_rate) as usize
-                    };
-                    self.previous = Some(Previous {
-                        prepared: old,
-                        pos: 0,
-                        len: fade,
-                        age: 0,
-                        can_rollback: true,
-                    });
-                } else {
-                    self.hand_back(old);
-                }
             }
-            self.current = Some(next);
-            self.shared.publish_commit(generation);
+            self.install(next, carried);
         }
+    }
+
+    /// Makes `next` the running instance; the one it replaces fades out (unless its state was
+    /// carried) and stays available for a rollback. Callers check there is room to hand back
+    /// two instances.
+    fn install(&mut self, next: Box<Prepared>, carried: bool) {
+        let generation = next.generation;
+        if let Some(old) = self.current.take() {
+            if let Some(previous) = self.previous.take() {
+                self.hand_back(previous.prepared);
+            }
+            if old.instance.fault().is_none() {
+                let fade = if carried {
+                    0
+                } else {
+                    (CROSSFADE_SECONDS * next.instance.config().sample_rate) as usize
+                };
+                self.previous = Some(Previous {
+                    prepared: old,
+                    pos: 0,
+                    len: fade,
+                    age: 0,
+                    can_rollback: next.rollback,
+                });
+            } else {
+                self.hand_back(old);
+            }
+        }
+        self.current = Some(next);
+        self.shared.publish_commit(generation);
     }
 
     /// Hands an instance back to the worker. Callers check for room first.
@@ -227,33 +368,51 @@ impl AudioEngine {
         }
     }
 
-    /// Processes one block in place (one slice per host channel, at most `max_frames` long),
-    /// committing any prepared instance first. Realtime-safe, except inside the call guard
-    /// when a module traps (see the module docs).
-    pub fn process(&mut self, channels: &mut [&mut [f32]]) -> Processed {
-        self.commit_pending();
-        self.shared.publish_block();
-        let Some(current) = self.current.as_mut() else {
-            return Processed::Bypassed;
+    /// The time budget of a block of `frames` for the running instance.
+    fn block_deadline(&self, frames: usize) -> Deadline {
+        let budget = match self.current.as_ref() {
+            _ if self.offline => OFFLINE_BLOCK_BUDGET,
+            Some(current) => current.instance.block_budget(frames),
+            None => OFFLINE_BLOCK_BUDGET,
         };
-        let frames = channels.iter().map(|c| c.len()).min().unwrap_or(0);
-        let kept_dry = frames <= current.dry[0].len();
-        if kept_dry {
-            for (dry, ch) in current.dry.iter_mut().zip(channels.iter()) {
-                dry[..frames].copy_from_slice(&ch[..frames]);
-            }
-        }
+        Deadline::after(budget)
+    }
 
-        self.apply_params();
-        let mut outcome = match self.run(channels, frames) {
-            Ok(()) => Processed::Ran,
-            Err(fault) => self.on_fault(fault, channels, frames, kept_dry),
-        };
-        if let Processed::RolledBack(_) = outcome {
-            // The restored instance processes the block again from the dry copy.
-            if let Err(fault) = self.run(channels, frames) {
-                outcome = self.on_fault(fault, channels, frames, kept_dry);
+    /// Processes one block in place (one slice per host channel), committing any prepared
+    /// instance first. A block longer than the buffers the worker prepared is processed in
+    /// pieces. Realtime-safe, except inside the call guard when a module traps (see the module
+    /// docs).
+    pub fn process(&mut self, channels: &mut [&mut [f32]]) -> Processed {
+        if !THREAD_READY.get() {
+            // The host did not announce this thread: set it up inside the guard, so only the
+            // first block on it pays (see `prepare_thread`).
+            let guard = self.guard;
+            guard(&mut || Self::prepare_thread());
+            self.shared.count_late_thread_setup();
+        }
+        self.commit_block();
+        self.shared.publish_block();
+        if self.current.is_none() {
+            return Processed::Bypassed;
+        }
+        let frames = channels.iter().map(|c| c.len()).min().unwrap_or(0);
+        self.last_frames = frames;
+        let deadline = self.block_deadline(frames);
+        self.apply_params(deadline);
+
+        let mut outcome = Processed::Ran;
+        let mut start = 0;
+        while start < frames {
+            let Some(size) = self.current.as_ref().map(|c| c.frames().max(1)) else {
+                break;
+            };
+            let end = frames.min(start + size);
+            let (mut pieces, count) = piece(channels, start, end);
+            let result = self.process_piece(&mut pieces[..count], end - start, deadline);
+            if outcome == Processed::Ran {
+                outcome = result;
             }
+            start = end;
         }
 
         let policed = sandbox::police(channels);
@@ -264,15 +423,38 @@ impl AudioEngine {
         outcome
     }
 
+    /// Processes a piece no longer than the running instance's buffers.
+    fn process_piece(
+        &mut self,
+        channels: &mut [&mut [f32]],
+        frames: usize,
+        deadline: Deadline,
+    ) -> Processed {
+        let Some(current) = self.current.as_mut() else {
+            return Processed::Bypassed;
+        };
+        for (dry, ch) in current.dry.iter_mut().zip(channels.iter()) {
+            let n = frames.min(dry.len()).min(ch.len());
+            dry[..n].copy_from_slice(&ch[..n]);
+        }
+        match self.run(channels, frames, deadline) {
+            Ok(()) => Processed::Ran,
+            Err(fault) => self.on_fault(fault, channels, frames, deadline),
+        }
+    }
+
     /// Passes parameter values changed since the last block to the current instance, at the
     /// block boundary. Realtime-safe, except inside the call guard when the module traps.
-    fn apply_params(&mut self) {
+    fn apply_params(&mut self, deadline: Deadline) {
         let guard = self.guard;
         let Some(current) = self.current.as_mut() else {
             return;
         };
-        let bank = &self.shared.params;
-        let changed = bank.take_changed(current.generation);
+        let mut values = [0.0f32; MAX_PARAMS];
+        let changed = self
+            .shared
+            .params
+            .take_changed(current.generation, &mut values);
         if changed == 0 {
             return;
         }
@@ -282,9 +464,10 @@ impl AudioEngine {
                 let index = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 // A trap marks the instance faulted; `run` then reports it like any other.
+                let value = values.get(index).copied().unwrap_or_default();
                 if current
                     .instance
-                    .set_param(index, bank.value(index))
+                    .set_param_until(index, value, deadline)
                     .is_err()
                 {
                     break;
@@ -293,38 +476,53 @@ impl AudioEngine {
         });
     }
 
-    /// Runs the current instance (and a fading previous one) over the block.
-    fn run(&mut self, channels: &mut [&mut [f32]], frames: usize) -> Result<(), Fault> {
+    /// Runs the current instance (and a fading previous one) over a piece of `frames`.
+    fn run(
+        &mut self,
+        channels: &mut [&mut [f32]],
+        frames: usize,
+        deadline: Deadline,
+    ) -> Result<(), Fault> {
         let guard = self.guard;
+        self.previous_ran = false;
         let Some(current) = self.current.as_mut() else {
             return Ok(());
         };
         let previous = self
             .previous
             .as_mut()
-            .filter(|p| p.fading() && frames <= current.scratch[0].len());
+            .filter(|p| p.fading() && frames <= current.frames());
         let mut result = Ok(());
         match previous {
-            None => guard(&mut || result = current.instance.process(channels)),
+            None => guard(&mut || result = current.instance.process_until(channels, deadline)),
             Some(previous) => {
                 // Run the outgoing instance on a copy of the input, then mix equal-power.
                 let [s0, s1] = &mut current.scratch;
                 let mut scratch: [&mut [f32]; 2] = [&mut s0[..frames], &mut s1[..frames]];
                 let used = channels.len().min(2);
                 for (dst, src) in scratch.iter_mut().zip(channels.iter()) {
-                    dst.copy_from_slice(&src[..frames]);
+                    let n = dst.len().min(src.len());
+                    dst[..n].copy_from_slice(&src[..n]);
                 }
                 let old = &mut previous.prepared.instance;
+                let mut old_result = Ok(());
                 guard(&mut || {
-                    // A crash of the outgoing module only silences its half of the fade.
-                    let _ = old.process(&mut scratch[..used]);
-                    result = current.instance.process(channels);
+                    old_result = old.process_until(&mut scratch[..used], deadline);
+                    result = current.instance.process_until(channels, deadline);
                 });
-                for (ch, old) in channels.iter_mut().zip(scratch.iter()) {
-                    for (i, (y, o)) in ch.iter_mut().zip(old.iter()).enumerate() {
-                        let t = ((previous.pos + i) as f32 / previous.len as f32).min(1.0);
-                        let angle = t * FRAC_PI_2;
-                        *y = *y * angle.sin() + *o * angle.cos();
+                match old_result {
+                    // A crash of the outgoing module only silences its half of the fade, and it
+                    // is no longer anything to go back to.
+                    Err(_) => previous.can_rollback = false,
+                    Ok(()) => self.previous_ran = true,
+                }
+                if result.is_ok() {
+                    for (ch, old) in channels.iter_mut().zip(scratch.iter()) {
+                        for (i, (y, o)) in ch.iter_mut().zip(old.iter()).enumerate() {
+                            let t = ((previous.pos + i) as f32 / previous.len as f32).min(1.0);
+                            let angle = t * FRAC_PI_2;
+                            *y = *y * angle.sin() + *o * angle.cos();
+                        }
                     }
                 }
                 previous.pos += frames;
@@ -340,7 +538,7 @@ impl AudioEngine {
         fault: Fault,
         channels: &mut [&mut [f32]],
         frames: usize,
-        kept_dry: bool,
+        deadline: Deadline,
     ) -> Processed {
         let Some(current) = self.current.as_mut() else {
             return Processed::Faulted(fault);
@@ -353,11 +551,32 @@ impl AudioEngine {
             .previous
             .as_ref()
             .is_some_and(|p| p.can_rollback && p.age < window);
-        if can_roll_back && kept_dry {
-            if let (Some(crashed), Some(previous)) = (self.current.take(), self.previous.take()) {
-                restore_dry(&crashed, channels, frames);
+        if can_roll_back {
+            if let (Some(crashed), Some(mut previous)) = (self.current.take(), self.previous.take())
+            {
                 self.shared
                     .publish_rollback(crashed.generation, previous.prepared.generation);
+                let mut outcome = Processed::RolledBack(fault);
+                if self.previous_ran {
+                    // It already processed this piece during the fade: play its output.
+                    restore(&crashed.scratch, channels, frames);
+                } else {
+                    restore(&crashed.dry, channels, frames);
+                    let guard = self.guard;
+                    let restored = &mut previous.prepared.instance;
+                    let mut result = Ok(());
+                    guard(&mut || result = restored.process_until(channels, deadline));
+                    if let Err(again) = result {
+                        if restored.fault_is_new() {
+                            self.shared
+                                .publish_fault(previous.prepared.generation, again);
+                        }
+                        if self.fault_output == FaultOutput::Dry {
+                            restore(&crashed.dry, channels, frames);
+                        }
+                        outcome = Processed::Faulted(again);
+                    }
+                }
                 self.current = Some(previous.prepared);
                 self.previous = Some(Previous {
                     prepared: crashed,
@@ -366,27 +585,30 @@ impl AudioEngine {
                     age: 0,
                     can_rollback: false,
                 });
-                return Processed::RolledBack(fault);
+                return outcome;
             }
         }
-        if self.fault_output == FaultOutput::Dry && kept_dry {
+        if self.fault_output == FaultOutput::Dry {
             if let Some(current) = self.current.as_ref() {
-                restore_dry(current, channels, frames);
+                restore(&current.dry, channels, frames);
             }
         }
         Processed::Faulted(fault)
     }
 
     /// The host reset the transport: clears the module's state through `wasp_reset`, and ends
-    /// any crossfade. Realtime-safe unless the module traps.
+    /// any crossfade. Runs with the budget of the last block. Realtime-safe unless the module
+    /// traps.
     pub fn reset(&mut self) {
         if let Some(previous) = self.previous.as_mut() {
             previous.pos = previous.len;
         }
+        let frames = self.last_frames;
+        let deadline = self.block_deadline(frames);
         let guard = self.guard;
         if let Some(current) = self.current.as_mut() {
             let mut result = Ok(());
-            guard(&mut || result = current.instance.reset());
+            guard(&mut || result = current.instance.reset_until(deadline));
             if let Err(fault) = result {
                 if current.instance.fault_is_new() {
                     self.shared.publish_fault(current.generation, fault);

@@ -44,6 +44,11 @@ pub enum LoadError {
     Limit(String),
     /// The file could not be read from disk.
     Io { path: String, message: String },
+    /// The worker did not finish within the time a host's main thread may wait; the request
+    /// goes on, and its module plays once it is ready.
+    Busy { seconds: u32 },
+    /// The worker has stopped (the plugin is being removed).
+    Stopped,
 }
 
 impl fmt::Display for LoadError {
@@ -97,6 +102,12 @@ impl fmt::Display for LoadError {
             ),
             LoadError::Limit(message) => write!(f, "{message}"),
             LoadError::Io { path, message } => write!(f, "could not read `{path}`: {message}"),
+            LoadError::Busy { seconds } => write!(
+                f,
+                "the module is still being prepared after {seconds} s (a large module takes a \
+                 while to compile); it starts playing as soon as it is ready"
+            ),
+            LoadError::Stopped => write!(f, "Wasp is shutting down and loads nothing more"),
         }
     }
 }

@@ -4,6 +4,9 @@
 //! Created on a worker thread (instantiation allocates and runs module code), then moved to the
 //! audio thread, where only [`DspInstance::process`] and [`DspInstance::reset`] are called.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use wasmtime::{Extern, Global, Instance, Memory, Store, TypedFunc};
 
 use super::contract::{names, DspShape};
@@ -11,10 +14,9 @@ use super::error::{Fault, LoadError, TrapKind};
 use super::migrate::{self, Plan, StateLayout};
 use super::patch::Patch;
 use super::runtime::Runtime;
-use super::sandbox::{self, Limits, LOAD_BUDGET};
+use super::sandbox::{self, Deadline, Limits, MemoryAccount, LOAD_BUDGET};
 
 /// Per-store host data: the resource limiter.
-#[derive(Default)]
 pub struct HostState {
     limits: Limits,
 }
@@ -67,6 +69,8 @@ pub struct DspInstance {
     config: ProcessConfig,
     /// The declared state, resolved for this instance; what a swap carries.
     state: StateLayout,
+    /// Every memory the module exports, to touch before the audio thread writes to it.
+    memories: Vec<Memory>,
     /// Set on the first trap; a faulted instance outputs silence until it is replaced, because
     /// its memory may be in any state after the trap.
     fault: Option<Fault>,
@@ -94,9 +98,37 @@ fn load_trap(export: &'static str) -> impl Fn(wasmtime::Error) -> LoadError {
 
 impl DspInstance {
     /// Instantiates `patch` and its driver, and runs the module's `wasp_init`. Allocates and
-    /// runs module code: worker threads only.
+    /// runs module code: worker threads only. Its memory counts against an account of its own;
+    /// a plugin's instances share one (see [`DspInstance::with_account`]).
     pub fn new(runtime: &Runtime, patch: &Patch, config: ProcessConfig) -> Result<Self, LoadError> {
-        let mut store = Store::new(&runtime.engine, HostState::default());
+        Self::with_account(runtime, patch, config, Arc::default())
+    }
+
+    /// Like [`DspInstance::new`], drawing linear memory from `account`, which every instance of
+    /// one plugin shares (see `sandbox.rs`).
+    pub fn with_account(
+        runtime: &Runtime,
+        patch: &Patch,
+        config: ProcessConfig,
+        account: Arc<MemoryAccount>,
+    ) -> Result<Self, LoadError> {
+        let initial = patch.0.initial_memory;
+        if account.used().saturating_add(initial) > sandbox::PLUGIN_MEMORY_CAP {
+            return Err(LoadError::Limit(format!(
+                "the module needs {:.1} MiB of memory, but this Wasp already holds {:.1} MiB \
+                 (the playing module and the one before it, kept for a second in case the new \
+                 one crashes); its limit is {} MiB. Try again in a moment",
+                initial as f64 / (1u64 << 20) as f64,
+                account.used() as f64 / (1u64 << 20) as f64,
+                sandbox::PLUGIN_MEMORY_CAP >> 20
+            )));
+        }
+        let mut store = Store::new(
+            &runtime.engine,
+            HostState {
+                limits: Limits::new(account),
+            },
+        );
         store.limiter(|state| &mut state.limits);
         let epochs = runtime.epochs();
         if epochs {
@@ -164,6 +196,8 @@ impl DspInstance {
         }
 
         let driver_module = runtime.driver(layout.shape)?;
+        // The driver's I/O memory is Wasp's, not the module's: it has a cap of its own.
+        store.data_mut().limits.driver = true;
         let driver = Instance::new(&mut store, &driver_module, &imports)
             .map_err(|e| LoadError::Instantiate(format!("block driver: {e:#}")))?;
         let io = driver
@@ -180,6 +214,7 @@ impl DspInstance {
             io.grow(&mut store, needed_pages - have_pages)
                 .map_err(|e| LoadError::Instantiate(format!("block driver memory: {e:#}")))?;
         }
+        store.data_mut().limits.driver = false;
         let run = match layout.shape {
             DspShape::StereoFrame => Run::Frame(
                 driver
@@ -195,6 +230,10 @@ impl DspInstance {
         };
 
         let state = StateLayout::resolve(&patch.0.meta, &user, &mut store)?;
+        let memories = user
+            .exports(&mut store)
+            .filter_map(|e| e.into_memory())
+            .collect();
         // Loading is over: from here on the instance may run on the audio thread, where growing
         // memory or tables would map memory. They fail instead (see `sandbox.rs`).
         store.data_mut().limits.processing = true;
@@ -216,6 +255,7 @@ impl DspInstance {
             patch: patch.clone(),
             config,
             state,
+            memories,
             fault: None,
             fault_reported: false,
             trap_error: None,
@@ -247,13 +287,25 @@ impl DspInstance {
         );
     }
 
-    /// Touches every page the first blocks will use, the module's memory and the part of the
-    /// driver's memory holding the I/O buffers, so the audio thread does not take the page
-    /// faults (tens of microseconds each on some virtual machines). Worker threads only.
+    /// Copies the next slice of a staged plan from `old` (see `migrate::stage`); true when the
+    /// copy is complete. Realtime-safe: about `budget` bytes of copies.
+    pub(crate) fn stage_from(&mut self, old: &mut DspInstance, plan: &mut Plan, budget: usize) -> bool {
+        migrate::stage(
+            plan,
+            (&old.state, &mut old.store),
+            (&self.state, &mut self.store),
+            budget,
+        )
+    }
+
+    /// Touches every page of the module's exported memories and of the driver's I/O buffers,
+    /// so the audio thread does not take the page faults (tens of microseconds each on some
+    /// virtual machines). A memory the module does not export cannot be reached from here; its
+    /// pages fault in when the module first touches them. Worker threads only.
     pub(crate) fn warm_up(&mut self) {
         let io_used = 4 * 4 * self.cap;
-        for (memory, used) in [(self.state.memory, usize::MAX), (Some(self.io), io_used)] {
-            let Some(memory) = memory else { continue };
+        let memories = self.memories.iter().map(|&m| (m, usize::MAX));
+        for (memory, used) in memories.chain([(self.io, io_used)]).collect::<Vec<_>>() {
             let data = memory.data_mut(&mut self.store);
             let used = used.min(data.len());
             for i in (0..used).step_by(4096) {
@@ -261,6 +313,18 @@ impl DspInstance {
                 data[i] = std::hint::black_box(data[i]);
             }
         }
+    }
+
+    /// Bytes of linear memory this instance holds (module and I/O buffers).
+    pub fn memory_bytes(&self) -> u64 {
+        self.store.data().limits.memory()
+    }
+
+    /// The time budget of a block of `frames` in real time. Realtime-safe.
+    #[inline]
+    pub(crate) fn block_budget(&self, frames: usize) -> Duration {
+        let (factor, floor) = self.budget;
+        sandbox::block_budget(frames, self.config.sample_rate, factor, floor)
     }
 
     /// The fault that stopped this instance, if any.
@@ -292,26 +356,41 @@ impl DspInstance {
         fault
     }
 
-    /// Gives the next call into the module the time budget of an `frames`-long block, if calls
-    /// run under epoch deadlines. Realtime-safe.
-    fn arm_block_deadline(&mut self, frames: usize) {
+    /// Makes the next call into the module end by `deadline`, if calls run under epoch
+    /// deadlines. Realtime-safe.
+    #[inline]
+    fn arm(&mut self, deadline: Deadline) {
         if self.epochs {
-            let (factor, floor) = self.budget;
-            let ticks = sandbox::block_ticks(frames, self.config.sample_rate, factor, floor);
-            self.store.set_epoch_deadline(ticks);
+            self.store.set_epoch_deadline(deadline.ticks_left());
         }
     }
 
+    /// A deadline of one block of the largest size from now, for calls made outside a block.
+    fn own_deadline(&self) -> Deadline {
+        Deadline::after(self.block_budget(self.cap))
+    }
+
     /// Passes parameter `index`'s plain `value` to the module's `wasp_set_param`, if it has
-    /// one: on the worker right after loading and on the audio thread between blocks, each
-    /// call with the time budget of a whole block.
+    /// one, with the time budget of a block of the largest size.
+    pub fn set_param(&mut self, index: usize, value: f32) -> Result<(), Fault> {
+        let deadline = self.own_deadline();
+        self.set_param_until(index, value, deadline)
+    }
+
+    /// Like [`DspInstance::set_param`], ending by `deadline`: the audio thread passes the
+    /// deadline of the block the call belongs to.
     ///
     /// Realtime-safe unless the module traps: wasmtime allocates while reporting a trap.
-    pub fn set_param(&mut self, index: usize, value: f32) -> Result<(), Fault> {
+    pub(crate) fn set_param_until(
+        &mut self,
+        index: usize,
+        value: f32,
+        deadline: Deadline,
+    ) -> Result<(), Fault> {
         if self.set_param.is_none() || self.fault.is_some() {
             return Ok(());
         }
-        self.arm_block_deadline(self.cap);
+        self.arm(deadline);
         if let Some(set_param) = &self.set_param {
             if let Err(e) = set_param.call(&mut self.store, (index as i32, value)) {
                 return Err(self.record(names::SET_PARAM, 0, e));
@@ -320,14 +399,21 @@ impl DspInstance {
         Ok(())
     }
 
-    /// Calls `wasp_reset` if the module has one (the host's transport reset).
+    /// Calls `wasp_reset` if the module has one (the host's transport reset), with the time
+    /// budget of a block of the largest size.
+    pub fn reset(&mut self) -> Result<(), Fault> {
+        let deadline = self.own_deadline();
+        self.reset_until(deadline)
+    }
+
+    /// Like [`DspInstance::reset`], ending by `deadline`.
     ///
     /// Realtime-safe unless the module traps: wasmtime allocates while reporting a trap.
-    pub fn reset(&mut self) -> Result<(), Fault> {
+    pub(crate) fn reset_until(&mut self, deadline: Deadline) -> Result<(), Fault> {
         if self.reset.is_none() || self.fault.is_some() {
             return Ok(());
         }
-        self.arm_block_deadline(self.cap);
+        self.arm(deadline);
         if let Some(reset) = &self.reset {
             if let Err(e) = reset.call(&mut self.store, ()) {
                 return Err(self.record(names::RESET, 0, e));
@@ -339,11 +425,23 @@ impl DspInstance {
     /// Processes one block in place: `channels` holds one slice per host channel (1 or 2, all of
     /// the same length). A mono module on a stereo host hears the average of both channels and
     /// feeds both; a stereo module on a mono host hears the channel twice and its two outputs
-    /// are averaged.
+    /// are averaged. The block gets the time budget of its length.
     ///
     /// Realtime-safe (no allocation, lock, logging or freeing) unless the module traps: wasmtime
     /// allocates the trap's error. After a trap the block and every later block are silence.
     pub fn process(&mut self, channels: &mut [&mut [f32]]) -> Result<(), Fault> {
+        let frames = channels.iter().map(|c| c.len()).min().unwrap_or(0);
+        let deadline = Deadline::after(self.block_budget(frames));
+        self.process_until(channels, deadline)
+    }
+
+    /// Like [`DspInstance::process`], ending by `deadline`: every call of one host block shares
+    /// the block's deadline.
+    pub(crate) fn process_until(
+        &mut self,
+        channels: &mut [&mut [f32]],
+        deadline: Deadline,
+    ) -> Result<(), Fault> {
         if let Some(fault) = self.fault {
             silence(channels);
             return Err(fault);
@@ -353,7 +451,7 @@ impl DspInstance {
         while start < frames {
             let n = (frames - start).min(self.cap);
             self.write_inputs(channels, start, n);
-            self.arm_block_deadline(n);
+            self.arm(deadline);
             let cap_bytes = (self.cap * 4) as i32;
             let result = match &self.run {
                 Run::Plain(run) => run.call(&mut self.store, (n as i32, cap_bytes)),

@@ -6,6 +6,25 @@
 //! its state until the very block it is replaced: copying earlier would lose the newest samples
 //! of a delay line. Applying a plan only indexes into vectors that already exist and copies
 //! memory, so it is realtime-safe.
+//!
+//! # Bounded copies
+//!
+//! A declared region may be as large as the module's memory. So that a commit never costs the
+//! audio thread more than [`STAGE_BYTES`] per block, a plan that copies more is *staged*: the
+//! old instance keeps playing while its state is copied into the new one a slice per block, and
+//! the switch happens at the block after the last slice. Ring buffers are carried exactly: the
+//! slices copy the ring as it stood when staging began, and the last step appends the samples
+//! the old instance wrote since (a ring is only written at its cursor). Arrays and scalars are
+//! copied as they stand when their slice is copied, so an array larger than a slice carries
+//! values up to the staging's length old (`size / STAGE_BYTES` blocks); delay lines belong in
+//! rings.
+//!
+//! # Sample-rate changes
+//!
+//! When the new instance runs at another sample rate, rings are resampled (linear
+//! interpolation) so a delay tail keeps its pitch and timing; scalars, arrays and globals are
+//! carried as they are. Such plans are applied whole: they are committed when the host
+//! re-activates the plugin, off the audio thread.
 
 use wasmtime::{Global, Memory, Store, Val, ValType};
 
@@ -156,8 +175,11 @@ pub struct SwapReport {
     pub crossfade: bool,
 }
 
+/// Most bytes of declared state the audio thread copies in one block (see the module docs).
+pub const STAGE_BYTES: usize = 256 << 10;
+
 /// The copies to make at commit: indices into the old and new layouts.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Plan {
     /// Generation of the instance this plan was computed against.
     pub from_generation: u64,
@@ -165,6 +187,29 @@ pub(crate) struct Plan {
     pub globals: Vec<(usize, usize)>,
     /// Crossfade instead of (or, when nothing matches, in place of) carrying state.
     pub crossfade: bool,
+    /// New sample rate over old: rings are resampled when it is not 1.
+    pub rate_ratio: f64,
+    /// Staging progress: the region being copied and how many of its elements are done.
+    stage_region: usize,
+    stage_done: usize,
+    /// Each ring's cursor (reduced into the ring) when staging began, by plan entry; allocated
+    /// here, on the worker, so staging allocates nothing.
+    stage_cursors: Vec<usize>,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self {
+            from_generation: 0,
+            regions: Vec::new(),
+            globals: Vec::new(),
+            crossfade: false,
+            rate_ratio: 1.0,
+            stage_region: 0,
+            stage_done: 0,
+            stage_cursors: Vec::new(),
+        }
+    }
 }
 
 /// Matches old and new state by name and kind.
@@ -173,10 +218,12 @@ pub(crate) fn plan(
     from_generation: u64,
     new: &StateLayout,
     crossfade: Crossfade,
+    rate_ratio: f64,
 ) -> (Plan, SwapReport) {
     let force_crossfade = crossfade == Crossfade::Always;
     let mut plan = Plan {
         from_generation,
+        rate_ratio,
         ..Plan::default()
     };
     let mut report = SwapReport::default();
@@ -226,11 +273,34 @@ pub(crate) fn plan(
         plan.globals.clear();
     }
     report.crossfade = plan.crossfade;
+    plan.stage_cursors = vec![0; plan.regions.len()];
     (plan, report)
 }
 
-/// Copies the planned state from `old` into `new`. Realtime-safe: bounded copies between two
-/// existing memories, no allocation.
+/// Elements a plan entry copies: the overlap of an array, the newest samples of a ring.
+fn entry_len(o: &Region, n: &Region) -> usize {
+    o.len.min(n.len)
+}
+
+impl Plan {
+    /// Bytes of linear memory this plan copies.
+    pub fn bytes(&self, old: &StateLayout, new: &StateLayout) -> usize {
+        self.regions
+            .iter()
+            .map(|&(oi, ni)| 4 * entry_len(&old.regions[oi], &new.regions[ni]))
+            .sum()
+    }
+
+    /// Whether applying the plan in one block would copy more than [`STAGE_BYTES`] (and the
+    /// plan can be staged: resampling plans are always applied whole).
+    pub fn needs_staging(&self, old: &StateLayout, new: &StateLayout) -> bool {
+        self.rate_ratio == 1.0 && self.bytes(old, new) > STAGE_BYTES
+    }
+}
+
+/// Copies the planned state from `old` into `new`, all of it. Realtime-safe: bounded copies
+/// between two existing memories, no allocation; its cost grows with the declared state (see
+/// [`stage`] for the bounded form).
 pub(crate) fn apply(
     plan: &Plan,
     old: (&StateLayout, &mut Store<HostState>),
@@ -245,13 +315,26 @@ pub(crate) fn apply(
             let (o, n) = (&old_layout.regions[oi], &new_layout.regions[ni]);
             match o.kind {
                 RegionKind::Scalar | RegionKind::Array => {
-                    let bytes = o.len.min(n.len) * 4;
+                    let bytes = entry_len(o, n) * 4;
                     dst[n.addr..n.addr + bytes].copy_from_slice(&src[o.addr..o.addr + bytes]);
+                }
+                RegionKind::Ring if plan.rate_ratio != 1.0 => {
+                    resample_ring(src, o, dst, n, plan.rate_ratio)
                 }
                 RegionKind::Ring => copy_ring(src, o, dst, n),
             }
         }
     }
+    copy_globals(plan, old_layout, old_store, new_layout, new_store);
+}
+
+fn copy_globals(
+    plan: &Plan,
+    old_layout: &StateLayout,
+    old_store: &mut Store<HostState>,
+    new_layout: &StateLayout,
+    new_store: &mut Store<HostState>,
+) {
     for &(oi, ni) in &plan.globals {
         let value: Val = old_layout.globals[oi].global.get(&mut *old_store);
         // The plan pairs only globals of the same type, so this cannot fail; if it somehow
@@ -260,23 +343,154 @@ pub(crate) fn apply(
     }
 }
 
+/// A ring's write cursor, reduced into the ring (a module may keep it unwrapped).
+fn ring_cursor(src: &[u8], r: &Region) -> Option<usize> {
+    let c = r.cursor?;
+    let raw = i32::from_le_bytes([src[c], src[c + 1], src[c + 2], src[c + 3]]);
+    Some((raw as i64).rem_euclid(r.len as i64) as usize)
+}
+
+/// Copies up to `budget` more bytes of a staged plan from `old` into `new`, the old instance
+/// still playing. Returns true once everything is copied: then the rings have been brought up
+/// to date, the globals copied, and the new instance may replace the old one in this block.
+/// Realtime-safe: at most about `budget` bytes of copies per call.
+pub(crate) fn stage(
+    plan: &mut Plan,
+    old: (&StateLayout, &mut Store<HostState>),
+    new: (&StateLayout, &mut Store<HostState>),
+    mut budget: usize,
+) -> bool {
+    let (old_layout, old_store) = old;
+    let (new_layout, new_store) = new;
+    let (Some(old_mem), Some(new_mem)) = (old_layout.memory, new_layout.memory) else {
+        copy_globals(plan, old_layout, old_store, new_layout, new_store);
+        return true;
+    };
+    let src = old_mem.data(&*old_store);
+    let dst = new_mem.data_mut(&mut *new_store);
+    while plan.stage_region < plan.regions.len() {
+        let entry = plan.stage_region;
+        let (oi, ni) = plan.regions[entry];
+        let (o, n) = (&old_layout.regions[oi], &new_layout.regions[ni]);
+        let total = entry_len(o, n);
+        if plan.stage_done == 0 && o.kind == RegionKind::Ring {
+            let Some(c) = ring_cursor(src, o) else {
+                plan.stage_region += 1;
+                continue;
+            };
+            plan.stage_cursors[entry] = c;
+        }
+        let take = (total - plan.stage_done).min(budget / 4);
+        if take == 0 && total > plan.stage_done {
+            return false;
+        }
+        let from = plan.stage_done;
+        match o.kind {
+            RegionKind::Scalar | RegionKind::Array => {
+                let (s, d) = (o.addr + 4 * from, n.addr + 4 * from);
+                dst[d..d + 4 * take].copy_from_slice(&src[s..s + 4 * take]);
+            }
+            RegionKind::Ring => {
+                // New element j holds the old sample written `total - j` writes before the
+                // cursor seen when staging began: the newest `total`, oldest first.
+                let start = (plan.stage_cursors[entry] + o.len - total) % o.len;
+                copy_wrapped(src, o, (start + from) % o.len, dst, n, from, take);
+            }
+        }
+        plan.stage_done += take;
+        budget -= 4 * take;
+        if plan.stage_done == total {
+            plan.stage_region += 1;
+            plan.stage_done = 0;
+        }
+    }
+    // Everything is copied: append what the rings received since, then the globals.
+    for (entry, &(oi, ni)) in plan.regions.iter().enumerate() {
+        let (o, n) = (&old_layout.regions[oi], &new_layout.regions[ni]);
+        if o.kind != RegionKind::Ring {
+            continue;
+        }
+        let (Some(now), Some(nc)) = (ring_cursor(src, o), n.cursor) else {
+            continue;
+        };
+        let k = entry_len(o, n);
+        let then = plan.stage_cursors[entry];
+        let since = (now + o.len - then) % o.len;
+        if since >= k {
+            // The old ring turned over while staging: carry it whole (its length is at most
+            // the samples written in the few blocks staging took).
+            copy_ring(src, o, dst, n);
+            continue;
+        }
+        copy_wrapped(src, o, then, dst, n, k % n.len, since);
+        let cursor = ((k + since) % n.len) as i32;
+        dst[nc..nc + 4].copy_from_slice(&cursor.to_le_bytes());
+    }
+    copy_globals(plan, old_layout, old_store, new_layout, new_store);
+    true
+}
+
+/// Copies `count` ring elements from old element `from` onwards into new element `to` onwards,
+/// both wrapping around their rings.
+fn copy_wrapped(
+    src: &[u8],
+    o: &Region,
+    mut from: usize,
+    dst: &mut [u8],
+    n: &Region,
+    mut to: usize,
+    mut count: usize,
+) {
+    while count > 0 {
+        let run = count.min(o.len - from).min(n.len - to);
+        let (s, d) = (o.addr + 4 * from, n.addr + 4 * to);
+        dst[d..d + 4 * run].copy_from_slice(&src[s..s + 4 * run]);
+        from = (from + run) % o.len;
+        to = (to + run) % n.len;
+        count -= run;
+    }
+}
+
+/// Carries a ring across a sample-rate change: the new ring gets as much of the old ring's
+/// history as it holds, resampled by linear interpolation to the new rate, oldest first, and
+/// its cursor points just past it.
+fn resample_ring(src: &[u8], o: &Region, dst: &mut [u8], n: &Region, ratio: f64) {
+    let (Some(c), Some(nc)) = (ring_cursor(src, o), n.cursor) else {
+        return;
+    };
+    let sample = |age: usize| -> f32 {
+        // The sample written `age` writes ago (1 = newest).
+        let i = (c + o.len - age.clamp(1, o.len)) % o.len;
+        f32::from_le_bytes([
+            src[o.addr + 4 * i],
+            src[o.addr + 4 * i + 1],
+            src[o.addr + 4 * i + 2],
+            src[o.addr + 4 * i + 3],
+        ])
+    };
+    let k = n.len.min((o.len as f64 * ratio).floor() as usize);
+    for j in 0..k {
+        // New sample j has age k - j at the new rate, (k - j) / ratio at the old one.
+        let age = ((k - j) as f64 / ratio).max(1.0);
+        let whole = age.floor() as usize;
+        let frac = (age - whole as f64) as f32;
+        let v = sample(whole) * (1.0 - frac) + sample(whole + 1) * frac;
+        let d = n.addr + 4 * j;
+        dst[d..d + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    let cursor = (k % n.len) as i32;
+    dst[nc..nc + 4].copy_from_slice(&cursor.to_le_bytes());
+}
+
 /// Carries a ring buffer: the newest `min(old len, new len)` samples, oldest first, land at
 /// the start of the new ring, and its cursor points just past them.
 fn copy_ring(src: &[u8], o: &Region, dst: &mut [u8], n: &Region) {
-    let (Some(oc), Some(nc)) = (o.cursor, n.cursor) else {
+    let (Some(cursor), Some(nc)) = (ring_cursor(src, o), n.cursor) else {
         return;
     };
-    let raw = i32::from_le_bytes([src[oc], src[oc + 1], src[oc + 2], src[oc + 3]]);
-    // A module may keep its cursor unwrapped; reduce it into the ring.
-    let cursor = (raw as i64).rem_euclid(o.len as i64) as usize;
     let k = o.len.min(n.len);
-    // The newest k samples are old[cursor - k .. cursor) modulo the ring: at most two runs.
-    let start = (cursor + o.len - k) % o.len;
-    let first = k.min(o.len - start);
-    let second = k - first;
-    dst[n.addr..n.addr + first * 4]
-        .copy_from_slice(&src[o.addr + start * 4..o.addr + (start + first) * 4]);
-    dst[n.addr + first * 4..n.addr + k * 4].copy_from_slice(&src[o.addr..o.addr + second * 4]);
+    // The newest k samples are old[cursor - k .. cursor) modulo the ring.
+    copy_wrapped(src, o, (cursor + o.len - k) % o.len, dst, n, 0, k);
     let new_cursor = (k % n.len) as i32;
     dst[nc..nc + 4].copy_from_slice(&new_cursor.to_le_bytes());
 }

@@ -34,13 +34,17 @@ pub use metadata::{
     Address, Channels, Metadata, ParamSpec, RegionKind, Scale, StateRegion, CONTRACT_VERSION,
     SECTION_NAME,
 };
-pub use migrate::SwapReport;
+pub use migrate::{SwapReport, STAGE_BYTES};
 pub use params::MAX_PARAMS;
 pub use patch::{Patch, Source};
-pub use preparer::{Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, DEFAULT_MODULE};
+pub use preparer::{
+    Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, SavedParams, DEFAULT_MODULE,
+    MAIN_THREAD_WAIT,
+};
 pub use runtime::{Runtime, RuntimeOptions};
 pub use sandbox::{
-    Policed, BLOCK_BUDGET, LOAD_BUDGET, MEMORY_CAP, MIN_BLOCK_BUDGET, MODULE_SIZE_CAP,
-    OUTPUT_CEILING, TABLE_CAP, TICK, WASM_STACK,
+    Deadline, MemoryAccount, Policed, BLOCK_BUDGET, LOAD_BUDGET, MAX_MEMORIES, MAX_TABLES,
+    MEMORY_CAP, MIN_BLOCK_BUDGET, MODULE_SIZE_CAP, OFFLINE_BLOCK_BUDGET, OUTPUT_CEILING,
+    PLUGIN_MEMORY_CAP, TABLE_CAP, TICK, WASM_STACK,
 };
 pub use status::{EngineShared, FaultCounters, LoadStatus, ModuleInfo};

@@ -23,13 +23,38 @@ impl Source {
         }
     }
 
-    /// Reads a module from a file.
+    /// Reads a module from a file. The size is checked before anything is read, and the read
+    /// stops past [`MODULE_SIZE_CAP`](super::MODULE_SIZE_CAP) even where the size cannot be
+    /// known beforehand (a pipe, a device).
     pub fn from_file(path: impl Into<PathBuf>) -> Result<Self, super::LoadError> {
+        use std::io::Read;
         let path = path.into();
-        let bytes = std::fs::read(&path).map_err(|e| super::LoadError::Io {
+        let io = |e: std::io::Error| super::LoadError::Io {
             path: path.display().to_string(),
             message: e.to_string(),
-        })?;
+        };
+        let cap = super::MODULE_SIZE_CAP as u64;
+        let too_big = |len: u64| {
+            super::LoadError::Limit(format!(
+                "the module is {}; Wasp loads modules up to {} MiB",
+                if len > cap + 1 {
+                    format!("{:.1} MiB", len as f64 / (1 << 20) as f64)
+                } else {
+                    format!("more than {} MiB", cap >> 20)
+                },
+                cap >> 20
+            ))
+        };
+        let file = std::fs::File::open(&path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len > cap {
+            return Err(too_big(len));
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(cap + 1).read_to_end(&mut bytes).map_err(io)?;
+        if bytes.len() as u64 > cap {
+            return Err(too_big(bytes.len() as u64));
+        }
         Ok(Self {
             bytes: bytes.into(),
             path: Some(path),
@@ -63,6 +88,8 @@ pub(crate) struct PatchInner {
     pub layout: Layout,
     pub source: Source,
     pub hash: u64,
+    /// Bytes of linear memory the module declares at start, all memories together.
+    pub initial_memory: u64,
 }
 
 impl Patch {

@@ -23,6 +23,7 @@ use super::instance::{DspInstance, ProcessConfig};
 use super::migrate::{self, StateLayout, SwapReport};
 use super::patch::{Patch, Source};
 use super::runtime::Runtime;
+use super::sandbox::{self, MemoryAccount};
 use super::status::{EngineShared, LoadStatus, ModuleInfo};
 
 /// Capacity of the queue of prepared instances. Latest-wins means more than a few in flight is
@@ -33,8 +34,12 @@ const INCOMING_CAPACITY: usize = 4;
 const RETIRED_CAPACITY: usize = 8;
 /// How often the idle worker wakes to drop retired instances and retry a full queue.
 const POLL: Duration = Duration::from_millis(5);
-/// How long blocking calls wait for the worker before giving up.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a host's main thread waits for the worker (state restore, activation): past
+/// it, the call returns and the module starts playing when it is ready.
+pub const MAIN_THREAD_WAIT: Duration = Duration::from_secs(3);
+/// How long dropping the plugin waits for the worker to stop before leaving it to finish (a
+/// compile cannot be interrupted); see `Preparer::drop`.
+const STOP_WAIT: Duration = Duration::from_millis(100);
 /// How often a watched file is checked for changes.
 const WATCH_POLL: Duration = Duration::from_millis(100);
 /// How long a changed file must stay unchanged before it is reloaded, so an editor's burst of
@@ -55,16 +60,9 @@ pub enum LoadOutcome {
     Failed(LoadError),
     /// A newer request replaced this one before it was prepared.
     Superseded,
-}
-
-/// Why a request is being made; decides what is kept when it fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    /// The user chose a module: on failure the running module and the saved module stay.
-    User,
-    /// The host restored a state: the state's module becomes the saved module whatever happens
-    /// (so re-saving the project never loses it), and on failure the default module runs.
-    Restore,
+    /// A restored module passed its checks and was compiled; it is instantiated once the host
+    /// sets the audio configuration (see [`Controller::configure`]).
+    Deferred,
 }
 
 /// What to load.
@@ -105,11 +103,18 @@ impl LoadOptions {
     };
 }
 
+/// Parameter values by parameter id, as a saved state holds them.
+pub type SavedParams = Vec<(String, f32)>;
+
 enum Request {
     Load {
         what: What,
-        origin: Origin,
         options: LoadOptions,
+        reply: Option<Sender<LoadOutcome>>,
+    },
+    Restore {
+        what: What,
+        params: SavedParams,
         reply: Option<Sender<LoadOutcome>>,
     },
     Watch(bool),
@@ -125,9 +130,15 @@ enum Request {
 struct Slots {
     /// The module the plugin state should save: `None` is the default module.
     saved: Option<Source>,
+    /// The parameter values to save when they cannot be read from the bank because the saved
+    /// module is not playing (it failed to load from a restored state): the restored values,
+    /// kept as they were. `None`: read them from the bank.
+    saved_params: Option<SavedParams>,
     status: LoadStatus,
     /// Recent swap reports by generation, with the module's name, newest last.
     reports: VecDeque<(u64, String, SwapReport)>,
+    /// Counts changes of `saved` (see `Controller::saved_revision`).
+    saved_revision: u64,
 }
 
 /// A handle for non-audio threads (editor, state restore, tests) to request work. Cheap to
@@ -162,7 +173,9 @@ impl Preparer {
             waiting: None,
             slots: slots.clone(),
             shared: shared.clone(),
-            config: ProcessConfig::default(),
+            account: Arc::default(),
+            config: None,
+            deferred: None,
             running: None,
             previous: None,
             rollbacks_seen: 0,
@@ -194,11 +207,45 @@ impl Preparer {
     }
 }
 
+/// Workers that were still busy (compiling) when their plugin went away. They finish on their
+/// own; the library joins them before it is unloaded, so no thread runs its code after that.
+static ORPHANS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Joins orphaned workers. Runs when the library is unloaded (or the process exits).
+extern "C" fn join_orphans() {
+    let orphans = std::mem::take(&mut *ORPHANS.lock().unwrap_or_else(|e| e.into_inner()));
+    for thread in orphans {
+        let _ = thread.join();
+    }
+}
+
+// Registered as a destructor of the shared library: the C runtime calls it from `dlclose` (and
+// at exit), before the library's code is unmapped.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".fini_array"]
+static JOIN_ORPHANS_AT_UNLOAD: extern "C" fn() = join_orphans;
+
 impl Drop for Preparer {
+    /// Asks the worker to stop and waits at most [`STOP_WAIT`]: a worker in the middle of a
+    /// compile finishes it first, and the host's thread must not wait for that. Such a worker
+    /// is joined when the library is unloaded (on Linux; elsewhere it is joined here).
     fn drop(&mut self) {
         let _ = self.controller.requests.send(Request::Shutdown);
-        if let Some(thread) = self.thread.take() {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let started = Instant::now();
+        while !thread.is_finished() && started.elapsed() < STOP_WAIT {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if thread.is_finished() || !cfg!(target_os = "linux") {
             let _ = thread.join();
+        } else {
+            ORPHANS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(thread);
         }
     }
 }
@@ -210,16 +257,30 @@ impl Controller {
     }
 
     fn send_and_wait(&self, make: impl FnOnce(Sender<LoadOutcome>) -> Request) -> LoadOutcome {
+        self.send_and_wait_for(make, None)
+    }
+
+    /// Sends a request and waits for its answer, at most `limit` (`None`: until it comes).
+    fn send_and_wait_for(
+        &self,
+        make: impl FnOnce(Sender<LoadOutcome>) -> Request,
+        limit: Option<Duration>,
+    ) -> LoadOutcome {
         let (tx, rx) = crossbeam_channel::bounded(1);
         if self.requests.send(make(tx)).is_err() {
-            return LoadOutcome::Failed(LoadError::Instantiate(
-                "the Wasp worker has stopped".into(),
-            ));
+            return LoadOutcome::Failed(LoadError::Stopped);
         }
-        rx.recv_timeout(REPLY_TIMEOUT).unwrap_or_else(|_| {
-            LoadOutcome::Failed(LoadError::Instantiate(
-                "the Wasp worker did not answer in time".into(),
-            ))
+        let answer = match limit {
+            Some(limit) => rx.recv_timeout(limit).map_err(|_| ()),
+            None => rx.recv().map_err(|_| ()),
+        };
+        answer.unwrap_or_else(|()| {
+            LoadOutcome::Failed(match limit {
+                Some(limit) => LoadError::Busy {
+                    seconds: limit.as_secs() as u32,
+                },
+                None => LoadError::Stopped,
+            })
         })
     }
 
@@ -243,7 +304,6 @@ impl Controller {
     fn request(&self, what: What, options: LoadOptions) {
         let _ = self.requests.send(Request::Load {
             what,
-            origin: Origin::User,
             options,
             reply: None,
         });
@@ -259,7 +319,6 @@ impl Controller {
     pub fn load_blocking_with(&self, source: Source, options: LoadOptions) -> LoadOutcome {
         self.send_and_wait(|reply| Request::Load {
             what: What::Source(source),
-            origin: Origin::User,
             options,
             reply: Some(reply),
         })
@@ -275,7 +334,6 @@ impl Controller {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let request = Request::Load {
             what: What::Source(source),
-            origin: Origin::User,
             options,
             reply: Some(tx),
         };
@@ -283,9 +341,7 @@ impl Controller {
             reply: Some(reply), ..
         })) = self.requests.send(request)
         {
-            let _ = reply.send(LoadOutcome::Failed(LoadError::Instantiate(
-                "the Wasp worker has stopped".into(),
-            )));
+            let _ = reply.send(LoadOutcome::Failed(LoadError::Stopped));
         }
         rx
     }
@@ -294,7 +350,6 @@ impl Controller {
     pub fn load_file_blocking(&self, path: impl Into<PathBuf>) -> LoadOutcome {
         self.send_and_wait(|reply| Request::Load {
             what: What::File(path.into()),
-            origin: Origin::User,
             options: LoadOptions::default(),
             reply: Some(reply),
         })
@@ -348,26 +403,65 @@ impl Controller {
             .map(|(.., r)| r.clone())
     }
 
-    /// Restores a saved module (`None`: the default module) and waits until it is prepared, so
-    /// the next processed block already uses it. The restored module becomes the saved module
-    /// even if it fails to load; the default module then runs and the error is reported.
-    pub fn restore(&self, source: Option<Source>) -> LoadOutcome {
-        self.slots().saved = source.clone();
-        self.send_and_wait(|reply| Request::Load {
-            what: source.map_or(What::Default, What::Source),
-            origin: Origin::Restore,
-            options: LoadOptions::HARD,
-            reply: Some(reply),
-        })
+    /// Restores a saved module (`None`: the default module) with exactly the saved parameter
+    /// values (by id; a parameter not in `params` starts at its default), and waits until it
+    /// is prepared, at most [`MAIN_THREAD_WAIT`]. Before the host has set an audio
+    /// configuration the module is only checked and compiled ([`LoadOutcome::Deferred`]), and
+    /// instantiated by [`Controller::configure`].
+    ///
+    /// The restored module and its values become what the plugin state saves, even if it fails
+    /// to load; the default module then runs and the error is reported. A restore is not a live
+    /// swap: if the module crashes, Wasp does not go back to what played before.
+    pub fn restore(&self, source: Option<Source>, params: SavedParams) -> LoadOutcome {
+        self.slots()
+            .set_saved(source.clone(), Some(params.clone()));
+        self.send_and_wait_for(
+            |reply| Request::Restore {
+                what: source.map_or(What::Default, What::Source),
+                params,
+                reply: Some(reply),
+            },
+            Some(MAIN_THREAD_WAIT),
+        )
     }
 
-    /// Prepares the running module (or the default module) again for new audio settings, and
-    /// waits until it is queued for the audio thread.
+    /// Prepares the module for new audio settings and waits until it is queued for the audio
+    /// thread, at most [`MAIN_THREAD_WAIT`]: the module restored before the first
+    /// configuration, else the running module (or the default module). Nothing is done if the
+    /// running instance was prepared for exactly these settings.
     pub fn configure(&self, config: ProcessConfig) -> LoadOutcome {
-        self.send_and_wait(|reply| Request::Configure {
-            config,
-            reply: Some(reply),
-        })
+        self.send_and_wait_for(
+            |reply| Request::Configure {
+                config,
+                reply: Some(reply),
+            },
+            Some(MAIN_THREAD_WAIT),
+        )
+    }
+
+    /// The parameter values the plugin state should save, by parameter id.
+    pub fn saved_params(&self) -> SavedParams {
+        let slots = self.slots();
+        if let Some(params) = &slots.saved_params {
+            return params.clone();
+        }
+        let bank = &self.shared.params;
+        match slots.status.current.as_ref() {
+            Some(m) if m.generation == bank.generation() && !m.builtin => m
+                .metadata
+                .params
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id.clone(), bank.value(i)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A number that changes whenever the module the plugin state saves changes, so the plugin
+    /// can tell whether what it read from a state is still what should be saved.
+    pub fn saved_revision(&self) -> u64 {
+        self.slots().saved_revision
     }
 
     /// Records an error found outside the worker (such as a damaged saved state) so it is shown
@@ -437,6 +531,38 @@ struct Running {
     patch: Patch,
     builtin: bool,
     state: StateLayout,
+    config: ProcessConfig,
+    info: ModuleInfo,
+    /// Its parameter values when a newer instance replaced it in the bank, so a rollback can
+    /// give them back.
+    values: Vec<f32>,
+}
+
+/// A restored module waiting for the host's audio configuration.
+struct Deferred {
+    patch: Patch,
+    builtin: bool,
+    values: Vec<f32>,
+}
+
+/// How an instance is prepared: its parameter values and what its commit may do.
+struct Preparation {
+    /// Starting parameter values, by index.
+    values: Vec<f32>,
+    crossfade: Crossfade,
+    /// Whether the instance it replaces stays a rollback target.
+    rollback: bool,
+}
+
+/// A buffer of `frames` zeros whose pages are all mapped: fresh zeroed allocations are mapped
+/// lazily, and the first write to each page would fault on the audio thread.
+fn touched(frames: usize) -> Vec<f32> {
+    let mut buffer = vec![0.0f32; frames];
+    for i in (0..frames).step_by(1024) {
+        // SAFETY: `i` is in bounds; a volatile write keeps the store the optimiser would drop.
+        unsafe { std::ptr::write_volatile(buffer.as_mut_ptr().add(i), 0.0) };
+    }
+    buffer
 }
 
 /// The worker thread's state.
@@ -449,7 +575,12 @@ struct Worker {
     waiting: Option<Box<Prepared>>,
     slots: Arc<Mutex<Slots>>,
     shared: Arc<EngineShared>,
-    config: ProcessConfig,
+    /// The linear memory every instance of this plugin draws from.
+    account: Arc<MemoryAccount>,
+    /// The host's audio settings; `None` until the host first sets them.
+    config: Option<ProcessConfig>,
+    /// A module restored before the first configuration.
+    deferred: Option<Deferred>,
     /// The instance most recently handed to the audio thread.
     running: Option<Running>,
     /// The one before it: what the audio thread returns to when it rolls back.
@@ -477,36 +608,39 @@ impl Worker {
             if batch.iter().any(|r| matches!(r, Request::Shutdown)) {
                 return;
             }
-            let newest_load = batch
-                .iter()
-                .rposition(|r| matches!(r, Request::Load { .. }));
+            let is_load = |r: &Request| matches!(r, Request::Load { .. } | Request::Restore { .. });
+            let newest_load = batch.iter().rposition(is_load);
             for (i, request) in batch.into_iter().enumerate() {
                 match request {
-                    Request::Load { reply, .. } if Some(i) != newest_load => {
+                    Request::Load { reply, .. } | Request::Restore { reply, .. }
+                        if Some(i) != newest_load =>
+                    {
                         if let Some(reply) = reply {
                             let _ = reply.send(LoadOutcome::Superseded);
                         }
                     }
                     Request::Load {
                         what,
-                        origin,
                         options,
                         reply,
                     } => {
-                        let outcome = self.load(what, origin, options);
+                        let outcome = self.load(what, options);
+                        if let Some(reply) = reply {
+                            let _ = reply.send(outcome);
+                        }
+                    }
+                    Request::Restore {
+                        what,
+                        params,
+                        reply,
+                    } => {
+                        let outcome = self.restore(what, &params);
                         if let Some(reply) = reply {
                             let _ = reply.send(outcome);
                         }
                     }
                     Request::Configure { config, reply } => {
-                        self.config = config;
-                        let outcome = match &self.running {
-                            Some(running) => {
-                                let (patch, builtin) = (running.patch.clone(), running.builtin);
-                                self.prepare(&patch, builtin, LoadOptions::HARD)
-                            }
-                            None => self.load(What::Default, Origin::User, LoadOptions::HARD),
-                        };
+                        let outcome = self.configure(config);
                         if let Some(reply) = reply {
                             let _ = reply.send(outcome);
                         }
@@ -526,9 +660,7 @@ impl Worker {
     /// Drops instances the audio thread handed back, retries a delivery that found the queue
     /// full, and checks a watched file.
     fn housekeeping(&mut self) {
-        while let Ok(old) = self.retired.pop() {
-            drop(old);
-        }
+        self.drop_retired();
         if let Some(waiting) = self.waiting.take() {
             if let Err(rtrb::PushError::Full(waiting)) = self.incoming.push(waiting) {
                 self.waiting = Some(waiting);
@@ -538,8 +670,15 @@ impl Worker {
         self.notice_rollback();
     }
 
+    fn drop_retired(&mut self) {
+        while let Ok(old) = self.retired.pop() {
+            drop(old);
+        }
+    }
+
     /// Follows an automatic rollback on the audio thread: the previous module is running
-    /// again, so it is what the next swap plans against and what the state saves.
+    /// again, so it is what the next swap plans against, what the state saves, what the
+    /// editor shows and what its parameters drive.
     fn notice_rollback(&mut self) {
         let counters = self.shared.fault_counters();
         if counters.rollbacks == self.rollbacks_seen {
@@ -549,28 +688,32 @@ impl Worker {
         let Some((from, to)) = counters.last_rollback else {
             return;
         };
-        if self.previous.as_ref().is_some_and(|p| p.generation == to) {
-            let crashed = std::mem::replace(&mut self.running, self.previous.take());
-            let restored = self.running.as_ref().map(|r| {
-                (
-                    r.patch.display_name(),
-                    (!r.builtin).then(|| r.patch.source().clone()),
-                )
-            });
-            let crashed_name = crashed.map_or_else(String::new, |c| c.patch.display_name());
-            let fault = counters
-                .last
-                .filter(|(g, _)| *g == from)
-                .map_or_else(String::new, |(_, f)| format!(" ({f})"));
-            let mut slots = self.slots();
-            if let Some((name, saved)) = restored {
-                slots.saved = saved;
-                slots.status.last_error = Some(format!(
-                    "\"{crashed_name}\" crashed within {ROLLBACK_SECONDS} s of being loaded{fault}; \
-                     Wasp went back to \"{name}\""
-                ));
-            }
+        if !self.previous.as_ref().is_some_and(|p| p.generation == to) {
+            return;
         }
+        let crashed = std::mem::replace(&mut self.running, self.previous.take());
+        let Some(restored) = self.running.as_ref() else {
+            return;
+        };
+        let crashed_name = crashed.map_or_else(String::new, |c| c.patch.display_name());
+        let fault = counters
+            .last
+            .filter(|(g, _)| *g == from)
+            .map_or_else(String::new, |(_, f)| format!(" ({f})"));
+        let name = restored.patch.display_name();
+        let saved = (!restored.builtin).then(|| restored.patch.source().clone());
+        let mut slots = self.slots();
+        slots.set_saved(saved, None);
+        // Under the lock `Controller::set_param` takes: the sliders now drive the restored
+        // module, starting from the values it had.
+        self.shared
+            .params
+            .retarget(restored.generation, &restored.values);
+        slots.status.current = Some(restored.info.clone());
+        slots.status.last_error = Some(format!(
+            "\"{crashed_name}\" crashed within {ROLLBACK_SECONDS} s of being loaded{fault}; \
+             Wasp went back to \"{name}\""
+        ));
     }
 
     fn running_path(&self) -> Option<PathBuf> {
@@ -608,7 +751,7 @@ impl Worker {
                 if now.duration_since(*since) >= WATCH_SETTLE {
                     self.watch.pending = None;
                     self.watch.loaded = Some(stamp);
-                    self.load(What::File(path), Origin::User, LoadOptions::default());
+                    self.load(What::File(path), LoadOptions::default());
                 }
             }
             _ => self.watch.pending = Some((stamp, now)),
@@ -630,10 +773,9 @@ impl Worker {
         Ok(patch)
     }
 
-    fn load(&mut self, what: What, origin: Origin, options: LoadOptions) -> LoadOutcome {
-        let started = Instant::now();
-        let is_default = matches!(what, What::Default);
-        let compiled = match what {
+    /// Reads, checks and compiles what a request names.
+    fn compile(&mut self, what: What) -> Result<Patch, LoadError> {
+        match what {
             What::Default => self.default_patch(),
             What::Source(source) => self.runtime.compile(source),
             What::File(path) => {
@@ -642,34 +784,152 @@ impl Worker {
                 }
                 Source::from_file(path).and_then(|source| self.runtime.compile(source))
             }
-        };
-        let outcome = match compiled {
-            Ok(patch) => self.prepare(&patch, is_default, options),
+        }
+    }
+
+    /// Records an error for the editor.
+    fn report(&self, e: &LoadError) {
+        self.slots().status.last_error = Some(e.to_string());
+    }
+
+    /// A module the user chose: on success it plays and becomes the saved module; on failure
+    /// nothing changes but the error shown.
+    fn load(&mut self, what: What, options: LoadOptions) -> LoadOutcome {
+        let started = Instant::now();
+        let is_default = matches!(what, What::Default);
+        let patch = match self.compile(what) {
+            Ok(patch) => patch,
             Err(e) => {
-                self.slots().status.last_error = Some(e.to_string());
-                LoadOutcome::Failed(e)
+                self.report(&e);
+                return LoadOutcome::Failed(e);
             }
         };
-        match (&outcome, origin) {
-            (LoadOutcome::Prepared(info), Origin::User) => {
-                let saved = if info.builtin {
-                    None
-                } else {
-                    self.running.as_ref().map(|r| r.patch.source().clone())
-                };
-                let mut slots = self.slots();
-                slots.saved = saved;
-                slots.status.last_prepare_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        if self.config.is_none() {
+            // Nothing can be instantiated before the host's configuration: keep it for then.
+            self.deferred = Some(Deferred {
+                values: self.initial_params(&patch),
+                patch,
+                builtin: is_default,
+            });
+            let saved = (!is_default).then(|| self.deferred_source());
+            self.slots().set_saved(saved.flatten(), None);
+            return LoadOutcome::Deferred;
+        }
+        let preparation = Preparation {
+            values: self.initial_params(&patch),
+            crossfade: options.crossfade,
+            rollback: true,
+        };
+        let outcome = self.prepare(&patch, is_default, preparation);
+        if let LoadOutcome::Prepared(info) = &outcome {
+            let saved = (!info.builtin).then(|| patch.source().clone());
+            let mut slots = self.slots();
+            slots.set_saved(saved, None);
+            slots.status.last_prepare_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        }
+        outcome
+    }
+
+    fn deferred_source(&self) -> Option<Source> {
+        self.deferred.as_ref().map(|d| d.patch.source().clone())
+    }
+
+    /// A module from a saved state, with exactly its saved parameter values. The saved module
+    /// and values stay what the state saves whatever happens (`Controller::restore` set them);
+    /// if the module cannot run, the default module plays and the error stays visible.
+    fn restore(&mut self, what: What, params: &[(String, f32)]) -> LoadOutcome {
+        let is_default = matches!(what, What::Default);
+        let patch = match self.compile(what) {
+            Ok(patch) => patch,
+            Err(e) => {
+                self.report(&e);
+                self.fall_back_to_default(&e);
+                return LoadOutcome::Failed(e);
             }
-            (LoadOutcome::Failed(_), Origin::Restore) if !is_default => {
-                // The state's module is broken: run the default, keep the error visible.
-                let error = self.slots().status.last_error.clone();
-                let fallback = self.load(What::Default, Origin::Restore, LoadOptions::HARD);
-                if let LoadOutcome::Prepared(_) = fallback {
-                    self.slots().status.last_error = error;
-                }
-            }
+        };
+        let values = saved_values(&patch, params);
+        if self.config.is_none() {
+            self.deferred = Some(Deferred {
+                patch,
+                builtin: is_default,
+                values,
+            });
+            return LoadOutcome::Deferred;
+        }
+        self.prepare_restored(patch, is_default, values)
+    }
+
+    /// Prepares a restored module: a hard switch that the old instance cannot be rolled back
+    /// from. On success the bank drives it; on failure the default module plays.
+    fn prepare_restored(&mut self, patch: Patch, builtin: bool, values: Vec<f32>) -> LoadOutcome {
+        let preparation = Preparation {
+            values,
+            crossfade: Crossfade::Never,
+            rollback: false,
+        };
+        let outcome = self.prepare(&patch, builtin, preparation);
+        match &outcome {
+            // It plays: its values are in the bank from now on.
+            LoadOutcome::Prepared(_) => self.slots().saved_params = None,
+            LoadOutcome::Failed(e) if !builtin => self.fall_back_to_default(e),
             _ => {}
+        }
+        outcome
+    }
+
+    /// Plays the default module after `error`, which stays the error shown. The saved module
+    /// is left as it is.
+    fn fall_back_to_default(&mut self, error: &LoadError) {
+        if self.config.is_none() {
+            // Nothing plays yet; the default module is prepared at the first configuration.
+            self.deferred = None;
+            return;
+        }
+        let Ok(patch) = self.default_patch() else {
+            return;
+        };
+        let preparation = Preparation {
+            values: Vec::new(),
+            crossfade: Crossfade::Never,
+            rollback: false,
+        };
+        if let LoadOutcome::Prepared(_) = self.prepare(&patch, true, preparation) {
+            self.report(error);
+        }
+    }
+
+    /// New audio settings from the host. Prepares the module restored before the first
+    /// configuration, or the running one again (carrying its state, rings resampled to the new
+    /// rate), or the default module. Does nothing if the running instance already has these
+    /// settings. An instance prepared for other settings is never rolled back to, and if the
+    /// running module fails at the new settings the default module plays instead (the saved
+    /// module stays).
+    fn configure(&mut self, config: ProcessConfig) -> LoadOutcome {
+        let unchanged = self.config == Some(config) && self.deferred.is_none();
+        self.config = Some(config);
+        if let Some(running) = self.running.as_ref().filter(|_| unchanged) {
+            return LoadOutcome::Prepared(running.info.clone());
+        }
+        if let Some(deferred) = self.deferred.take() {
+            return self.prepare_restored(deferred.patch, deferred.builtin, deferred.values);
+        }
+        let (patch, builtin) = match &self.running {
+            Some(running) => (running.patch.clone(), running.builtin),
+            None => match self.default_patch() {
+                Ok(patch) => (patch, true),
+                Err(e) => return LoadOutcome::Failed(e),
+            },
+        };
+        let preparation = Preparation {
+            values: self.initial_params(&patch),
+            crossfade: Crossfade::Never,
+            rollback: false,
+        };
+        let outcome = self.prepare(&patch, builtin, preparation);
+        if let LoadOutcome::Failed(e) = &outcome {
+            if !builtin {
+                self.fall_back_to_default(e);
+            }
         }
         outcome
     }
@@ -701,19 +961,25 @@ impl Worker {
 
     /// Instantiates `patch` for the current config, plans how to carry the running instance's
     /// state into it, and queues it for the audio thread.
-    fn prepare(&mut self, patch: &Patch, builtin: bool, options: LoadOptions) -> LoadOutcome {
-        let mut instance = match DspInstance::new(&self.runtime, patch, self.config) {
-            Ok(instance) => instance,
-            Err(e) => {
-                self.slots().status.last_error = Some(e.to_string());
-                return LoadOutcome::Failed(e);
-            }
+    fn prepare(&mut self, patch: &Patch, builtin: bool, how: Preparation) -> LoadOutcome {
+        let Some(config) = self.config else {
+            return LoadOutcome::Deferred;
         };
-        // Parameters start where the previous module's parameter of the same id stood, else
-        // at their default; the module hears every value once, right after `wasp_init`.
-        let params = self.initial_params(patch);
-        for (index, value) in params.iter().enumerate() {
-            if let Err(fault) = instance.set_param(index, *value) {
+        // Instances the audio thread is done with give their memory back first.
+        self.drop_retired();
+        let mut instance =
+            match DspInstance::with_account(&self.runtime, patch, config, self.account.clone()) {
+                Ok(instance) => instance,
+                Err(e) => {
+                    self.report(&e);
+                    return LoadOutcome::Failed(e);
+                }
+            };
+        // The module hears every starting value once, right after `wasp_init`, all within the
+        // budget of one block.
+        let deadline = sandbox::Deadline::after(instance.block_budget(config.max_frames as usize));
+        for (index, value) in how.values.iter().enumerate() {
+            if let Err(fault) = instance.set_param_until(index, *value, deadline) {
                 let e = LoadError::Trap {
                     export: fault.export,
                     message: format!(
@@ -721,7 +987,7 @@ impl Worker {
                         fault.kind.describe()
                     ),
                 };
-                self.slots().status.last_error = Some(e.to_string());
+                self.report(&e);
                 return LoadOutcome::Failed(e);
             }
         }
@@ -733,19 +999,21 @@ impl Worker {
                 &running.state,
                 running.generation,
                 instance.state(),
-                options.crossfade,
+                how.crossfade,
+                config.sample_rate as f64 / running.config.sample_rate.max(1.0) as f64,
             ),
             // The first instance replaces nothing.
             None => Default::default(),
         };
-        let frames = self.config.max_frames as usize;
+        let frames = config.max_frames as usize;
         let state = instance.state().clone();
         let prepared = Box::new(Prepared {
             instance,
             generation,
             plan,
-            scratch: [vec![0.0; frames], vec![0.0; frames]],
-            dry: [vec![0.0; frames], vec![0.0; frames]],
+            rollback: how.rollback,
+            scratch: [touched(frames), touched(frames)],
+            dry: [touched(frames), touched(frames)],
         });
         // Latest wins: an older instance still waiting for room is superseded.
         if self.waiting.take().is_some() {
@@ -754,13 +1022,6 @@ impl Worker {
         if let Err(rtrb::PushError::Full(prepared)) = self.incoming.push(prepared) {
             self.waiting = Some(prepared);
         }
-        self.previous = self.running.take();
-        self.running = Some(Running {
-            generation,
-            patch: patch.clone(),
-            builtin,
-            state,
-        });
         let info = ModuleInfo {
             generation,
             name: patch.display_name(),
@@ -770,16 +1031,37 @@ impl Worker {
             hash: patch.hash(),
             builtin,
         };
-        let mut slots = self.slots();
-        // Under the lock that `Controller::set_param` takes: point the bank at the new
-        // module, then re-mark values the user moved while it was being prepared.
+        let slots = self.slots.clone();
+        let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
+        // Under the lock that `Controller::set_param` takes: keep the replaced module's values
+        // for a rollback, point the bank at the new module, then re-mark values the user moved
+        // while it was being prepared (a restore sets exactly the saved values).
+        if let Some(mut running) = self.running.take() {
+            if self.shared.params.generation() == running.generation {
+                running.values = (0..running.patch.metadata().params.len())
+                    .map(|i| self.shared.params.value(i))
+                    .collect();
+            }
+            self.previous = Some(running);
+        }
         let latest = self.initial_params_locked(&slots, patch);
-        self.shared.params.retarget(generation, &params);
-        for (index, (now, sent)) in latest.iter().zip(&params).enumerate() {
-            if now != sent {
-                self.shared.params.set(index, *now);
+        self.shared.params.retarget(generation, &how.values);
+        if how.rollback {
+            for (index, (now, sent)) in latest.iter().zip(&how.values).enumerate() {
+                if now != sent {
+                    self.shared.params.set(index, *now);
+                }
             }
         }
+        self.running = Some(Running {
+            generation,
+            patch: patch.clone(),
+            builtin,
+            state,
+            config,
+            info: info.clone(),
+            values: how.values,
+        });
         slots.status.current = Some(info.clone());
         slots.status.last_error = None;
         slots.status.last_swap = Some(report.clone());
@@ -791,4 +1073,29 @@ impl Worker {
             .push_back((generation, patch.display_name(), report));
         LoadOutcome::Prepared(info)
     }
+}
+
+impl Slots {
+    /// Sets what the plugin state saves.
+    fn set_saved(&mut self, saved: Option<Source>, params: Option<SavedParams>) {
+        self.saved = saved;
+        self.saved_params = params;
+        self.saved_revision += 1;
+    }
+}
+
+/// A restored module's parameter values: the saved value of each parameter id (clamped to its
+/// range), else its default. Nothing from the module that played before.
+fn saved_values(patch: &Patch, saved: &[(String, f32)]) -> Vec<f32> {
+    patch
+        .metadata()
+        .params
+        .iter()
+        .map(|p| {
+            saved
+                .iter()
+                .find(|(id, v)| *id == p.id && !v.is_nan())
+                .map_or(p.default, |(_, v)| v.clamp(p.min, p.max))
+        })
+        .collect()
 }

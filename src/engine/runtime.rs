@@ -124,6 +124,11 @@ impl Runtime {
         self.ticker.is_some()
     }
 
+    /// Whether the epoch ticker got real-time scheduling (see `sandbox.rs`).
+    pub fn realtime_ticker(&self) -> bool {
+        self.ticker.as_ref().is_some_and(|t| t.realtime())
+    }
+
     /// The compiled block driver for a `dsp` shape (see `driver.rs`).
     pub(crate) fn driver(&self, shape: contract::DspShape) -> Result<Module, LoadError> {
         let slot = &self.drivers[shape as usize];
@@ -171,10 +176,11 @@ impl Runtime {
                 layout: hit.0.layout,
                 source,
                 hash,
+                initial_memory: hit.0.initial_memory,
             })));
         }
         let binary = to_binary(&source.bytes)?;
-        let meta = validate(&binary)?;
+        let (meta, initial_memory) = validate(&binary)?;
         let module = Module::from_binary(&self.engine, &binary)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         let layout = contract::check(&module, &meta)?;
@@ -184,6 +190,7 @@ impl Runtime {
             layout,
             source,
             hash,
+            initial_memory,
         }));
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() == CACHE_ENTRIES {
@@ -235,17 +242,19 @@ pub(crate) fn to_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
     Ok(Cow::Owned(wat.encode().map_err(syntax)?))
 }
 
-/// Validates a binary and extracts its `wasp` metadata section.
-fn validate(binary: &[u8]) -> Result<Metadata, LoadError> {
+/// Validates a binary and extracts its `wasp` metadata section and the bytes of memory it
+/// declares at start.
+fn validate(binary: &[u8]) -> Result<(Metadata, u64), LoadError> {
     let malformed = |e: wasmparser::BinaryReaderError| LoadError::Malformed {
         offset: e.offset(),
         message: e.message().to_owned(),
     };
     let mut validator = wasmparser::Validator::new();
     let mut meta = None;
+    let mut totals = Totals::default();
     for payload in wasmparser::Parser::new(0).parse_all(binary) {
         let payload = payload.map_err(malformed)?;
-        check_limits(&payload)?;
+        totals.add(&payload)?;
         if let wasmparser::Payload::CustomSection(section) = &payload {
             if section.name() == SECTION_NAME {
                 if meta.is_some() {
@@ -263,47 +272,86 @@ fn validate(binary: &[u8]) -> Result<Metadata, LoadError> {
             func.validate(&body).map_err(malformed)?;
         }
     }
-    Ok(meta.unwrap_or_default())
+    Ok((meta.unwrap_or_default(), totals.memory_bytes))
 }
 
-/// Refuses memories and tables that start above the caps, with the numbers.
-fn check_limits(payload: &wasmparser::Payload<'_>) -> Result<(), LoadError> {
-    let malformed = |e: wasmparser::BinaryReaderError| LoadError::Malformed {
-        offset: e.offset(),
-        message: e.message().to_owned(),
-    };
-    match payload {
-        wasmparser::Payload::MemorySection(reader) => {
-            for memory in reader.clone() {
-                let memory = memory.map_err(malformed)?;
-                let page = 1u64 << memory.page_size_log2.unwrap_or(16);
-                let bytes = memory.initial.saturating_mul(page);
-                if bytes > sandbox::MEMORY_CAP {
-                    return Err(LoadError::Limit(format!(
-                        "the module asks for {} pages ({} MiB) of memory at start; Wasp allows \
-                         at most {} MiB",
-                        memory.initial,
-                        bytes >> 20,
-                        sandbox::MEMORY_CAP >> 20
-                    )));
+/// What a module declares, summed over all its memories and tables, checked against the
+/// sandbox's caps as the sections are read.
+#[derive(Default)]
+struct Totals {
+    memories: usize,
+    memory_bytes: u64,
+    tables: usize,
+    table_elements: u64,
+}
+
+impl Totals {
+    /// Adds one section's memories or tables and refuses the module, with the totals, once
+    /// they pass a cap.
+    fn add(&mut self, payload: &wasmparser::Payload<'_>) -> Result<(), LoadError> {
+        let malformed = |e: wasmparser::BinaryReaderError| LoadError::Malformed {
+            offset: e.offset(),
+            message: e.message().to_owned(),
+        };
+        match payload {
+            wasmparser::Payload::MemorySection(reader) => {
+                for memory in reader.clone() {
+                    let memory = memory.map_err(malformed)?;
+                    let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+                    self.memories += 1;
+                    self.memory_bytes = self
+                        .memory_bytes
+                        .saturating_add(memory.initial.saturating_mul(page));
                 }
             }
-        }
-        wasmparser::Payload::TableSection(reader) => {
-            for table in reader.clone() {
-                let table = table.map_err(malformed)?;
-                if table.ty.initial > sandbox::TABLE_CAP as u64 {
-                    return Err(LoadError::Limit(format!(
-                        "the module asks for a table of {} entries; Wasp allows at most {}",
-                        table.ty.initial,
-                        sandbox::TABLE_CAP
-                    )));
+            wasmparser::Payload::TableSection(reader) => {
+                for table in reader.clone() {
+                    let table = table.map_err(malformed)?;
+                    self.tables += 1;
+                    self.table_elements = self.table_elements.saturating_add(table.ty.initial);
                 }
             }
+            _ => return Ok(()),
         }
-        _ => {}
+        let mib = |bytes: u64| bytes as f64 / (1u64 << 20) as f64;
+        if self.memories > sandbox::MAX_MEMORIES {
+            return Err(LoadError::Limit(format!(
+                "the module declares {} memories; Wasp allows at most {}",
+                self.memories,
+                sandbox::MAX_MEMORIES
+            )));
+        }
+        if self.tables > sandbox::MAX_TABLES {
+            return Err(LoadError::Limit(format!(
+                "the module declares {} tables; Wasp allows at most {}",
+                self.tables,
+                sandbox::MAX_TABLES
+            )));
+        }
+        if self.memory_bytes > sandbox::MEMORY_CAP {
+            let what = if self.memories == 1 {
+                "the module asks for".to_owned()
+            } else {
+                format!("the module's {} memories ask for", self.memories)
+            };
+            return Err(LoadError::Limit(format!(
+                "{what} {:.1} MiB of memory at start; Wasp allows at most {} MiB for all of a \
+                 module's memory",
+                mib(self.memory_bytes),
+                sandbox::MEMORY_CAP >> 20
+            )));
+        }
+        if self.table_elements > sandbox::TABLE_CAP as u64 {
+            return Err(LoadError::Limit(format!(
+                "the module asks for {} table entries at start ({} tables); Wasp allows at \
+                 most {} in all",
+                self.table_elements,
+                self.tables,
+                sandbox::TABLE_CAP
+            )));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

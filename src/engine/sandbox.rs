@@ -4,19 +4,30 @@
 //! # Time
 //!
 //! Every call into a module runs under a wasmtime epoch deadline. A ticker thread per
-//! [`Runtime`](super::Runtime) advances the engine's epoch every [`TICK`]. Each block gets a
-//! deadline of [`BLOCK_BUDGET`] times its real-time duration, and at least
-//! [`MIN_BLOCK_BUDGET`], so a module that runs away is interrupted after a couple of blocks
-//! rather than seconds, while a host thread preempted for a moment does not get a healthy
-//! module killed. Loading (start function, `wasp_init`) gets [`LOAD_BUDGET`]. An interrupted
-//! call traps with [`TrapKind::Timeout`](super::TrapKind).
+//! [`Runtime`](super::Runtime) advances the engine's epoch by one for every [`TICK`] of wall
+//! time that has passed: it counts elapsed time, not wake-ups, so a late wake-up does not
+//! lengthen every deadline. Where the system allows it (Linux, with the right to use real-time
+//! scheduling), the ticker runs at the highest `SCHED_FIFO` priority, so a host audio thread
+//! spinning in a runaway module at real-time priority cannot starve it.
+//!
+//! Each block gets one budget, [`BLOCK_BUDGET`] times its real-time duration and at least
+//! [`MIN_BLOCK_BUDGET`], as a [`Deadline`] on the monotonic clock. Every call the block makes
+//! (parameter changes, both sides of a crossfade, the re-run after a rollback) shares it. An
+//! offline render gets [`OFFLINE_BLOCK_BUDGET`] per block instead: slow modules finish, endless
+//! loops are still stopped. Loading (start function, `wasp_init`) gets [`LOAD_BUDGET`]. An
+//! interrupted call traps with [`TrapKind::Timeout`](super::TrapKind).
 //!
 //! # Memory
 //!
-//! A module may start with at most [`MEMORY_CAP`] of linear memory and grow up to it while it is
-//! being loaded (start function and `wasp_init`, on the worker). Once it is processing audio,
-//! `memory.grow` and `table.grow` fail (return -1) instead of growing: growing would map memory
-//! on the audio thread. Modules that need buffers allocate them in `wasp_init`.
+//! All of a module's memories together may hold at most [`MEMORY_CAP`] bytes, and all its
+//! tables together [`TABLE_CAP`] elements; a module may declare at most [`MAX_MEMORIES`]
+//! memories and [`MAX_TABLES`] tables. Every instance of one plugin draws from one
+//! [`MemoryAccount`] of [`PLUGIN_MEMORY_CAP`]: room for two instances at the cap, the running one
+//! and the one kept for a second after a swap for rollback.
+//!
+//! A module may grow its memory while it is being loaded (start function and `wasp_init`, on the
+//! worker). Once it is processing audio, `memory.grow` and `table.grow` fail (return -1)
+//! instead of growing: growing would map memory on the audio thread.
 //!
 //! # Stack
 //!
@@ -31,10 +42,10 @@
 //! NaN and infinity become silence, subnormals become zero, larger samples are clamped. Each
 //! correction is counted.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
@@ -44,12 +55,25 @@ pub const TICK: Duration = Duration::from_millis(1);
 pub const BLOCK_BUDGET: f32 = 2.0;
 /// The smallest time budget of any block.
 pub const MIN_BLOCK_BUDGET: Duration = Duration::from_millis(20);
+/// A block's time budget while the host renders offline (faster or slower than real time): long
+/// enough for any module that finishes, short enough that an endless loop ends the render's
+/// wait.
+pub const OFFLINE_BLOCK_BUDGET: Duration = Duration::from_secs(10);
 /// Time a module may spend in its start function or in `wasp_init`.
 pub const LOAD_BUDGET: Duration = Duration::from_secs(2);
-/// Largest linear memory (and table, in elements) a module may have.
+/// Largest linear memory a module may have, all its memories together.
 pub const MEMORY_CAP: u64 = 64 << 20;
-/// Largest table a module may have, in elements.
+/// Largest number of table elements a module may have, all its tables together.
 pub const TABLE_CAP: usize = 10_000;
+/// Most memories a module may declare.
+pub const MAX_MEMORIES: usize = 4;
+/// Most tables a module may declare.
+pub const MAX_TABLES: usize = 4;
+/// Memory of the block driver's I/O buffers at the largest block Wasp accepts (65,536 frames).
+pub(crate) const DRIVER_IO_CAP: u64 = 4 * 4 * (1 << 16);
+/// Linear memory all instances of one plugin may hold at once: two instances at the cap with
+/// their I/O buffers (the running one, and the previous one during its second of rollback).
+pub const PLUGIN_MEMORY_CAP: u64 = 2 * (MEMORY_CAP + DRIVER_IO_CAP);
 /// Largest module file Wasp loads. Larger modules would also bloat every saved project.
 pub const MODULE_SIZE_CAP: usize = 16 << 20;
 /// Stack a module may use, on top of the host thread's current depth.
@@ -57,72 +81,222 @@ pub const WASM_STACK: usize = 128 << 10;
 /// Largest output sample magnitude (+12 dBFS); beyond it samples are clamped.
 pub const OUTPUT_CEILING: f32 = 4.0;
 
-/// Epoch ticks for a deadline of `budget`.
+/// The point on the monotonic clock by which every call of one block must have returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// The deadline `budget` from now. Realtime-safe (reads the monotonic clock).
+    #[inline]
+    pub fn after(budget: Duration) -> Self {
+        let now = Instant::now();
+        Self(now.checked_add(budget).unwrap_or(now))
+    }
+
+    /// Epoch ticks left until the deadline, plus one for the tick already under way; 0 once it
+    /// has passed, so the next call is interrupted at its first check. Realtime-safe.
+    #[inline]
+    pub(crate) fn ticks_left(self) -> u64 {
+        let left = self.0.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return 0;
+        }
+        (left.as_nanos() / TICK.as_nanos()) as u64 + 1
+    }
+}
+
+/// Epoch ticks for a deadline of `budget` from now.
 pub(crate) fn ticks(budget: Duration) -> u64 {
     (budget.as_nanos() / TICK.as_nanos()) as u64 + 1
 }
 
-/// Epoch ticks a block of `frames` at `sample_rate` may take: `factor` times its real-time
-/// duration, at least `floor`, plus one tick for the partial tick already under way.
+/// The time a block of `frames` at `sample_rate` may take: `factor` times its real-time
+/// duration, at least `floor`.
 #[inline]
-pub(crate) fn block_ticks(frames: usize, sample_rate: f32, factor: f32, floor: Duration) -> u64 {
+pub(crate) fn block_budget(frames: usize, sample_rate: f32, factor: f32, floor: Duration) -> Duration {
     let block_ns = frames as f64 / sample_rate.max(1.0) as f64 * 1e9;
     let budget_ns = (factor as f64 * block_ns).max(floor.as_nanos() as f64);
-    (budget_ns / TICK.as_nanos() as f64).ceil() as u64 + 1
+    Duration::from_nanos(budget_ns.min(u64::MAX as f64) as u64)
 }
 
-/// The store's resource limiter: caps memory and tables, and refuses all growth once the
-/// instance is processing audio.
+/// Linear memory held by all instances of one plugin, against [`PLUGIN_MEMORY_CAP`]. Each
+/// store's [`Limits`] adds what its memories grow by and gives it all back when it is dropped.
 #[derive(Debug, Default)]
+pub struct MemoryAccount {
+    used: AtomicU64,
+}
+
+impl MemoryAccount {
+    /// Bytes of linear memory held now.
+    pub fn used(&self) -> u64 {
+        // Relaxed: a count; nothing else is published through it.
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Takes `bytes` if they fit under the cap.
+    fn take(&self, bytes: u64) -> bool {
+        // Relaxed: the count is the only data; the update is one atomic step.
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes).filter(|&n| n <= PLUGIN_MEMORY_CAP)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: u64) {
+        // Relaxed: as in `take`.
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// The store's resource limiter: caps memory and tables per instance and per plugin, and
+/// refuses all growth once the instance is processing audio.
+#[derive(Debug)]
 pub(crate) struct Limits {
     /// Set when loading is done: from then on the instance runs on the audio thread.
     pub processing: bool,
+    /// Set while Wasp's block driver is instantiated: its I/O memory counts against
+    /// [`DRIVER_IO_CAP`], not against the module's cap.
+    pub driver: bool,
+    /// Bytes of the module's memories, all together.
+    module_memory: u64,
+    /// Bytes of the driver's I/O memory.
+    driver_memory: u64,
+    /// Elements of the module's tables, all together.
+    table_elements: u64,
+    account: Arc<MemoryAccount>,
+}
+
+impl Limits {
+    pub fn new(account: Arc<MemoryAccount>) -> Self {
+        Self {
+            processing: false,
+            driver: false,
+            module_memory: 0,
+            driver_memory: 0,
+            table_elements: 0,
+            account,
+        }
+    }
+
+    /// Bytes of linear memory this store holds (module and driver).
+    pub fn memory(&self) -> u64 {
+        self.module_memory + self.driver_memory
+    }
+}
+
+impl Drop for Limits {
+    fn drop(&mut self) {
+        self.account.give_back(self.memory());
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limits {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(!self.processing && desired as u64 <= MEMORY_CAP)
+        // wasmtime also calls this when it creates a memory, with `current` 0. Growth past the
+        // memory's own maximum is refused here, so every growth granted below succeeds (short
+        // of the system running out of memory, when the store over-counts until it is dropped).
+        if self.processing || maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        let delta = (desired as u64).saturating_sub(current as u64);
+        let (total, cap) = if self.driver {
+            (&mut self.driver_memory, DRIVER_IO_CAP)
+        } else {
+            (&mut self.module_memory, MEMORY_CAP)
+        };
+        if total.saturating_add(delta) > cap || !self.account.take(delta) {
+            return Ok(false);
+        }
+        *total += delta;
+        Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(!self.processing && desired <= TABLE_CAP)
+        let delta = (desired as u64).saturating_sub(current as u64);
+        let total = self.table_elements.saturating_add(delta);
+        if self.processing || total > TABLE_CAP as u64 {
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
     }
 }
 
-/// Advances an engine's epoch every [`TICK`] until dropped.
+/// Advances an engine's epoch by one for every [`TICK`] of elapsed time, until dropped.
 pub(crate) struct Ticker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// Whether the thread got real-time scheduling.
+    realtime: bool,
 }
 
 impl Ticker {
     pub fn start(engine: Engine) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("wasp-epoch".into())
             .spawn(move || {
+                let _ = tx.send(raise_to_realtime());
+                let start = Instant::now();
+                let mut ticks: u64 = 0;
                 // Relaxed: the flag carries no data; the join in `drop` orders the rest.
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
-                    engine.increment_epoch();
+                    // Count the ticks that have passed, however late this wake-up is.
+                    let due = (start.elapsed().as_nanos() / TICK.as_nanos()) as u64;
+                    while ticks < due {
+                        engine.increment_epoch();
+                        ticks += 1;
+                    }
                 }
             })?;
+        let realtime = rx.recv().unwrap_or(false);
         Ok(Self {
             stop,
             thread: Some(thread),
+            realtime,
         })
     }
+
+    /// Whether the ticker runs at real-time priority.
+    pub fn realtime(&self) -> bool {
+        self.realtime
+    }
+}
+
+/// Moves the calling thread to `SCHED_FIFO` at the highest priority, if allowed. The ticker
+/// sleeps almost all the time; it only needs to win against the threads it polices.
+#[cfg(target_os = "linux")]
+fn raise_to_realtime() -> bool {
+    // SAFETY: plain libc calls on the calling thread with a valid, initialised parameter.
+    unsafe {
+        let priority = libc::sched_get_priority_max(libc::SCHED_FIFO);
+        if priority < 0 {
+            return false;
+        }
+        let param = libc::sched_param {
+            sched_priority: priority,
+        };
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn raise_to_realtime() -> bool {
+    false
 }
 
 impl Drop for Ticker {
@@ -174,12 +348,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn block_deadline_is_twice_the_block_with_a_floor() {
-        // 2048 frames at 48 kHz last 42.7 ms: 86 ticks, plus one for the partial tick.
-        assert_eq!(block_ticks(2048, 48_000.0, 2.0, MIN_BLOCK_BUDGET), 87);
+    fn block_budget_is_twice_the_block_with_a_floor() {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        // 2048 frames at 48 kHz last 42.7 ms.
+        let long = block_budget(2048, 48_000.0, 2.0, MIN_BLOCK_BUDGET);
+        assert!((ms(long) - 85.33).abs() < 0.01, "{long:?}");
         // Short blocks get the floor.
-        assert_eq!(block_ticks(64, 48_000.0, 2.0, MIN_BLOCK_BUDGET), 21);
-        assert_eq!(block_ticks(64, 48_000.0, 2.0, Duration::ZERO), 4);
+        assert_eq!(block_budget(64, 48_000.0, 2.0, MIN_BLOCK_BUDGET), MIN_BLOCK_BUDGET);
+        let bare = block_budget(64, 48_000.0, 2.0, Duration::ZERO);
+        assert!((ms(bare) - 2.667).abs() < 0.001, "{bare:?}");
+    }
+
+    #[test]
+    fn a_deadline_counts_down_and_stays_at_zero_once_passed() {
+        let later = Deadline::after(Duration::from_millis(50));
+        let left = later.ticks_left();
+        assert!((45..=51).contains(&left), "{left}");
+        let passed = Deadline::after(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(passed.ticks_left(), 0);
+    }
+
+    #[test]
+    fn the_plugin_account_refuses_past_its_cap_and_gets_everything_back() {
+        use wasmtime::ResourceLimiter;
+        let account = Arc::new(MemoryAccount::default());
+        let mut a = Limits::new(account.clone());
+        let mut b = Limits::new(account.clone());
+        let cap = MEMORY_CAP as usize;
+        // Two memories of one module: together they may not pass the module's cap.
+        assert!(a.memory_growing(0, cap / 2, None).unwrap());
+        assert!(!a.memory_growing(0, cap / 2 + 65536, None).unwrap());
+        assert!(a.memory_growing(0, cap / 2, None).unwrap());
+        // A second instance fits beside it; a third does not.
+        assert!(b.memory_growing(0, cap, None).unwrap());
+        let mut c = Limits::new(account.clone());
+        assert!(!c.memory_growing(0, DRIVER_IO_CAP as usize * 3, None).unwrap());
+        drop(a);
+        assert_eq!(account.used(), MEMORY_CAP);
+        assert!(c.memory_growing(0, 65536, None).unwrap());
+        drop((b, c));
+        assert_eq!(account.used(), 0);
+        // Tables: all of them together.
+        let mut t = Limits::new(account);
+        assert!(t.table_growing(0, TABLE_CAP / 2, None).unwrap());
+        assert!(!t.table_growing(0, TABLE_CAP / 2 + 1, None).unwrap());
     }
 
     #[test]

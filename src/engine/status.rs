@@ -59,6 +59,9 @@ pub struct EngineShared {
     non_finite: AtomicU64,
     subnormal: AtomicU64,
     clipped: AtomicU64,
+    /// Process calls that were the first on a thread the host had not prepared through
+    /// `AudioEngine::prepare_thread` (its start-of-processing or reset callback).
+    late_thread_setups: AtomicU64,
     /// Parameter values for the newest module, and which changed.
     pub(crate) params: super::params::ParamBank,
 }
@@ -91,6 +94,17 @@ impl EngineShared {
         self.committed.store(generation, Ordering::Release);
         // Relaxed: a statistic, ordered by nothing.
         self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Audio thread: counts a first process call on an unprepared thread. Realtime-safe.
+    pub(crate) fn count_late_thread_setup(&self) {
+        // Relaxed: a statistic.
+        self.late_thread_setups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Process calls that had to set up wasmtime's per-thread state themselves.
+    pub fn late_thread_setups(&self) -> u64 {
+        self.late_thread_setups.load(Ordering::Relaxed)
     }
 
     /// Audio thread: counts one process call. Realtime-safe.
