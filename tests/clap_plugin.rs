@@ -193,9 +193,16 @@ fn crashing_and_runaway_modules_never_take_the_host_down() {
         host.load_state(&state_with_module(Some(module))).unwrap();
         // The crash is caught inside `process`, under the allocation checker.
         let (_, l, r) = run(&mut host, 0, 4);
-        assert!(l.iter().chain(&r).all(|x| *x == 0.0), "silence, not the gain module");
+        assert!(
+            l.iter().chain(&r).all(|x| *x == 0.0),
+            "silence, not the gain module"
+        );
         let saved = saved_module(&host.save_state()).expect("a module is saved");
-        assert_eq!(&*saved.to_source().unwrap().bytes, module, "the project keeps its module");
+        assert_eq!(
+            &*saved.to_source().unwrap().bytes,
+            module,
+            "the project keeps its module"
+        );
     }
 }
 
@@ -268,4 +275,175 @@ fn allocating_process_call() {
     host.activate(SR, BLOCK as u32);
     run(&mut host, 0, 1);
     println!("reached the end");
+}
+
+/// A plugin state carrying `module` with module parameter values, the watch toggle, and host
+/// parameters (nice-plug's JSON format).
+fn state_with(module: &[u8], values: &[(&str, f32)], host_params: serde_json::Value) -> Vec<u8> {
+    let saved = SavedModule {
+        params: values.iter().map(|(id, v)| (id.to_string(), *v)).collect(),
+        ..SavedModule::from_source(&Source::from_bytes(module))
+    };
+    let field = serde_json::to_string(&Some(saved)).unwrap();
+    encode_state(&serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "params": host_params,
+        "fields": { "module": field },
+    }))
+}
+
+/// Multiplies by its `gain` parameter; `wasp_init` traps at 48 kHz.
+const PICKY: &[u8] = br#"(module
+  (@custom "wasp" "{\"name\":\"picky\",\"params\":[{\"id\":\"gain\",\"name\":\"Gain\",\"min\":0,\"max\":1,\"default\":0.5}]}")
+  (global $gain (mut f32) (f32.const 0))
+  (func (export "wasp_init") (param $sr f32) (param i32)
+    (if (f32.eq (local.get $sr) (f32.const 48000)) (then unreachable)))
+  (func (export "wasp_set_param") (param i32) (param $v f32) (global.set $gain (local.get $v)))
+  (func (export "dsp") (param $x f32) (param $y f32) (result f32 f32)
+    (f32.mul (local.get $x) (global.get $gain)) (f32.mul (local.get $y) (global.get $gain))))"#;
+
+fn scaled(input: &[f32], gain: f32) -> Vec<f32> {
+    input.iter().map(|x| x * gain).collect()
+}
+
+/// Issue 8, items 6, 9 and 10: a project restored before activation plays its module at the
+/// host's real configuration (this one refuses the 48 kHz Wasp used to invent), with exactly
+/// its saved parameter values, and saves them again unchanged.
+#[test]
+fn a_project_reopens_with_its_parameter_values_at_the_real_configuration() {
+    let mut host = host();
+    let state = state_with(PICKY, &[("gain", 0.3)], serde_json::json!({}));
+    host.load_state(&state).unwrap();
+    host.activate(44_100.0, BLOCK as u32);
+    let (input, l, r) = run(&mut host, 0, 2);
+    assert_eq!(l, scaled(&input, 0.3));
+    assert_eq!(r, scaled(&input, 0.3));
+    let saved = saved_module(&host.save_state()).unwrap();
+    assert_eq!(saved.params.get("gain"), Some(&0.3));
+    assert!(!saved.watch);
+
+    // Reopened elsewhere, after another module with a "gain" of its own played.
+    let mut other = host_at(44_100.0);
+    other
+        .load_state(&state_with(PICKY, &[("gain", 0.9)], serde_json::json!({})))
+        .unwrap();
+    other.load_state(&state).unwrap();
+    let (input, l, _) = run(&mut other, 0, 1);
+    assert_eq!(l, scaled(&input, 0.3), "exactly the saved value");
+}
+
+fn host_at(sample_rate: f64) -> TestHost {
+    let mut host = host();
+    host.activate(sample_rate, BLOCK as u32);
+    host
+}
+
+/// Issue 8, item 6: the watch toggle is saved and restored with the module.
+#[test]
+fn the_watch_toggle_is_saved_with_the_project() {
+    let mut host = host_at(SR);
+    let mut saved = SavedModule::from_source(&Source::from_bytes(&example_bytes("gain.wat")[..]));
+    saved.watch = true;
+    saved.path = Some("/nowhere/gain.wat".into());
+    let field = serde_json::to_string(&Some(saved.clone())).unwrap();
+    let state = encode_state(&serde_json::json!({ "params": {}, "fields": { "module": field } }));
+    host.load_state(&state).unwrap();
+    assert_eq!(saved_module(&host.save_state()), Some(saved));
+}
+
+/// Issue 8, item 11: with "On crash: Pass dry signal", a module restored before activation
+/// and crashing in blocks far longer than any buffer prepared before activation plays the dry
+/// input. This used to index a buffer out of range and abort the host.
+#[test]
+fn a_crash_in_long_blocks_passes_dry_without_taking_the_host_down() {
+    let crashing = br#"(module (func (export "dsp") (param f32) (result f32) unreachable))"#;
+    let mut host = host();
+    host.load_state(&state_with(
+        crashing,
+        &[],
+        serde_json::json!({ "on_crash": { "string": "dry" } }),
+    ))
+    .unwrap();
+    host.activate(SR, 4096);
+    for start in [0, 4096] {
+        let input = sine(440.0, SR as f32, 0.5, start, 4096);
+        let (l, r) = host.process_stereo(&input, &input);
+        assert_eq!(l, input);
+        assert_eq!(r, input);
+    }
+}
+
+/// Issue 8, item 22: an offline render gives a module slower than real time the time it
+/// needs; in real time the same module is stopped.
+#[test]
+fn offline_rendering_gives_slow_modules_time() {
+    // A module that spins a loop per sample, as many iterations as its parameter says.
+    let slow = br#"(module
+  (@custom "wasp" "{\"name\":\"slow\",\"params\":[{\"id\":\"spin\",\"name\":\"Spin\",\"min\":0,\"max\":1e9,\"default\":0}]}")
+  (global $spin (mut i32) (i32.const 0))
+  (func (export "wasp_set_param") (param i32) (param $v f32)
+    (global.set $spin (i32.trunc_f32_u (local.get $v))))
+  (func (export "dsp") (param $x f32) (result f32) (local $i i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (global.get $spin)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (local.get $x)))"#;
+    // Calibrate: time a block at a known spin with the plugin offline.
+    let mut host = host();
+    assert!(
+        host.set_offline(true),
+        "the plugin accepts offline rendering"
+    );
+    host.load_state(&state_with(
+        slow,
+        &[("spin", 10_000.0)],
+        serde_json::json!({}),
+    ))
+    .unwrap();
+    host.activate(SR, BLOCK as u32);
+    let started = std::time::Instant::now();
+    let (input, l, _) = run(&mut host, 0, 1);
+    let per_iteration = started.elapsed().as_secs_f64() / (10_000.0 * BLOCK as f64);
+    assert_eq!(l, input);
+    // About 150 ms per 512-frame block: 14x real time, 7x the real-time budget.
+    let spin = (0.150 / (per_iteration * BLOCK as f64)) as f32;
+    host.load_state(&state_with(slow, &[("spin", spin)], serde_json::json!({})))
+        .unwrap();
+    let (input, l, _) = run(&mut host, BLOCK, 2);
+    assert_eq!(l, input, "offline, the slow module finishes every block");
+
+    host.deactivate();
+    assert!(host.set_offline(false));
+    host.activate(SR, BLOCK as u32);
+    let (_, l, _) = run(&mut host, 0, 2);
+    assert!(l.iter().all(|x| *x == 0.0), "in real time it is stopped");
+}
+
+/// Issue 8, item 23: "On crash" changes through `clap_plugin_params.flush` as through process
+/// events (clap-validator's `param-set-events` and `param-set-no-cookies`).
+#[test]
+fn on_crash_follows_flush() {
+    let mut host = host();
+    let id = host
+        .param_id("On crash")
+        .expect("an \"On crash\" parameter");
+    let silence = host.param_value(id).unwrap();
+    for value in [0.0, 1.0, 0.0] {
+        host.flush_param(id, value);
+        assert_eq!(host.param_value(id), Some(value));
+    }
+    assert_ne!(silence, 0.0, "the default is not the first choice");
+    // Dry, set by flush, is what a crash now plays.
+    let crashing = br#"(module (func (export "dsp") (param f32) (result f32) unreachable))"#;
+    host.load_state(&state_with(
+        crashing,
+        &[],
+        serde_json::json!({ "on_crash": { "string": "dry" } }),
+    ))
+    .unwrap();
+    host.flush_param(id, 0.0);
+    host.activate(SR, BLOCK as u32);
+    let (input, l, _) = run(&mut host, 0, 1);
+    assert_eq!(l, input);
 }

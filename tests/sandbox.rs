@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::rig::{Rig, BLOCK, SR};
 use common::*;
 use wasp::{
-    Crossfade, FaultOutput, LoadOutcome, Processed, Source, TrapKind, MODULE_SIZE_CAP,
+    Crossfade, FaultOutput, LoadOptions, LoadOutcome, Processed, Source, TrapKind, MODULE_SIZE_CAP,
     OUTPUT_CEILING,
 };
 
@@ -176,6 +176,103 @@ fn modules_over_the_limits_are_refused_with_numbers() {
     };
     let m = err.to_string();
     assert!(m.contains("20.0 MiB") && m.contains("up to 16 MiB"), "{m}");
+    still_fine(&mut rig, &saved);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 8, item 1: the caps bound the whole module, not each memory or table.
+#[test]
+fn memory_and_tables_are_capped_for_the_whole_module() {
+    let m = refused("many_memories.wat");
+    assert!(
+        m.contains("declares 12 memories") && m.contains("at most 4"),
+        "{m}"
+    );
+    let m = refused("memories_over_cap.wat");
+    assert!(
+        m.contains("3 memories ask for 96.0 MiB") && m.contains("at most 64 MiB"),
+        "{m}"
+    );
+    // Growth in `wasp_init` stops at the module's total: the second memory may not grow.
+    let m = refused("memories_grow_past_cap.wat");
+    assert!(m.contains("crashed in `wasp_init`"), "{m}");
+    let tables = Source::from_bytes(
+        &br#"(module (table 6000 funcref) (table 6000 funcref)
+               (func (export "dsp") (param f32) (result f32) (local.get 0)))"#[..],
+    );
+    let (rig, _) = playing();
+    let LoadOutcome::Failed(e) = rig.controller().load_blocking(tables) else {
+        panic!("12,000 table entries in two tables should be refused");
+    };
+    assert!(e.to_string().contains("12000 table entries"), "{e}");
+}
+
+/// Issue 8, item 1: one plugin holds at most two instances' worth of memory (the playing one
+/// and the one kept for rollback); a third large module waits for the previous one to go.
+#[test]
+fn a_plugin_holds_at_most_two_instances_of_memory() {
+    let big = |value: f32| {
+        Source::from_bytes(
+            format!(
+                r#"(module (memory (export "memory") 900)
+                     (func (export "dsp") (param f32) (result f32) (f32.const {value})))"#
+            )
+            .into_bytes(),
+        )
+    };
+    let mut rig = Rig::new();
+    rig.load_source(big(0.1), Crossfade::Never);
+    rig.run(&ramp(BLOCK));
+    // The second replaces the first, which stays for rollback: two instances of 56 MiB.
+    rig.load_source(big(0.2), Crossfade::Never);
+    rig.run(&ramp(BLOCK));
+    let LoadOutcome::Failed(e) = rig.controller().load_blocking(big(0.3)) else {
+        panic!("a third 56 MiB instance should not fit");
+    };
+    let m = e.to_string();
+    assert!(
+        m.contains("already holds") && m.contains("Try again"),
+        "{m}"
+    );
+    // Once the rollback second is over, the first goes and the third fits.
+    rig.run(&ramp(SR as usize + BLOCK));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match rig
+            .controller()
+            .load_blocking_with(big(0.3), LoadOptions::HARD)
+        {
+            LoadOutcome::Prepared(_) => break,
+            other if Instant::now() > deadline => panic!("the third never fit: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let out = rig.run(&ramp(BLOCK));
+    assert!(out.iter().all(|x| (*x - 0.3).abs() < 1e-6));
+}
+
+/// Issue 8, item 5: the size is checked before the file is read, and a read that cannot know
+/// the size beforehand stops past the cap.
+#[test]
+fn oversized_files_are_refused_before_they_are_read() {
+    let dir = std::env::temp_dir().join(format!("wasp-sparse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("huge.wasm");
+    // A sparse 8 GiB file: reading it whole would take seconds and 8 GiB of memory.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    let (mut rig, saved) = playing();
+    let LoadOutcome::Failed(e) = rig.controller().load_file_blocking(&path) else {
+        panic!("an 8 GiB file should be refused");
+    };
+    assert!(e.to_string().contains("8192.0 MiB"), "{e}");
+    // /dev/zero reports size 0 and never ends.
+    let LoadOutcome::Failed(e) = rig.controller().load_file_blocking("/dev/zero") else {
+        panic!("an endless file should be refused");
+    };
+    assert!(e.to_string().contains("more than 16 MiB"), "{e}");
     still_fine(&mut rig, &saved);
     std::fs::remove_dir_all(&dir).unwrap();
 }

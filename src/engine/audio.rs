@@ -143,6 +143,9 @@ pub struct AudioEngine {
     /// scratch buffers (during a crossfade), so a rollback can play that instead of running it
     /// over the piece a second time.
     previous_ran: bool,
+    /// Set when this block rolled back: the restored instance runs in this block only while
+    /// at least half the block's budget is left (see `on_fault`).
+    rolled_back: bool,
 }
 
 /// What one process call did.
@@ -192,6 +195,7 @@ impl AudioEngine {
             offline: false,
             last_frames: 0,
             previous_ran: false,
+            rolled_back: false,
         }
     }
 
@@ -398,6 +402,7 @@ impl AudioEngine {
         let frames = channels.iter().map(|c| c.len()).min().unwrap_or(0);
         self.last_frames = frames;
         let deadline = self.block_deadline(frames);
+        self.rolled_back = false;
         self.apply_params(deadline);
 
         let mut outcome = Processed::Ran;
@@ -430,6 +435,10 @@ impl AudioEngine {
         frames: usize,
         deadline: Deadline,
     ) -> Processed {
+        if self.rolled_back && !self.time_for_restored(frames, deadline) {
+            self.skip(channels, frames);
+            return Processed::Ran;
+        }
         let Some(current) = self.current.as_mut() else {
             return Processed::Bypassed;
         };
@@ -531,6 +540,24 @@ impl AudioEngine {
         result
     }
 
+    /// Whether the instance restored by a rollback in this block has time to run a piece of
+    /// `frames` before `deadline`: at least half of its own budget for it.
+    fn time_for_restored(&self, frames: usize, deadline: Deadline) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|c| deadline.remaining() >= c.instance.block_budget(frames) / 2)
+    }
+
+    /// Outputs a piece without running a module: the dry input or silence, as after a crash.
+    fn skip(&self, channels: &mut [&mut [f32]], frames: usize) {
+        if self.fault_output == FaultOutput::Silence {
+            for ch in channels.iter_mut() {
+                let n = frames.min(ch.len());
+                ch[..n].fill(0.0);
+            }
+        }
+    }
+
     /// Handles a crash of the current instance: roll back if the swap was recent, otherwise
     /// output silence or the dry input.
     fn on_fault(
@@ -557,9 +584,17 @@ impl AudioEngine {
                 self.shared
                     .publish_rollback(crashed.generation, previous.prepared.generation);
                 let mut outcome = Processed::RolledBack(fault);
+                self.rolled_back = true;
+                let enough_time = previous.prepared.instance.block_budget(frames) / 2;
                 if self.previous_ran {
                     // It already processed this piece during the fade: play its output.
                     restore(&crashed.scratch, channels, frames);
+                } else if deadline.remaining() < enough_time {
+                    // The crashed module used up the block (it was stopped for taking too
+                    // long): re-running the restored one now would get it stopped too. It
+                    // misses this block and plays from the next, with a budget of its own.
+                    restore(&crashed.dry, channels, frames);
+                    self.skip(channels, frames);
                 } else {
                     restore(&crashed.dry, channels, frames);
                     let guard = self.guard;

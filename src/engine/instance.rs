@@ -289,7 +289,12 @@ impl DspInstance {
 
     /// Copies the next slice of a staged plan from `old` (see `migrate::stage`); true when the
     /// copy is complete. Realtime-safe: about `budget` bytes of copies.
-    pub(crate) fn stage_from(&mut self, old: &mut DspInstance, plan: &mut Plan, budget: usize) -> bool {
+    pub(crate) fn stage_from(
+        &mut self,
+        old: &mut DspInstance,
+        plan: &mut Plan,
+        budget: usize,
+    ) -> bool {
         migrate::stage(
             plan,
             (&old.state, &mut old.store),

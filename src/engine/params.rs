@@ -168,7 +168,10 @@ mod tests {
             while b != 0 {
                 let i = b.trailing_zeros() as usize;
                 b &= b - 1;
-                assert_eq!(values[i], 1.0, "a new module's value reached the old instance");
+                assert_eq!(
+                    values[i], 1.0,
+                    "a new module's value reached the old instance"
+                );
                 taken += 1;
             }
         }

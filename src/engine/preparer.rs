@@ -118,6 +118,8 @@ enum Request {
         reply: Option<Sender<LoadOutcome>>,
     },
     Watch(bool),
+    /// Nothing to do: sent to learn whether the worker still runs.
+    Ping,
     Configure {
         config: ProcessConfig,
         reply: Option<Sender<LoadOutcome>>,
@@ -274,14 +276,12 @@ impl Controller {
             Some(limit) => rx.recv_timeout(limit).map_err(|_| ()),
             None => rx.recv().map_err(|_| ()),
         };
-        answer.unwrap_or_else(|()| {
-            LoadOutcome::Failed(match limit {
-                Some(limit) => LoadError::Busy {
-                    seconds: limit.as_secs() as u32,
-                },
-                None => LoadError::Stopped,
-            })
-        })
+        answer.unwrap_or(LoadOutcome::Failed(match limit {
+            Some(limit) => LoadError::Busy {
+                seconds: limit.as_secs() as u32,
+            },
+            None => LoadError::Stopped,
+        }))
     }
 
     /// Asks the worker to load a module chosen by the user, without waiting. On success it is
@@ -358,6 +358,8 @@ impl Controller {
     /// Follows the running module's file: when it changes on disk it is reloaded (once the
     /// writes settle). A failed rebuild keeps the old sound and reports the error.
     pub fn set_watch(&self, enabled: bool) {
+        // Recorded here too, so a state saved right after sees it.
+        self.slots().status.watching = enabled;
         let _ = self.requests.send(Request::Watch(enabled));
     }
 
@@ -413,8 +415,7 @@ impl Controller {
     /// to load; the default module then runs and the error is reported. A restore is not a live
     /// swap: if the module crashes, Wasp does not go back to what played before.
     pub fn restore(&self, source: Option<Source>, params: SavedParams) -> LoadOutcome {
-        self.slots()
-            .set_saved(source.clone(), Some(params.clone()));
+        self.slots().set_saved(source.clone(), Some(params.clone()));
         self.send_and_wait_for(
             |reply| Request::Restore {
                 what: source.map_or(What::Default, What::Source),
@@ -494,6 +495,12 @@ impl Controller {
     /// Lock-free counters published by the audio thread.
     pub fn shared(&self) -> &Arc<EngineShared> {
         &self.shared
+    }
+
+    /// Whether the worker thread still runs. It outlives its [`Preparer`] while it finishes a
+    /// compile that was under way when the plugin was removed.
+    pub fn worker_running(&self) -> bool {
+        self.requests.send(Request::Ping).is_ok()
     }
 }
 
@@ -651,6 +658,7 @@ impl Worker {
                         self.watch.loaded = self.running_path().and_then(|p| FileStamp::of(&p));
                         self.slots().status.watching = enabled;
                     }
+                    Request::Ping => {}
                     Request::Shutdown => return,
                 }
             }
@@ -688,7 +696,7 @@ impl Worker {
         let Some((from, to)) = counters.last_rollback else {
             return;
         };
-        if !self.previous.as_ref().is_some_and(|p| p.generation == to) {
+        if self.previous.as_ref().is_none_or(|p| p.generation != to) {
             return;
         }
         let crashed = std::mem::replace(&mut self.running, self.previous.take());

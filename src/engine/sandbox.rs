@@ -93,11 +93,17 @@ impl Deadline {
         Self(now.checked_add(budget).unwrap_or(now))
     }
 
+    /// Time left until the deadline (zero once it has passed). Realtime-safe.
+    #[inline]
+    pub fn remaining(self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
     /// Epoch ticks left until the deadline, plus one for the tick already under way; 0 once it
     /// has passed, so the next call is interrupted at its first check. Realtime-safe.
     #[inline]
     pub(crate) fn ticks_left(self) -> u64 {
-        let left = self.0.saturating_duration_since(Instant::now());
+        let left = self.remaining();
         if left.is_zero() {
             return 0;
         }
@@ -113,7 +119,12 @@ pub(crate) fn ticks(budget: Duration) -> u64 {
 /// The time a block of `frames` at `sample_rate` may take: `factor` times its real-time
 /// duration, at least `floor`.
 #[inline]
-pub(crate) fn block_budget(frames: usize, sample_rate: f32, factor: f32, floor: Duration) -> Duration {
+pub(crate) fn block_budget(
+    frames: usize,
+    sample_rate: f32,
+    factor: f32,
+    floor: Duration,
+) -> Duration {
     let block_ns = frames as f64 / sample_rate.max(1.0) as f64 * 1e9;
     let budget_ns = (factor as f64 * block_ns).max(floor.as_nanos() as f64);
     Duration::from_nanos(budget_ns.min(u64::MAX as f64) as u64)
@@ -354,7 +365,10 @@ mod tests {
         let long = block_budget(2048, 48_000.0, 2.0, MIN_BLOCK_BUDGET);
         assert!((ms(long) - 85.33).abs() < 0.01, "{long:?}");
         // Short blocks get the floor.
-        assert_eq!(block_budget(64, 48_000.0, 2.0, MIN_BLOCK_BUDGET), MIN_BLOCK_BUDGET);
+        assert_eq!(
+            block_budget(64, 48_000.0, 2.0, MIN_BLOCK_BUDGET),
+            MIN_BLOCK_BUDGET
+        );
         let bare = block_budget(64, 48_000.0, 2.0, Duration::ZERO);
         assert!((ms(bare) - 2.667).abs() < 0.001, "{bare:?}");
     }
@@ -383,7 +397,9 @@ mod tests {
         // A second instance fits beside it; a third does not.
         assert!(b.memory_growing(0, cap, None).unwrap());
         let mut c = Limits::new(account.clone());
-        assert!(!c.memory_growing(0, DRIVER_IO_CAP as usize * 3, None).unwrap());
+        assert!(!c
+            .memory_growing(0, DRIVER_IO_CAP as usize * 3, None)
+            .unwrap());
         drop(a);
         assert_eq!(account.used(), MEMORY_CAP);
         assert!(c.memory_growing(0, 65536, None).unwrap());

@@ -58,3 +58,28 @@ fn opens_its_editor_window_and_runs_on_the_dummy_backend() {
     let _ = app.kill();
     let _ = app.wait();
 }
+
+/// Issue 8, item 25: a backend that cannot start says why and what to try, instead of exiting
+/// without a word. No JACK server runs on the test machines.
+#[test]
+fn a_backend_that_cannot_start_says_why_and_what_to_try() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wasp-standalone"))
+        .args(["--backend", "jack"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run wasp-standalone");
+    if out.status.success() {
+        eprintln!("SKIPPED: a JACK server is running here");
+        return;
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Could not initialize the JACK backend"),
+        "the reason is printed: {stderr}"
+    );
+    assert!(
+        stderr.contains("jackd") && stderr.contains("--backend dummy"),
+        "what to try is printed: {stderr}"
+    );
+}

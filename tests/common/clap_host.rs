@@ -67,8 +67,11 @@ use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
 use clack_extensions::gui::{
     GuiApiType, GuiConfiguration, GuiResizeHints, GuiSize, HostGui, HostGuiImpl, PluginGui, Window,
 };
+use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
+use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 
 /// Number of channels on the single input port and the single output port that the harness
@@ -520,6 +523,73 @@ impl TestHost {
         state
             .load(&self.instance.plugin_handle(), &mut reader)
             .map_err(|e| e.to_string())
+    }
+
+    /// The CLAP id of the host parameter named `name`, if the plugin has one.
+    pub fn param_id(&mut self, name: &str) -> Option<ClapId> {
+        let params = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginParams>()?;
+        let handle = self.instance.plugin_handle();
+        let mut buffer = ParamInfoBuffer::new();
+        (0..params.count(&handle)).find_map(|i| {
+            let info = params.get_info(&handle, i, &mut buffer)?;
+            (info.name == name.as_bytes()).then_some(info.id)
+        })
+    }
+
+    /// The plain value of a host parameter, through `clap_plugin_params.get_value`.
+    pub fn param_value(&mut self, id: ClapId) -> Option<f64> {
+        let params = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginParams>()?;
+        params.get_value(&self.instance.plugin_handle(), id)
+    }
+
+    /// Sends one parameter value event through `clap_plugin_params.flush`, as a host does while
+    /// the plugin is inactive.
+    pub fn flush_param(&mut self, id: ClapId, value: f64) {
+        assert!(
+            self.processor.is_none(),
+            "flush_param is for an inactive plugin"
+        );
+        let params = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginParams>()
+            .expect("plugin does not implement the CLAP params extension");
+        let mut events = EventBuffer::with_capacity(1);
+        events.push(&ParamValueEvent::new(0, id, Pckn::match_all(), value));
+        let mut output = EventBuffer::with_capacity(8);
+        let mut handle = self
+            .instance
+            .inactive_plugin_handle()
+            .expect("the plugin is inactive");
+        params.flush(
+            &mut handle,
+            &InputEvents::from_buffer(&events),
+            &mut OutputEvents::from_buffer(&mut output),
+        );
+    }
+
+    /// Switches the plugin to offline (or real-time) rendering through the CLAP `render`
+    /// extension. Returns whether the plugin accepted.
+    pub fn set_offline(&mut self, offline: bool) -> bool {
+        let Some(render) = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginRender>()
+        else {
+            return false;
+        };
+        let mode = if offline {
+            RenderMode::Offline
+        } else {
+            RenderMode::Realtime
+        };
+        render.set(&self.instance.plugin_handle(), mode).is_ok()
     }
 
     /// Runs the plugin's `on_main_thread` callback if it asked for one with `request_callback()`
