@@ -1,6 +1,8 @@
-//! Swap costs: the audio thread's commit for 1 KiB, 64 KiB and 1 MiB of declared state
-//! (against a plain memcpy of the same size), and the time from a load request to its commit
-//! for each example module, cold (compiled) and cached.
+//! Swap costs: the audio thread's commit for 1 KiB, 64 KiB, 1 MiB and 16 MiB of declared state
+//! (against a plain memcpy of the same size), both whole (`state/`, as when the host is not
+//! processing) and as the share of one block (`block/`: above 256 KiB the copy is staged over
+//! several blocks, so this is one slice), and the time from a load request to its commit for
+//! each example module, cold (compiled) and cached.
 
 use std::time::{Duration, Instant};
 
@@ -39,7 +41,12 @@ fn state_module(bytes: usize) -> Source {
 
 fn commit(c: &mut Criterion) {
     let mut group = c.benchmark_group("commit");
-    for (label, bytes) in [("1KiB", 1024), ("64KiB", 64 * 1024), ("1MiB", 1024 * 1024)] {
+    for (label, bytes) in [
+        ("1KiB", 1024),
+        ("64KiB", 64 * 1024),
+        ("1MiB", 1024 * 1024),
+        ("16MiB", 16 * 1024 * 1024),
+    ] {
         let (preparer, mut audio) = rig();
         let controller = preparer.controller().clone();
         let source = state_module(bytes);
@@ -60,6 +67,21 @@ fn commit(c: &mut Criterion) {
                 |()| audio.commit_pending(),
                 BatchSize::PerIteration,
             )
+        });
+        group.bench_function(format!("block/{label}"), |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    // Finish whatever an earlier iteration staged, then queue a fresh swap.
+                    audio.commit_pending();
+                    let outcome = controller.load_blocking_with(source.clone(), hard);
+                    assert!(matches!(outcome, LoadOutcome::Prepared(_)));
+                    let started = Instant::now();
+                    audio.commit_block();
+                    total += started.elapsed();
+                }
+                total
+            })
         });
         // Offset the destination by half a page: source and destination addresses that are
         // equal modulo 4096 make x86 copies several times slower ("4K aliasing"), which would

@@ -107,8 +107,9 @@ impl<'a> PersistentField<'a, Option<SavedModule>> for ModuleField {
                 return f(&Some(saved.clone()));
             }
         }
-        let saved = self.controller.saved().map(|source| SavedModule {
-            params: self.controller.saved_params().into_iter().collect(),
+        let (source, params) = self.controller.saved_state();
+        let saved = source.map(|source| SavedModule {
+            params: params.into_iter().collect(),
             watch: self.controller.status().watching,
             ..SavedModule::from_source(&source)
         });

@@ -118,6 +118,9 @@ impl Plugin for Wasp {
         // An offline render may run slower than real time: give modules time, not deadlines.
         self.audio
             .set_offline(buffer_config.process_mode == ProcessMode::Offline);
+        // Not processing: the instance kept for a rollback can go now, so its memory is free
+        // for the instance the new settings need.
+        self.audio.release_previous();
         match self.preparer.controller().configure(config) {
             LoadOutcome::Failed(e) => {
                 nice_error!("Preparing the module for {config:?} failed: {e}");

@@ -89,14 +89,22 @@ fn counted(n: u32) -> f32 {
 /// A mono feedback delay: ring of `len` samples (a power of two) at byte 4096 with its cursor
 /// at byte 4000, read `delay` samples back; `y = x + d`, `ring = x + 0.5 d`.
 fn delay(len: u32, delay: u32) -> Source {
+    delay_trapping(len, delay, u32::MAX)
+}
+
+/// Like [`delay`], trapping after `trap_after` samples.
+fn delay_trapping(len: u32, delay: u32, trap_after: u32) -> Source {
     let pages = (4096 + 4 * len as u64).div_ceil(65536);
     let mask = len - 1;
     wat(format!(
         r#"(module
   (@custom "wasp" "{{\"name\":\"delay {len}\",\"channels\":\"mono\",\"state\":[{{\"name\":\"line\",\"kind\":\"ring\",\"at\":4096,\"len\":{len},\"cursor\":4000}}]}}")
   (memory (export "memory") {pages})
+  (global $n (mut i32) (i32.const 0))
   (func (export "dsp") (param $x f32) (result f32)
     (local $c i32) (local $d f32)
+    (global.set $n (i32.add (global.get $n) (i32.const 1)))
+    (if (i32.gt_u (global.get $n) (i32.const {trap_after})) (then unreachable))
     (local.set $c (i32.load (i32.const 4000)))
     (local.set $d (f32.load (i32.add (i32.const 4096)
       (i32.shl (i32.and (i32.sub (local.get $c) (i32.const {delay})) (i32.const {mask}))
@@ -378,6 +386,69 @@ fn large_state_is_carried_over_several_blocks_exactly() {
     assert_eq!(max_diff(&got, &want), 0.0, "the carried ring is exact");
 }
 
+/// Item 13: a small ring staged next to a large array still arrives exactly, however many
+/// blocks the array takes (the ring would otherwise turn over while the array is copied).
+#[test]
+fn a_small_ring_beside_a_large_array_is_carried_exactly() {
+    let module = || {
+        wat(r#"(module
+  (@custom "wasp" "{\"name\":\"ring and array\",\"channels\":\"mono\",\"state\":[{\"name\":\"line\",\"kind\":\"ring\",\"at\":4096,\"len\":4800,\"cursor\":4000},{\"name\":\"table\",\"kind\":\"array\",\"at\":65536,\"len\":4194304}]}")
+  (memory (export "memory") 258)
+  (func (export "dsp") (param $x f32) (result f32)
+    (local $c i32) (local $addr i32) (local $d f32)
+    (local.set $c (i32.load (i32.const 4000)))
+    (local.set $addr (i32.add (i32.const 4096) (i32.shl (local.get $c) (i32.const 2))))
+    (local.set $d (f32.load (local.get $addr)))
+    (f32.store (local.get $addr) (local.get $x))
+    (local.set $c (i32.add (local.get $c) (i32.const 1)))
+    (if (i32.ge_u (local.get $c) (i32.const 4800)) (then (local.set $c (i32.const 0))))
+    (i32.store (i32.const 4000) (local.get $c))
+    (local.get $d)))"#
+            .to_owned())
+    };
+    let input = sine(441.0, SR, 0.25, 0, 160 * BLOCK);
+    let mut reference = Rig::new();
+    reference.load_source(module(), Crossfade::Never);
+    let want = reference.run(&input);
+    let mut rig = Rig::new();
+    rig.load_source(module(), Crossfade::Never);
+    let mut got = rig.run(&input[..20 * BLOCK]);
+    let generation = rig.load_source(module(), Crossfade::Auto);
+    got.extend(rig.run(&input[20 * BLOCK..]));
+    assert_eq!(rig.audio.generation(), Some(generation));
+    assert_eq!(
+        max_diff(&got, &want),
+        0.0,
+        "the ring is exact after 64 staged blocks"
+    );
+}
+
+/// Item 13 with item 15: a rollback while a large state is being staged does not go on copying
+/// into the new module from an instance the plan was not made for.
+#[test]
+fn a_rollback_during_staging_switches_without_carrying() {
+    const LEN: u32 = 1 << 20;
+    let mut rig = Rig::new();
+    // A has memory but declares no state.
+    let a = r#"(module (memory (export "memory") 1)
+                 (func (export "dsp") (param f32) (result f32) (local.get 0)))"#;
+    rig.load_source(wat(a.to_owned()), Crossfade::Never);
+    rig.run(&vec![0.0; BLOCK]);
+    // B replaces the counter and crashes six blocks in, while C is being staged against it.
+    rig.load_source(delay_trapping(LEN, 100, 6 * BLOCK as u32), Crossfade::Never);
+    rig.run(&vec![0.0; 2 * BLOCK]);
+    let c = rig.load_source(delay(LEN, 100), Crossfade::Auto);
+    let (_, results) = rig.run_raw(&vec![0.0; 40 * BLOCK]);
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Processed::RolledBack(_))),
+        "{results:?}"
+    );
+    assert_eq!(rig.audio.generation(), Some(c), "C plays in the end");
+    assert!(!rig.audio.is_staging());
+}
+
 /// Item 14: blocks longer than the host's declared maximum are processed in pieces, so the
 /// crossfade and the dry copy still work: the output is the same as in short blocks.
 #[test]
@@ -471,7 +542,8 @@ fn a_reconfiguration_ends_the_old_instance() {
     let mut rig = Rig::new();
     let module = picky("(i32.gt_u (local.get $max) (i32.const 256))");
     rig.load_source(module.clone(), Crossfade::Never);
-    assert!(rig.run(&[1.0; BLOCK]).iter().all(|x| *x == 0.5));
+    assert!(rig.controller().set_param(0, 0.75));
+    assert!(rig.run(&[1.0; BLOCK]).iter().all(|x| *x == 0.75));
     let outcome = rig.controller().configure(config(SR, 1024));
     assert!(matches!(outcome, LoadOutcome::Failed(_)), "{outcome:?}");
     let (out, _) = process_blocks(&mut rig.audio, &[1.0; 1024], 1024);

@@ -249,6 +249,17 @@ impl AudioEngine {
         self.staging.is_some()
     }
 
+    /// Ends any crossfade and hands back the instance kept for a rollback, for when the host is
+    /// about to change the audio settings (the plugin calls it from `activate`, before the new
+    /// instance is prepared, so its memory is free again). Never allocates or frees.
+    pub fn release_previous(&mut self) {
+        if self.retired.slots() >= 1 {
+            if let Some(previous) = self.previous.take() {
+                self.hand_back(previous.prepared);
+            }
+        }
+    }
+
     /// Commits prepared instances, newest last, carrying all their state at once or starting a
     /// crossfade, and hands replaced ones back. For when the host is not processing (the
     /// plugin calls it from `activate`): the copies are not bounded per block. Never
@@ -268,19 +279,29 @@ impl AudioEngine {
         self.expire_previous();
         if let Some(mut next) = self.staging.take() {
             let done = match self.current.as_mut() {
-                Some(old) if old.instance.fault().is_none() => {
+                // Still the instance the plan was made against, and healthy.
+                Some(old)
+                    if old.instance.fault().is_none()
+                        && old.generation == next.plan.from_generation =>
+                {
                     let Prepared { instance, plan, .. } = &mut *next;
-                    instance.stage_from(&mut old.instance, plan, budget.unwrap_or(usize::MAX))
+                    let budget = budget.unwrap_or(usize::MAX);
+                    instance.stage_from(&mut old.instance, plan, budget, self.last_frames)
                 }
-                // The old instance crashed while its state was being copied: what was copied
-                // stays, and the new instance takes over now.
+                // The old instance crashed, or a rollback replaced it, while its state was being
+                // copied: what was copied stays, and the new instance takes over now (fading in
+                // over whatever plays).
                 _ => true,
             };
             if !done || self.retired.slots() < 2 {
                 self.staging = Some(next);
                 return;
             }
-            self.install(next, true);
+            let carried = self
+                .current
+                .as_ref()
+                .is_some_and(|c| c.generation == next.plan.from_generation);
+            self.install(next, carried);
         }
         // Each commit may hand back two instances: the previous one and a crashed current one.
         while self.retired.slots() >= 2 {
@@ -291,15 +312,21 @@ impl AudioEngine {
             if let Some(old) = self.current.as_mut() {
                 let matches = next.plan.from_generation == old.generation;
                 let healthy = old.instance.fault().is_none();
-                if matches && !next.plan.crossfade && healthy {
-                    let Prepared { instance, plan, .. } = &mut *next;
-                    let staged = budget.is_some_and(|_| {
-                        plan.needs_staging(old.instance.state(), instance.state())
-                    });
-                    if staged {
+                let Prepared { instance, plan, .. } = &mut *next;
+                let too_big = budget.is_some_and(|budget| {
+                    plan.needs_staging(old.instance.state(), instance.state())
+                        || (plan.rate_ratio != 1.0
+                            && plan.bytes(old.instance.state(), instance.state()) > budget)
+                });
+                if matches && !plan.crossfade && healthy && plan.rate_ratio != 1.0 && too_big {
+                    // Resampling is not staged: more than a block's share of it starts the new
+                    // instance fresh instead (this only happens when new audio settings arrive
+                    // while the host processes; normally they are committed in `activate`).
+                } else if matches && !plan.crossfade && healthy {
+                    if too_big {
                         // Copy this block's share now and the rest over the next blocks.
                         let budget = budget.unwrap_or(usize::MAX);
-                        if !instance.stage_from(&mut old.instance, plan, budget) {
+                        if !instance.stage_from(&mut old.instance, plan, budget, 0) {
                             self.staging = Some(next);
                             return;
                         }
@@ -460,10 +487,19 @@ impl AudioEngine {
             return;
         };
         let mut values = [0.0f32; MAX_PARAMS];
+        // A second handle on the instance's patch (a reference count, no allocation; the
+        // instance keeps its own, so dropping this one frees nothing).
+        let patch = current.instance.patch().clone();
+        let declared = patch.metadata().params.as_slice();
+        // Only the module's own parameters: bits given back by a torn snapshot may name others.
+        let mask = u64::MAX
+            .checked_shr(64 - declared.len() as u32)
+            .unwrap_or(0);
         let changed = self
             .shared
             .params
-            .take_changed(current.generation, &mut values);
+            .take_changed(current.generation, &mut values)
+            & mask;
         if changed == 0 {
             return;
         }
@@ -473,7 +509,14 @@ impl AudioEngine {
                 let index = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 // A trap marks the instance faulted; `run` then reports it like any other.
-                let value = values.get(index).copied().unwrap_or_default();
+                let Some(spec) = declared.get(index) else {
+                    break;
+                };
+                let value = values
+                    .get(index)
+                    .copied()
+                    .unwrap_or(spec.default)
+                    .clamp(spec.min, spec.max);
                 if current
                     .instance
                     .set_param_until(index, value, deadline)

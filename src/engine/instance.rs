@@ -287,19 +287,22 @@ impl DspInstance {
         );
     }
 
-    /// Copies the next slice of a staged plan from `old` (see `migrate::stage`); true when the
-    /// copy is complete. Realtime-safe: about `budget` bytes of copies.
+    /// Copies the next slice of a staged plan from `old`, which processed `frames` frames since
+    /// the previous slice (see `migrate::stage`); true when the copy is complete.
+    /// Realtime-safe: about `budget` bytes of copies.
     pub(crate) fn stage_from(
         &mut self,
         old: &mut DspInstance,
         plan: &mut Plan,
         budget: usize,
+        frames: usize,
     ) -> bool {
         migrate::stage(
             plan,
             (&old.state, &mut old.store),
             (&self.state, &mut self.store),
             budget,
+            frames,
         )
     }
 

@@ -192,9 +192,11 @@ pub(crate) struct Plan {
     /// Staging progress: the region being copied and how many of its elements are done.
     stage_region: usize,
     stage_done: usize,
-    /// Each ring's cursor (reduced into the ring) when staging began, by plan entry; allocated
-    /// here, on the worker, so staging allocates nothing.
-    stage_cursors: Vec<usize>,
+    /// Frames the old instance has processed since staging began.
+    stage_frames: usize,
+    /// Each ring's cursor (reduced into the ring) when its copy began, and `stage_frames`
+    /// then, by plan entry; allocated here, on the worker, so staging allocates nothing.
+    stage_cursors: Vec<(usize, usize)>,
 }
 
 impl Default for Plan {
@@ -207,6 +209,7 @@ impl Default for Plan {
             rate_ratio: 1.0,
             stage_region: 0,
             stage_done: 0,
+            stage_frames: 0,
             stage_cursors: Vec::new(),
         }
     }
@@ -273,7 +276,14 @@ pub(crate) fn plan(
         plan.globals.clear();
     }
     report.crossfade = plan.crossfade;
-    plan.stage_cursors = vec![0; plan.regions.len()];
+    // Staging order: arrays and scalars first, then rings, longest first, so the time between
+    // a ring's copy and the switch (while the old instance keeps writing it) is as short as
+    // possible for the rings it matters most to.
+    plan.regions.sort_by_key(|&(oi, _)| {
+        let r = &old.regions[oi];
+        (r.kind == RegionKind::Ring, std::cmp::Reverse(r.len))
+    });
+    plan.stage_cursors = vec![(0, 0); plan.regions.len()];
     (plan, report)
 }
 
@@ -350,16 +360,23 @@ fn ring_cursor(src: &[u8], r: &Region) -> Option<usize> {
     Some((raw as i64).rem_euclid(r.len as i64) as usize)
 }
 
+/// Rings up to this size are copied whole at the switch rather than brought up to date.
+const SMALL_RING_BYTES: usize = 64 << 10;
+
 /// Copies up to `budget` more bytes of a staged plan from `old` into `new`, the old instance
-/// still playing. Returns true once everything is copied: then the rings have been brought up
-/// to date, the globals copied, and the new instance may replace the old one in this block.
-/// Realtime-safe: at most about `budget` bytes of copies per call.
+/// still playing; `frames` is how many frames it processed since the previous call. Returns
+/// true once everything is copied: then the rings have been brought up to date, the globals
+/// copied, and the new instance may replace the old one in this block. Realtime-safe: about
+/// `budget` bytes of copies per call, plus at the switch the samples rings received meanwhile
+/// and rings of up to 64 KiB whole.
 pub(crate) fn stage(
     plan: &mut Plan,
     old: (&StateLayout, &mut Store<HostState>),
     new: (&StateLayout, &mut Store<HostState>),
     mut budget: usize,
+    frames: usize,
 ) -> bool {
+    plan.stage_frames = plan.stage_frames.saturating_add(frames);
     let (old_layout, old_store) = old;
     let (new_layout, new_store) = new;
     let (Some(old_mem), Some(new_mem)) = (old_layout.memory, new_layout.memory) else {
@@ -378,7 +395,7 @@ pub(crate) fn stage(
                 plan.stage_region += 1;
                 continue;
             };
-            plan.stage_cursors[entry] = c;
+            plan.stage_cursors[entry] = (c, plan.stage_frames);
         }
         let take = (total - plan.stage_done).min(budget / 4);
         if take == 0 && total > plan.stage_done {
@@ -393,7 +410,7 @@ pub(crate) fn stage(
             RegionKind::Ring => {
                 // New element j holds the old sample written `total - j` writes before the
                 // cursor seen when staging began: the newest `total`, oldest first.
-                let start = (plan.stage_cursors[entry] + o.len - total) % o.len;
+                let start = (plan.stage_cursors[entry].0 + o.len - total) % o.len;
                 copy_wrapped(src, o, (start + from) % o.len, dst, n, from, take);
             }
         }
@@ -414,11 +431,13 @@ pub(crate) fn stage(
             continue;
         };
         let k = entry_len(o, n);
-        let then = plan.stage_cursors[entry];
+        let (then, at_frames) = plan.stage_cursors[entry];
         let since = (now + o.len - then) % o.len;
-        if since >= k {
-            // The old ring turned over while staging: carry it whole (its length is at most
-            // the samples written in the few blocks staging took).
+        // The cursor's movement is only the writes since modulo the ring's length; a ring that
+        // may have turned over since its copy (a module writes at least once per frame, rarely
+        // more than twice) is carried whole, as is any small ring.
+        let elapsed = plan.stage_frames - at_frames;
+        if since >= k || 4 * o.len <= SMALL_RING_BYTES || elapsed.saturating_mul(2) >= o.len {
             copy_ring(src, o, dst, n);
             continue;
         }

@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -150,6 +151,9 @@ pub struct Controller {
     requests: Sender<Request>,
     slots: Arc<Mutex<Slots>>,
     shared: Arc<EngineShared>,
+    /// Set when the plugin goes away: a worker finishing a compile then stops instead of
+    /// instantiating it.
+    stopping: Arc<AtomicBool>,
 }
 
 /// Owns the worker thread; dropping it stops and joins the thread.
@@ -167,6 +171,7 @@ impl Preparer {
         let (requests, requests_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(EngineShared::default());
         let slots = Arc::new(Mutex::new(Slots::default()));
+        let stopping = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             runtime,
             requests: requests_rx,
@@ -184,6 +189,7 @@ impl Preparer {
             default: None,
             next_generation: 1,
             watch: Watch::default(),
+            stopping: stopping.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("wasp-preparer".into())
@@ -192,6 +198,7 @@ impl Preparer {
             requests,
             slots,
             shared: shared.clone(),
+            stopping,
         };
         let audio = AudioEngine::new(incoming_rx, retired_tx, shared);
         Ok((
@@ -233,6 +240,8 @@ impl Drop for Preparer {
     /// compile finishes it first, and the host's thread must not wait for that. Such a worker
     /// is joined when the library is unloaded (on Linux; elsewhere it is joined here).
     fn drop(&mut self) {
+        // Relaxed: a hint the worker polls; the Shutdown request below is what it acts on.
+        self.controller.stopping.store(true, Ordering::Relaxed);
         let _ = self.controller.requests.send(Request::Shutdown);
         let Some(thread) = self.thread.take() else {
             return;
@@ -273,15 +282,15 @@ impl Controller {
             return LoadOutcome::Failed(LoadError::Stopped);
         }
         let answer = match limit {
-            Some(limit) => rx.recv_timeout(limit).map_err(|_| ()),
-            None => rx.recv().map_err(|_| ()),
+            Some(limit) => rx.recv_timeout(limit).map_err(|e| match e {
+                RecvTimeoutError::Timeout => LoadError::Busy {
+                    seconds: limit.as_secs() as u32,
+                },
+                RecvTimeoutError::Disconnected => LoadError::Stopped,
+            }),
+            None => rx.recv().map_err(|_| LoadError::Stopped),
         };
-        answer.unwrap_or(LoadOutcome::Failed(match limit {
-            Some(limit) => LoadError::Busy {
-                seconds: limit.as_secs() as u32,
-            },
-            None => LoadError::Stopped,
-        }))
+        answer.unwrap_or_else(LoadOutcome::Failed)
     }
 
     /// Asks the worker to load a module chosen by the user, without waiting. On success it is
@@ -440,9 +449,18 @@ impl Controller {
         )
     }
 
+    /// The module and parameter values the plugin state should save, read together.
+    pub fn saved_state(&self) -> (Option<Source>, SavedParams) {
+        let slots = self.slots();
+        (slots.saved.clone(), self.saved_params_locked(&slots))
+    }
+
     /// The parameter values the plugin state should save, by parameter id.
     pub fn saved_params(&self) -> SavedParams {
-        let slots = self.slots();
+        self.saved_params_locked(&self.slots())
+    }
+
+    fn saved_params_locked(&self, slots: &Slots) -> SavedParams {
         if let Some(params) = &slots.saved_params {
             return params.clone();
         }
@@ -598,10 +616,15 @@ struct Worker {
     default: Option<Patch>,
     next_generation: u64,
     watch: Watch,
+    stopping: Arc<AtomicBool>,
 }
 
 impl Worker {
     fn run(mut self) {
+        // wasmtime's per-thread setup registers a thread-exit destructor, which takes the C
+        // library's loader lock. Do it now: a worker left to finish a compile is joined from
+        // the library's destructor, which runs under that lock.
+        wasmtime::Engine::tls_eager_initialize();
         loop {
             self.housekeeping();
             let first = match self.requests.recv_timeout(POLL) {
@@ -871,7 +894,7 @@ impl Worker {
     /// from. On success the bank drives it; on failure the default module plays.
     fn prepare_restored(&mut self, patch: Patch, builtin: bool, values: Vec<f32>) -> LoadOutcome {
         let preparation = Preparation {
-            values,
+            values: values.clone(),
             crossfade: Crossfade::Never,
             rollback: false,
         };
@@ -879,7 +902,10 @@ impl Worker {
         match &outcome {
             // It plays: its values are in the bank from now on.
             LoadOutcome::Prepared(_) => self.slots().saved_params = None,
-            LoadOutcome::Failed(e) if !builtin => self.fall_back_to_default(e),
+            LoadOutcome::Failed(e) if !builtin => {
+                self.keep_saved_values(&patch, &values);
+                self.fall_back_to_default(e);
+            }
             _ => {}
         }
         outcome
@@ -913,8 +939,12 @@ impl Worker {
     /// running module fails at the new settings the default module plays instead (the saved
     /// module stays).
     fn configure(&mut self, config: ProcessConfig) -> LoadOutcome {
-        let unchanged = self.config == Some(config) && self.deferred.is_none();
         self.config = Some(config);
+        self.drop_retired();
+        self.notice_rollback();
+        let unchanged = self.deferred.is_none()
+            && self.waiting.is_none()
+            && self.running.as_ref().is_some_and(|r| r.config == config);
         if let Some(running) = self.running.as_ref().filter(|_| unchanged) {
             return LoadOutcome::Prepared(running.info.clone());
         }
@@ -928,18 +958,34 @@ impl Worker {
                 Err(e) => return LoadOutcome::Failed(e),
             },
         };
+        let values = self.initial_params(&patch);
         let preparation = Preparation {
-            values: self.initial_params(&patch),
+            values: values.clone(),
             crossfade: Crossfade::Never,
             rollback: false,
         };
         let outcome = self.prepare(&patch, builtin, preparation);
         if let LoadOutcome::Failed(e) = &outcome {
             if !builtin {
+                // The module stays the saved one, with the values it had.
+                self.keep_saved_values(&patch, &values);
                 self.fall_back_to_default(e);
             }
         }
         outcome
+    }
+
+    /// Makes the plugin state save `values` for `patch`'s parameters, for when the saved
+    /// module does not play and the bank no longer holds its values.
+    fn keep_saved_values(&self, patch: &Patch, values: &[f32]) {
+        let params = patch
+            .metadata()
+            .params
+            .iter()
+            .zip(values)
+            .map(|(p, v)| (p.id.clone(), *v))
+            .collect();
+        self.slots().saved_params = Some(params);
     }
 
     /// Starting values for `patch`'s parameters: the value of the newest module's parameter
@@ -973,8 +1019,14 @@ impl Worker {
         let Some(config) = self.config else {
             return LoadOutcome::Deferred;
         };
-        // Instances the audio thread is done with give their memory back first.
+        // Relaxed: see `Preparer::drop`.
+        if self.stopping.load(Ordering::Relaxed) {
+            return LoadOutcome::Failed(LoadError::Stopped);
+        }
+        // Instances the audio thread is done with give their memory back first, and a
+        // rollback that happened meanwhile is followed before planning against `running`.
         self.drop_retired();
+        self.notice_rollback();
         let mut instance =
             match DspInstance::with_account(&self.runtime, patch, config, self.account.clone()) {
                 Ok(instance) => instance,
@@ -1002,6 +1054,12 @@ impl Worker {
         instance.warm_up();
         let generation = self.next_generation;
         self.next_generation += 1;
+        // Latest wins: an instance still waiting for room in the queue never reached the audio
+        // thread, so what plays is the one before it.
+        if self.waiting.take().is_some() {
+            self.shared.count_superseded_in_queue();
+            self.running = self.previous.take();
+        }
         let (plan, report) = match &self.running {
             Some(running) => migrate::plan(
                 &running.state,
@@ -1013,7 +1071,8 @@ impl Worker {
             // The first instance replaces nothing.
             None => Default::default(),
         };
-        let frames = config.max_frames as usize;
+        // Blocks longer than the driver's largest are processed in pieces of this size.
+        let frames = config.max_frames.clamp(1, 1 << 16) as usize;
         let state = instance.state().clone();
         let prepared = Box::new(Prepared {
             instance,
@@ -1023,10 +1082,6 @@ impl Worker {
             scratch: [touched(frames), touched(frames)],
             dry: [touched(frames), touched(frames)],
         });
-        // Latest wins: an older instance still waiting for room is superseded.
-        if self.waiting.take().is_some() {
-            self.shared.count_superseded_in_queue();
-        }
         if let Err(rtrb::PushError::Full(prepared)) = self.incoming.push(prepared) {
             self.waiting = Some(prepared);
         }

@@ -288,21 +288,31 @@ impl Ticker {
     }
 }
 
-/// Moves the calling thread to `SCHED_FIFO` at the highest priority, if allowed. The ticker
-/// sleeps almost all the time; it only needs to win against the threads it polices.
+/// Moves the calling thread to `SCHED_FIFO` at the highest priority it may use: the system's
+/// highest for a privileged process, else the `RLIMIT_RTPRIO` limit that audio setups grant
+/// (often 95). The ticker sleeps almost all the time; it only needs to outrank the threads it
+/// polices.
 #[cfg(target_os = "linux")]
 fn raise_to_realtime() -> bool {
-    // SAFETY: plain libc calls on the calling thread with a valid, initialised parameter.
-    unsafe {
-        let priority = libc::sched_get_priority_max(libc::SCHED_FIFO);
-        if priority < 0 {
-            return false;
-        }
+    let set = |priority: libc::c_int| {
         let param = libc::sched_param {
             sched_priority: priority,
         };
-        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0
+        // SAFETY: plain libc call on the calling thread with a valid, initialised parameter.
+        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 }
+    };
+    // SAFETY: plain libc queries; `limit` is a valid out-parameter.
+    let (max, limit) = unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        let limited = libc::getrlimit(libc::RLIMIT_RTPRIO, &mut limit) == 0;
+        let limit = if limited { limit.rlim_cur } else { 0 };
+        (libc::sched_get_priority_max(libc::SCHED_FIFO), limit)
+    };
+    if max < 1 {
+        return false;
     }
+    let allowed = libc::c_int::try_from(limit).unwrap_or(max).min(max);
+    set(max) || (allowed >= 1 && set(allowed))
 }
 
 #[cfg(not(target_os = "linux"))]
