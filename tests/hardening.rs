@@ -118,9 +118,17 @@ fn delay_trapping(len: u32, delay: u32, trap_after: u32) -> Source {
 
 /// A pure delay line of 4800 samples (not a power of two): `y = ring[c]; ring[c] = x`.
 fn pure_delay() -> Source {
-    wat(r#"(module
-  (@custom "wasp" "{\"name\":\"pure delay\",\"channels\":\"mono\",\"state\":[{\"name\":\"line\",\"kind\":\"ring\",\"at\":4096,\"len\":4800,\"cursor\":4000}]}")
-  (memory (export "memory") 1)
+    pure_delay_with("", 1)
+}
+
+/// [`pure_delay`] declaring more state (`extra`: JSON entries, each starting with a comma) in
+/// a memory of `pages` pages.
+fn pure_delay_with(extra: &str, pages: u32) -> Source {
+    let extra = extra.replace('"', "\\\"");
+    wat(format!(
+        r#"(module
+  (@custom "wasp" "{{\"name\":\"pure delay\",\"channels\":\"mono\",\"state\":[{{\"name\":\"line\",\"kind\":\"ring\",\"at\":4096,\"len\":4800,\"cursor\":4000}}{extra}]}}")
+  (memory (export "memory") {pages})
   (func (export "dsp") (param $x f32) (result f32)
     (local $c i32) (local $addr i32) (local $d f32)
     (local.set $c (i32.load (i32.const 4000)))
@@ -131,7 +139,7 @@ fn pure_delay() -> Source {
     (if (i32.ge_u (local.get $c) (i32.const 4800)) (then (local.set $c (i32.const 0))))
     (i32.store (i32.const 4000) (local.get $c))
     (local.get $d)))"#
-        .to_owned())
+    ))
 }
 
 /// Halves the input; `wasp_init` traps when `condition` (WAT over `$sr` and `$max`) holds.
@@ -390,21 +398,12 @@ fn large_state_is_carried_over_several_blocks_exactly() {
 /// blocks the array takes (the ring would otherwise turn over while the array is copied).
 #[test]
 fn a_small_ring_beside_a_large_array_is_carried_exactly() {
+    // A 16 MiB array beside the 4800-sample ring.
     let module = || {
-        wat(r#"(module
-  (@custom "wasp" "{\"name\":\"ring and array\",\"channels\":\"mono\",\"state\":[{\"name\":\"line\",\"kind\":\"ring\",\"at\":4096,\"len\":4800,\"cursor\":4000},{\"name\":\"table\",\"kind\":\"array\",\"at\":65536,\"len\":4194304}]}")
-  (memory (export "memory") 258)
-  (func (export "dsp") (param $x f32) (result f32)
-    (local $c i32) (local $addr i32) (local $d f32)
-    (local.set $c (i32.load (i32.const 4000)))
-    (local.set $addr (i32.add (i32.const 4096) (i32.shl (local.get $c) (i32.const 2))))
-    (local.set $d (f32.load (local.get $addr)))
-    (f32.store (local.get $addr) (local.get $x))
-    (local.set $c (i32.add (local.get $c) (i32.const 1)))
-    (if (i32.ge_u (local.get $c) (i32.const 4800)) (then (local.set $c (i32.const 0))))
-    (i32.store (i32.const 4000) (local.get $c))
-    (local.get $d)))"#
-            .to_owned())
+        pure_delay_with(
+            r#",{"name":"table","kind":"array","at":65536,"len":4194304}"#,
+            258,
+        )
     };
     let input = sine(441.0, SR, 0.25, 0, 160 * BLOCK);
     let mut reference = Rig::new();
