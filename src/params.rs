@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use wasp_gui::{EditorState, SavedEditor};
 
-use crate::engine::{Controller, LoadOutcome, Source};
+use crate::engine::{Controller, LoadError, LoadOutcome, Source};
 
 /// A module as stored in the plugin state: its exact bytes and where it came from, its
 /// parameter values and whether its file is watched.
@@ -93,8 +93,12 @@ impl<'a> PersistentField<'a, Option<SavedModule>> for ModuleField {
         });
         let outcome = self.controller.restore(source, params);
         self.controller.set_watch(watch);
-        if let LoadOutcome::Failed(e) = outcome {
-            nice_error!("Restoring the saved module failed: {e}");
+        match outcome {
+            LoadOutcome::Failed(e @ LoadError::Busy { .. }) => {
+                nice_warn!("Restoring the saved module: {e}");
+            }
+            LoadOutcome::Failed(e) => nice_error!("Restoring the saved module failed: {e}"),
+            _ => {}
         }
     }
 
