@@ -147,13 +147,20 @@ mod tests {
             std::thread::spawn(move || {
                 let mut rounds = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let _held = lock.lock().unwrap();
-                    // The old module's value moves, then the new module takes over and its
-                    // value moves too; then back, so the old generation gets changes again.
-                    bank.set((rounds % 64) as usize, 1.0);
-                    bank.retarget(2, &new);
-                    bank.set((rounds % 64) as usize, 2.0);
-                    bank.retarget(1, &old);
+                    {
+                        let _held = lock.lock().unwrap();
+                        // The old module's value moves, then the new module takes over and its
+                        // value moves too; then back, and the old module's value moves again.
+                        bank.set((rounds % 64) as usize, 1.0);
+                        bank.retarget(2, &new);
+                        bank.set((rounds % 64) as usize, 2.0);
+                        bank.retarget(1, &old);
+                        bank.set(((rounds + 1) % 64) as usize, 1.0);
+                    }
+                    // A short pause, so the audio side also gets snapshots that are not torn.
+                    for _ in 0..(rounds % 4) * 2000 {
+                        std::hint::spin_loop();
+                    }
                     rounds += 1;
                 }
                 rounds
@@ -162,7 +169,9 @@ mod tests {
         let mut values = [0.0; MAX_PARAMS];
         let mut taken = 0u64;
         let started = std::time::Instant::now();
-        while started.elapsed() < std::time::Duration::from_millis(500) {
+        let ms = |n| std::time::Duration::from_millis(n);
+        // At least 300 ms, and until some values were taken (at most 10 s).
+        while (started.elapsed() < ms(300) || taken == 0) && started.elapsed() < ms(10_000) {
             let bits = bank.take_changed(1, &mut values);
             let mut b = bits;
             while b != 0 {
@@ -177,6 +186,7 @@ mod tests {
         }
         stop.store(true, Ordering::Relaxed);
         let rounds = writer.join().unwrap();
+        eprintln!("{rounds} re-targetings, {taken} values taken by the old instance");
         assert!(rounds > 0 && taken > 0, "rounds {rounds}, taken {taken}");
     }
 }
