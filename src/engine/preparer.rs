@@ -837,13 +837,13 @@ impl Worker {
         };
         if self.config.is_none() {
             // Nothing can be instantiated before the host's configuration: keep it for then.
+            let saved = (!is_default).then(|| patch.source().clone());
+            self.slots().set_saved(saved, None);
             self.deferred = Some(Deferred {
                 values: self.initial_params(&patch),
                 patch,
                 builtin: is_default,
             });
-            let saved = (!is_default).then(|| self.deferred_source());
-            self.slots().set_saved(saved.flatten(), None);
             return LoadOutcome::Deferred;
         }
         let preparation = Preparation {
@@ -859,10 +859,6 @@ impl Worker {
             slots.status.last_prepare_ms = Some(started.elapsed().as_secs_f64() * 1e3);
         }
         outcome
-    }
-
-    fn deferred_source(&self) -> Option<Source> {
-        self.deferred.as_ref().map(|d| d.patch.source().clone())
     }
 
     /// A module from a saved state, with exactly its saved parameter values. The saved module
@@ -893,20 +889,34 @@ impl Worker {
     /// Prepares a restored module: a hard switch that the old instance cannot be rolled back
     /// from. On success the bank drives it; on failure the default module plays.
     fn prepare_restored(&mut self, patch: Patch, builtin: bool, values: Vec<f32>) -> LoadOutcome {
+        let outcome = self.prepare_or_fall_back(&patch, builtin, values);
+        if let LoadOutcome::Prepared(_) = outcome {
+            // It plays: its values are in the bank from now on.
+            self.slots().saved_params = None;
+        }
+        outcome
+    }
+
+    /// Prepares `patch` with `values` as a hard switch that cannot be rolled back from (a
+    /// restore, new audio settings). If a module of the user's fails, it stays the saved one
+    /// with these values and the default module plays instead.
+    fn prepare_or_fall_back(
+        &mut self,
+        patch: &Patch,
+        builtin: bool,
+        values: Vec<f32>,
+    ) -> LoadOutcome {
         let preparation = Preparation {
             values: values.clone(),
             crossfade: Crossfade::Never,
             rollback: false,
         };
-        let outcome = self.prepare(&patch, builtin, preparation);
-        match &outcome {
-            // It plays: its values are in the bank from now on.
-            LoadOutcome::Prepared(_) => self.slots().saved_params = None,
-            LoadOutcome::Failed(e) if !builtin => {
-                self.keep_saved_values(&patch, &values);
+        let outcome = self.prepare(patch, builtin, preparation);
+        if let LoadOutcome::Failed(e) = &outcome {
+            if !builtin {
+                self.keep_saved_values(patch, &values);
                 self.fall_back_to_default(e);
             }
-            _ => {}
         }
         outcome
     }
@@ -959,20 +969,7 @@ impl Worker {
             },
         };
         let values = self.initial_params(&patch);
-        let preparation = Preparation {
-            values: values.clone(),
-            crossfade: Crossfade::Never,
-            rollback: false,
-        };
-        let outcome = self.prepare(&patch, builtin, preparation);
-        if let LoadOutcome::Failed(e) = &outcome {
-            if !builtin {
-                // The module stays the saved one, with the values it had.
-                self.keep_saved_values(&patch, &values);
-                self.fall_back_to_default(e);
-            }
-        }
-        outcome
+        self.prepare_or_fall_back(&patch, builtin, values)
     }
 
     /// Makes the plugin state save `values` for `patch`'s parameters, for when the saved

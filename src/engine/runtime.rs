@@ -242,13 +242,17 @@ pub(crate) fn to_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
     Ok(Cow::Owned(wat.encode().map_err(syntax)?))
 }
 
+/// A binary the parser or validator rejected, with the offset it stopped at.
+fn malformed(e: wasmparser::BinaryReaderError) -> LoadError {
+    LoadError::Malformed {
+        offset: e.offset(),
+        message: e.message().to_owned(),
+    }
+}
+
 /// Validates a binary and extracts its `wasp` metadata section and the bytes of memory it
 /// declares at start.
 fn validate(binary: &[u8]) -> Result<(Metadata, u64), LoadError> {
-    let malformed = |e: wasmparser::BinaryReaderError| LoadError::Malformed {
-        offset: e.offset(),
-        message: e.message().to_owned(),
-    };
     let mut validator = wasmparser::Validator::new();
     let mut meta = None;
     let mut totals = Totals::default();
@@ -289,10 +293,6 @@ impl Totals {
     /// Adds one section's memories or tables and refuses the module, with the totals, once
     /// they pass a cap.
     fn add(&mut self, payload: &wasmparser::Payload<'_>) -> Result<(), LoadError> {
-        let malformed = |e: wasmparser::BinaryReaderError| LoadError::Malformed {
-            offset: e.offset(),
-            message: e.message().to_owned(),
-        };
         match payload {
             wasmparser::Payload::MemorySection(reader) => {
                 for memory in reader.clone() {

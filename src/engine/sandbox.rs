@@ -107,7 +107,7 @@ impl Deadline {
         if left.is_zero() {
             return 0;
         }
-        (left.as_nanos() / TICK.as_nanos()) as u64 + 1
+        ticks(left)
     }
 }
 
