@@ -5,7 +5,7 @@
 //! with `wasp_gui::open`.
 
 use std::error::Error;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::{LogicalSize, NativeSize, Size};
@@ -18,18 +18,54 @@ use wasp_gui::{
     SwapView, View,
 };
 
-use crate::engine::{Channels, Controller, Scale};
+use nice_plug::prelude::{FloatParam, ParamSetter};
+
+use crate::engine::{Channels, Controller, ParamSpec, Scale};
+use crate::host_params::HostBank;
 use crate::meters::{MeterShared, SCOPE_VIEW};
 
 /// The engine as the editor sees it.
 pub struct EngineBackend {
     controller: Controller,
     meters: Arc<MeterShared>,
+    /// The host parameters the module's parameters are bound to: the editor's sliders read
+    /// and set these, as a host's own controls do.
+    host: Arc<HostBank>,
+    /// nice-plug's handle for parameter gestures, once the window is open.
+    gui: Mutex<Option<GuiContext>>,
+    instrument: bool,
 }
 
 impl EngineBackend {
-    pub fn new(controller: Controller, meters: Arc<MeterShared>) -> Self {
-        Self { controller, meters }
+    pub fn new(
+        controller: Controller,
+        meters: Arc<MeterShared>,
+        host: Arc<HostBank>,
+        instrument: bool,
+    ) -> Self {
+        Self {
+            controller,
+            meters,
+            host,
+            gui: Mutex::new(None),
+            instrument,
+        }
+    }
+
+    /// The newest module's parameter `index`, with the host parameter it is bound to.
+    fn bound(&self, index: usize) -> Option<(ParamSpec, &FloatParam)> {
+        let module = self.controller.status().current?;
+        let spec = module.metadata.params.get(index)?.clone();
+        let slot = *module.slots.get(index)? as usize;
+        Some((spec, self.host.param(slot)?))
+    }
+
+    /// Runs `f` with a parameter setter, if the window has a host context.
+    fn with_setter(&self, f: impl FnOnce(&ParamSetter)) {
+        let gui = self.gui.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(context) = gui.as_ref() {
+            f(&context.param_setter());
+        }
     }
 }
 
@@ -52,6 +88,8 @@ impl Backend for EngineBackend {
             },
             builtin: m.builtin,
         });
+        // The values the host parameters hold: what host automation and the host's own
+        // controls set, and what the sliders set through the host.
         let values = self.controller.param_values();
         view.params = status.current.as_ref().map_or_else(Vec::new, |m| {
             m.metadata
@@ -82,6 +120,8 @@ impl Backend for EngineBackend {
             }),
             _ => None,
         };
+        view.instrument = self.instrument;
+        (view.held_notes, view.notes_seen) = self.meters.notes();
         view.error = status.last_error.clone();
         view.fault = status.last_fault.clone();
         view.watching = status.watching;
@@ -119,10 +159,39 @@ impl Backend for EngineBackend {
                 }
             }
             Command::SetWatch(on) => self.controller.set_watch(on),
+            Command::BeginParam { index } => {
+                if let Some((_, param)) = self.bound(index) {
+                    self.with_setter(|s| s.begin_set_parameter(param));
+                }
+            }
             Command::SetParam { index, value } => {
-                self.controller.set_param(index, value);
+                if let Some((spec, param)) = self.bound(index) {
+                    let normalized = spec.normalize(value);
+                    self.with_setter(|s| s.set_parameter_normalized(param, normalized));
+                }
+            }
+            Command::EndParam { index } => {
+                if let Some((_, param)) = self.bound(index) {
+                    self.with_setter(|s| s.end_set_parameter(param));
+                }
             }
         }
+    }
+
+    fn param_text(&self, index: usize, value: f32) -> String {
+        match self.controller.status().current {
+            Some(m) => m
+                .metadata
+                .params
+                .get(index)
+                .map_or_else(String::new, |p| p.format(value)),
+            None => String::new(),
+        }
+    }
+
+    fn param_parse(&self, index: usize, text: &str) -> Option<f32> {
+        let m = self.controller.status().current?;
+        m.metadata.params.get(index)?.parse(text)
     }
 }
 
@@ -130,11 +199,16 @@ impl Backend for EngineBackend {
 pub struct WaspEditor {
     state: Arc<EditorState>,
     backend: Arc<EngineBackend>,
+    title: &'static str,
 }
 
 impl WaspEditor {
-    pub fn new(state: Arc<EditorState>, backend: Arc<EngineBackend>) -> Self {
-        Self { state, backend }
+    pub fn new(state: Arc<EditorState>, backend: Arc<EngineBackend>, title: &'static str) -> Self {
+        Self {
+            state,
+            backend,
+            title,
+        }
     }
 }
 
@@ -180,7 +254,7 @@ impl Editor for WaspEditor {
         parent: Option<ParentWindowHandle>,
         wait_for_parent: bool,
         fallback_scale_factor: Option<f64>,
-        _gui_context: GuiContext,
+        gui_context: GuiContext,
         host: Option<HostMethods>,
     ) -> Result<SpawnedEditor<Self::Handle>, Box<dyn Error>> {
         let host = host.map(|host| {
@@ -188,8 +262,9 @@ impl Editor for WaspEditor {
                 .with_callbacks(HostCallbacks(host.callbacks))
                 .with_main_thread(MainThreadCaller(host.main_thread_caller))
         });
+        *self.backend.gui.lock().unwrap_or_else(|e| e.into_inner()) = Some(gui_context);
         let options = OpenOptions {
-            title: "Wasp".into(),
+            title: self.title.into(),
             parent: parent
                 .as_ref()
                 .map(baseview::ParentWindowHandle::from_window),

@@ -5,14 +5,16 @@
 
 mod editor;
 mod engine;
+mod host_params;
 mod meters;
 mod params;
 mod plugin;
 
 pub use engine::*;
+pub use host_params::slot_id;
 pub use meters::MeterShared;
 pub use params::{SavedModule, WaspParams};
-pub use plugin::Wasp;
+pub use plugin::{Effect, Flavor, Instrument, Wasp, WaspInstrument, WaspPlugin, INSTRUMENT_MODULE};
 
-nice_plug::nice_export_clap!(Wasp);
-nice_plug::nice_export_vst3!(Wasp);
+nice_plug::nice_export_clap!(Wasp, WaspInstrument);
+nice_plug::nice_export_vst3!(Wasp, WaspInstrument);

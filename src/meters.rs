@@ -1,7 +1,7 @@
 //! Levels, processing load and an oscilloscope feed that the audio thread publishes for the
 //! editor. Atomics only: the audio thread writes without locking or allocating, the editor reads.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Samples kept for the oscilloscope (a power of two, for cheap wrapping).
 pub const SCOPE_LEN: usize = 2048;
@@ -26,6 +26,10 @@ pub struct MeterShared {
     scope: Box<[AtomicU32]>,
     /// Total samples written to `scope`; the next one goes to `scope_written % SCOPE_LEN`.
     scope_written: AtomicUsize,
+    /// Keys held now, one bit per MIDI key (0-63, 64-127).
+    held: [AtomicU64; 2],
+    /// Note-on events received so far, so the editor can flash on repeated notes.
+    notes_seen: AtomicU64,
 }
 
 impl Default for MeterShared {
@@ -38,6 +42,8 @@ impl Default for MeterShared {
             sample_rate: AtomicU32::new(0),
             scope: (0..SCOPE_LEN).map(|_| AtomicU32::new(0)).collect(),
             scope_written: AtomicUsize::new(0),
+            held: Default::default(),
+            notes_seen: AtomicU64::new(0),
         }
     }
 }
@@ -69,6 +75,33 @@ pub struct MeterAudio {
 }
 
 impl MeterShared {
+    /// Audio thread: a key went down (`on`) or up. Realtime-safe.
+    pub fn note(&self, key: u8, on: bool) {
+        let key = key.min(127) as usize;
+        let (word, bit) = (&self.held[key / 64], 1u64 << (key % 64));
+        // Relaxed: display only.
+        if on {
+            word.fetch_or(bit, Ordering::Relaxed);
+            self.notes_seen.fetch_add(1, Ordering::Relaxed);
+        } else {
+            word.fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+
+    /// Audio thread: the host stopped or reset; nothing is held any more. Realtime-safe.
+    pub fn release_all(&self) {
+        for word in &self.held {
+            word.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The keys held now (bit per key) and the number of note-ons so far.
+    pub fn notes(&self) -> (u128, u64) {
+        let low = self.held[0].load(Ordering::Relaxed) as u128;
+        let high = self.held[1].load(Ordering::Relaxed) as u128;
+        (low | high << 64, self.notes_seen.load(Ordering::Relaxed))
+    }
+
     /// Audio thread, before processing: the input's levels. Realtime-safe.
     pub fn publish_input(&self, channels: &[&mut [f32]]) {
         raise_peaks(&self.input_peak, channels);

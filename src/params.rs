@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use wasp_gui::{EditorState, SavedEditor};
 
 use crate::engine::{Controller, LoadError, LoadOutcome, Source};
+use crate::host_params::{BindingsField, HostBank};
 
 /// A module as stored in the plugin state: its exact bytes and where it came from, its
 /// parameter values and whether its file is watched.
@@ -156,10 +157,17 @@ pub enum OnCrash {
     Silence,
 }
 
-/// Wasp's parameters. Module parameters are mapped onto host parameters by a later version;
-/// today the state carries the module and the crash behaviour.
+/// Wasp's parameters: the bank of host parameters the module's parameters are bound to, and
+/// what to do after a crash. The state also carries the module, the slot bindings and the
+/// editor.
 #[derive(Params)]
 pub struct WaspParams {
+    /// Host parameter slot of each module parameter id. Restored before `module`.
+    #[persist = "bindings"]
+    pub bindings: BindingsField,
+    /// The module's parameters as host parameters.
+    #[nested]
+    pub host: Arc<HostBank>,
     /// The loaded module, saved with the project.
     #[persist = "module"]
     pub module: ModuleField,
@@ -173,7 +181,12 @@ pub struct WaspParams {
 
 impl WaspParams {
     pub(crate) fn new(controller: Controller) -> Self {
+        let host = Arc::new(HostBank::new(controller.bindings()));
+        let values: Arc<dyn crate::engine::HostValues> = host.clone();
+        controller.set_host_values(Arc::downgrade(&values));
         Self {
+            bindings: BindingsField(controller.clone()),
+            host,
             module: ModuleField {
                 controller,
                 unreadable: Mutex::new(None),

@@ -20,6 +20,8 @@ const DIM: Color32 = Color32::from_rgb(0x9a, 0xa0, 0xab);
 const NOTE_TIME: Duration = Duration::from_secs(6);
 /// Meter fall-off per frame (about 20 dB per second at 30 frames per second).
 const METER_DECAY: f32 = 0.925;
+/// How long a peak stays marked on the output meters.
+const PEAK_HOLD: std::time::Duration = std::time::Duration::from_millis(1500);
 
 pub fn style(ctx: &egui::Context) {
     ctx.set_visuals(egui::Visuals::dark());
@@ -60,8 +62,13 @@ pub struct App {
     input_level: [f32; 2],
     output_level: [f32; 2],
     cpu_peak: f32,
-    /// Slider values being dragged, so a slider does not jump back while its request travels.
+    /// Slider values, following the module's values except while the user drags one, so a
+    /// slider does not jump back while its request travels.
     params: Vec<f32>,
+    /// The parameter being dragged, and when it last moved.
+    editing: Option<(usize, Instant)>,
+    /// Output peaks held for a moment, and when they were set.
+    peak_hold: [(f32, Instant); 2],
 }
 
 impl App {
@@ -79,6 +86,8 @@ impl App {
             output_level: [0.0; 2],
             cpu_peak: 0.0,
             params: Vec::new(),
+            editing: None,
+            peak_hold: [(0.0, Instant::now()); 2],
         }
     }
 
@@ -139,9 +148,27 @@ impl App {
             self.input_level[ch] = m.input_peak[ch].max(self.input_level[ch] * METER_DECAY);
             self.output_level[ch] = m.output_peak[ch].max(self.output_level[ch] * METER_DECAY);
         }
-        self.cpu_peak = m.cpu_peak.max(self.cpu_peak * METER_DECAY);
+        for (hold, level) in self.peak_hold.iter_mut().zip(m.output_peak) {
+            if level >= hold.0 || hold.1.elapsed() > PEAK_HOLD {
+                *hold = (level, Instant::now());
+            }
+        }
+        // The peak is the highest block since the last frame, which can be below the average
+        // when the frame saw few blocks: never show it below the average.
+        self.cpu_peak = m
+            .cpu_peak
+            .max(self.cpu_peak * METER_DECAY)
+            .max(m.cpu_average);
         if self.params.len() != self.view.params.len() {
             self.params = self.view.params.iter().map(|p| p.value).collect();
+        }
+        // Follow the module's values (host automation, another editor) except for the slider
+        // under the user's hand.
+        let editing = self.editing.map(|(i, _)| i);
+        for (i, (value, p)) in self.params.iter_mut().zip(&self.view.params).enumerate() {
+            if Some(i) != editing {
+                *value = p.value;
+            }
         }
         if self
             .note
@@ -257,6 +284,10 @@ impl App {
     fn body(&mut self, ui: &mut egui::Ui, backend: &dyn Backend) {
         self.status(ui);
         ui.add_space(6.0);
+        if self.view.module.as_ref().is_none_or(|m| m.builtin) && self.drag.is_none() {
+            drop_target(ui);
+            ui.add_space(6.0);
+        }
         if let Some(m) = &self.view.module {
             egui::CollapsingHeader::new("Module")
                 .default_open(true)
@@ -400,48 +431,93 @@ impl App {
             ),
         );
         ui.add_space(4.0);
-        ui.label(RichText::new("Input").color(DIM));
-        for level in self.input_level {
-            level_bar(ui, level);
+        if !self.view.instrument {
+            ui.label(RichText::new("Input").color(DIM));
+            for level in self.input_level {
+                level_bar(ui, level, level);
+            }
         }
         ui.label(RichText::new("Output").color(DIM));
-        for level in self.output_level {
-            level_bar(ui, level);
+        for (level, hold) in self.output_level.into_iter().zip(self.peak_hold) {
+            level_bar(ui, level, hold.0.max(level));
         }
+        meter_scale(ui);
         ui.add_space(4.0);
         ui.label(RichText::new("Output scope").color(DIM));
         scope(ui, &self.scope);
     }
 
     fn parameters(&mut self, ui: &mut egui::Ui, backend: &dyn Backend) {
+        if self.view.instrument {
+            keyboard(ui, self.view.held_notes);
+            ui.add_space(6.0);
+        }
         if self.view.params.is_empty() {
             ui.label(RichText::new("This module declares no parameters.").color(DIM));
             return;
         }
-        egui::Grid::new("params").num_columns(2).show(ui, |ui| {
-            for (index, p) in self.view.params.iter().enumerate() {
-                ui.label(&p.name).on_hover_text(&p.id);
-                let value = &mut self.params[index];
-                let slider = egui::Slider::new(value, p.min..=p.max)
-                    .logarithmic(p.logarithmic)
-                    .suffix(if p.unit.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" {}", p.unit)
+        // Up to 64 parameters: two columns of labelled sliders once there are more than six,
+        // scrolling past a few rows.
+        let columns = if self.view.params.len() > 6 { 2 } else { 1 };
+        let rows = self.view.params.len().div_ceil(columns);
+        let width = (ui.available_width() - 16.0) / columns as f32;
+        egui::ScrollArea::vertical()
+            .max_height(170.0)
+            .show(ui, |ui| {
+                egui::Grid::new("params")
+                    .num_columns(2 * columns)
+                    .spacing([10.0, 4.0])
+                    .show(ui, |ui| {
+                        for row in 0..rows {
+                            for column in 0..columns {
+                                let index = column * rows + row;
+                                if index < self.view.params.len() {
+                                    self.parameter(ui, backend, index, width);
+                                }
+                            }
+                            ui.end_row();
+                        }
                     });
-                let response = ui.add(slider);
-                if response.double_clicked() {
-                    *value = p.default;
-                }
-                if response.changed() || response.double_clicked() {
-                    backend.send(Command::SetParam {
-                        index,
-                        value: *value,
-                    });
-                }
-                ui.end_row();
+            });
+    }
+
+    /// One parameter: its name, and a slider showing the value in its unit. Drag it, or click
+    /// the value to type one; double-click resets to the default. Every change is a host
+    /// gesture, so the host records automation and offers undo.
+    fn parameter(&mut self, ui: &mut egui::Ui, backend: &dyn Backend, index: usize, width: f32) {
+        let p = &self.view.params[index];
+        ui.add_sized([width * 0.32, 18.0], egui::Label::new(&p.name).truncate())
+            .on_hover_text(format!("{} ({})", p.name, p.id));
+        let value = &mut self.params[index];
+        ui.spacing_mut().slider_width = (width * 0.68 - 90.0).max(60.0);
+        let slider = egui::Slider::new(value, p.min..=p.max)
+            .logarithmic(p.logarithmic)
+            .custom_formatter(|v, _| backend.param_text(index, v as f32))
+            .custom_parser(|text| backend.param_parse(index, text).map(f64::from));
+        let response = ui.add(slider);
+        if response.double_clicked() {
+            *value = p.default;
+        }
+        let value = *value;
+        if response.drag_started() {
+            backend.send(Command::BeginParam { index });
+            self.editing = Some((index, Instant::now()));
+        }
+        if response.changed() || response.double_clicked() {
+            if response.dragged() {
+                backend.send(Command::SetParam { index, value });
+                self.editing = Some((index, Instant::now()));
+            } else {
+                // A typed value or a reset: one complete gesture.
+                backend.send(Command::BeginParam { index });
+                backend.send(Command::SetParam { index, value });
+                backend.send(Command::EndParam { index });
             }
-        });
+        }
+        if response.drag_stopped() {
+            backend.send(Command::EndParam { index });
+            self.editing = None;
+        }
     }
 }
 
@@ -465,16 +541,126 @@ fn bar(ui: &mut egui::Ui, fraction: f32, text: String) {
     );
 }
 
-fn level_bar(ui: &mut egui::Ui, peak: f32) {
-    let db = 20.0 * peak.max(1e-6).log10();
-    // -60 dBFS .. 0 dBFS across the bar.
-    let fraction = ((db + 60.0) / 60.0).clamp(0.0, 1.0);
-    let text = if db > -90.0 {
-        format!("{db:.1} dB")
+/// Where a level sits on a meter: -60 dBFS at the left, 0 dBFS at the right.
+fn meter_fraction(db: f32) -> f32 {
+    ((db + 60.0) / 60.0).clamp(0.0, 1.0)
+}
+
+/// A level meter on a dB scale with ticks every 12 dB, the held peak as a line, and the
+/// level as text. Silence draws no bar and no marker.
+fn level_bar(ui: &mut egui::Ui, peak: f32, held: f32) {
+    let size = egui::vec2(ui.available_width(), 16.0);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 3.0, Color32::from_rgb(0x10, 0x12, 0x16));
+    let db = 20.0 * peak.max(1e-9).log10();
+    let x = |db: f32| rect.left() + meter_fraction(db) * rect.width();
+    if db > -60.0 {
+        let colour = if db > -0.1 {
+            ERROR
+        } else if db > -6.0 {
+            Color32::from_rgb(0xe0, 0xc0, 0x40)
+        } else {
+            OK
+        };
+        let bar = egui::Rect::from_min_max(rect.min, egui::pos2(x(db), rect.max.y));
+        painter.rect_filled(bar, 3.0, colour.gamma_multiply(0.7));
+    }
+    for tick in [-48.0, -36.0, -24.0, -12.0, -6.0] {
+        painter.vline(
+            x(tick),
+            rect.y_range(),
+            Stroke::new(1.0, Color32::from_gray(70)),
+        );
+    }
+    let held_db = 20.0 * held.max(1e-9).log10();
+    if held_db > -60.0 {
+        painter.vline(x(held_db), rect.y_range(), Stroke::new(2.0, Color32::WHITE));
+    }
+    let text = if held_db > -90.0 {
+        format!("{held_db:.1} dB")
     } else {
-        "-inf".into()
+        "-inf dB".into()
     };
-    bar(ui, fraction, text);
+    painter.text(
+        rect.right_center() - egui::vec2(4.0, 0.0),
+        egui::Align2::RIGHT_CENTER,
+        text,
+        egui::FontId::monospace(11.0),
+        Color32::from_gray(220),
+    );
+}
+
+/// The dB scale under the meters.
+fn meter_scale(ui: &mut egui::Ui) {
+    let size = egui::vec2(ui.available_width(), 12.0);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    for tick in [-48, -36, -24, -12, -6, 0] {
+        let x = rect.left() + meter_fraction(tick as f32) * rect.width();
+        let align = if tick == 0 {
+            egui::Align2::RIGHT_TOP
+        } else {
+            egui::Align2::CENTER_TOP
+        };
+        painter.text(
+            egui::pos2(x, rect.top()),
+            align,
+            tick.to_string(),
+            egui::FontId::proportional(9.0),
+            DIM,
+        );
+    }
+}
+
+/// A strip of keys, C-1 to G9, lighting the ones held.
+fn keyboard(ui: &mut egui::Ui, held: u128) {
+    let size = egui::vec2(ui.available_width(), 26.0);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    // Keys 24 (C1) to 108 (C8): what fits legibly.
+    let (low, high) = (24u32, 108u32);
+    let is_black = |k: u32| matches!(k % 12, 1 | 3 | 6 | 8 | 10);
+    let whites = (low..=high).filter(|&k| !is_black(k)).count() as f32;
+    let w = rect.width() / whites;
+    let lit = |k: u32| held >> k & 1 == 1;
+    let mut i = 0.0;
+    for k in (low..=high).filter(|&k| !is_black(k)) {
+        let key = egui::Rect::from_min_size(
+            egui::pos2(rect.left() + i * w, rect.top()),
+            egui::vec2(w - 1.0, rect.height()),
+        );
+        painter.rect_filled(
+            key,
+            1.0,
+            if lit(k) {
+                ACCENT
+            } else {
+                Color32::from_gray(200)
+            },
+        );
+        i += 1.0;
+    }
+    let mut i = 0.0;
+    for k in low..=high {
+        if is_black(k) {
+            let key = egui::Rect::from_min_size(
+                egui::pos2(rect.left() + i * w - w * 0.3, rect.top()),
+                egui::vec2(w * 0.6, rect.height() * 0.6),
+            );
+            painter.rect_filled(
+                key,
+                1.0,
+                if lit(k) {
+                    ACCENT
+                } else {
+                    Color32::from_gray(30)
+                },
+            );
+        } else {
+            i += 1.0;
+        }
+    }
 }
 
 fn scope(ui: &mut egui::Ui, samples: &[f32]) {
@@ -502,6 +688,33 @@ fn scope(ui: &mut egui::Ui, samples: &[f32]) {
         })
         .collect();
     painter.add(egui::Shape::line(points, Stroke::new(1.5, ACCENT)));
+}
+
+/// Where to drop a module, shown while the built-in module plays.
+fn drop_target(ui: &mut egui::Ui) {
+    let size = egui::vec2(ui.available_width(), 64.0);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_stroke(
+        rect.shrink(1.0),
+        10.0,
+        Stroke::new(1.5, DIM),
+        egui::StrokeKind::Inside,
+    );
+    painter.text(
+        rect.center() - egui::vec2(0.0, 9.0),
+        egui::Align2::CENTER_CENTER,
+        "Drop a .wasm or .wat module here",
+        egui::FontId::proportional(17.0),
+        Color32::from_gray(220),
+    );
+    painter.text(
+        rect.center() + egui::vec2(0.0, 13.0),
+        egui::Align2::CENTER_CENTER,
+        "or use Load… above",
+        egui::FontId::proportional(12.0),
+        DIM,
+    );
 }
 
 fn drop_overlay(ui: &mut egui::Ui, drag: &DragHover) {

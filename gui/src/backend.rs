@@ -18,6 +18,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Sends a request. Never blocks on compilation: the result shows up in later snapshots.
     fn send(&self, command: Command);
+
+    /// The plain `value` of the running module's parameter `index` as text, in its unit.
+    fn param_text(&self, index: usize, value: f32) -> String {
+        let _ = index;
+        format!("{value:.2}")
+    }
+
+    /// Reads a value typed for parameter `index`; `None` if it is not one.
+    fn param_parse(&self, index: usize, text: &str) -> Option<f32> {
+        let _ = index;
+        text.trim().parse().ok()
+    }
 }
 
 /// A request from the editor.
@@ -29,8 +41,13 @@ pub enum Command {
     Reload,
     /// Follow (or stop following) the running module's file: reload it when it changes.
     SetWatch(bool),
+    /// The user starts changing parameter `index` (a drag begins): the host records the
+    /// changes that follow as one gesture.
+    BeginParam { index: usize },
     /// Set the plain value of the running module's parameter at `index`.
     SetParam { index: usize, value: f32 },
+    /// The gesture on parameter `index` is over.
+    EndParam { index: usize },
 }
 
 /// Everything the editor draws, as of one snapshot.
@@ -50,6 +67,12 @@ pub struct View {
     pub meters: MeterView,
     /// The running module's declared parameters, with their current values.
     pub params: Vec<ParamView>,
+    /// Whether this is the instrument, which shows a keyboard strip.
+    pub instrument: bool,
+    /// Keys held now, one bit per MIDI key.
+    pub held_notes: u128,
+    /// Note-ons received so far.
+    pub notes_seen: u64,
 }
 
 /// The running module, as its metadata and file describe it.

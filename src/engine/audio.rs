@@ -27,7 +27,9 @@ use std::f32::consts::FRAC_PI_2;
 use std::sync::Arc;
 
 use super::error::Fault;
+use super::events::{ModuleEvent, Transport};
 use super::instance::DspInstance;
+use super::metadata::Metadata;
 use super::migrate::{Plan, STAGE_BYTES};
 use super::params::MAX_PARAMS;
 use super::sandbox::{self, Deadline, OFFLINE_BLOCK_BUDGET};
@@ -68,6 +70,10 @@ pub struct Prepared {
     /// project's module is not a live edit) and for new audio settings (the old instance was
     /// prepared for the old ones).
     pub(crate) rollback: bool,
+    /// The module parameter bound to each host slot (`UNBOUND` for none).
+    pub(crate) slot_params: [u8; MAX_PARAMS],
+    /// The plain value each parameter last received, by index.
+    pub(crate) values: [f32; MAX_PARAMS],
     /// Buffers for running the outgoing instance during a crossfade, `max_frames` long each,
     /// allocated and touched on the worker.
     pub(crate) scratch: [Vec<f32>; 2],
@@ -517,6 +523,9 @@ impl AudioEngine {
                     .copied()
                     .unwrap_or(spec.default)
                     .clamp(spec.min, spec.max);
+                if let Some(v) = current.values.get_mut(index) {
+                    *v = value;
+                }
                 if current
                     .instance
                     .set_param_until(index, value, deadline)
@@ -526,6 +535,89 @@ impl AudioEngine {
                 }
             }
         });
+    }
+
+    /// The host moved host parameter `slot` to `normalized` (0 to 1): passes the plain value to
+    /// the running module's parameter bound to that slot, now, so a block split at the event's
+    /// frame hears it from exactly there. A slot the module does not use is ignored.
+    /// Realtime-safe unless the module traps.
+    pub fn set_host_param(&mut self, slot: usize, normalized: f32) {
+        let deadline = self.block_deadline(self.last_frames.max(1));
+        let guard = self.guard;
+        let Some(current) = self.current.as_mut() else {
+            return;
+        };
+        let Some(&index) = current.slot_params.get(slot) else {
+            return;
+        };
+        let index = index as usize;
+        // A second handle on the patch (a reference count, see `apply_params`).
+        let patch = current.instance.patch().clone();
+        let Some(spec) = patch.metadata().params.get(index) else {
+            return;
+        };
+        let value = spec.denormalize(normalized);
+        if let Some(v) = current.values.get_mut(index) {
+            *v = value;
+        }
+        let mut result = Ok(());
+        guard(&mut || result = current.instance.set_param_until(index, value, deadline));
+        self.publish_new_fault(result);
+    }
+
+    /// Passes a note or MIDI message to the running module now (between two pieces of a
+    /// block split at the event's frame). Realtime-safe unless the module traps.
+    pub fn send_event(&mut self, event: ModuleEvent) {
+        let deadline = self.block_deadline(self.last_frames.max(1));
+        let guard = self.guard;
+        let Some(current) = self.current.as_mut() else {
+            return;
+        };
+        let mut result = Ok(());
+        guard(&mut || result = current.instance.event_until(event, deadline));
+        self.publish_new_fault(result);
+    }
+
+    /// Publishes a fault from a call made between pieces; the next piece then reports it like
+    /// any other (silence or dry, rollback).
+    fn publish_new_fault(&mut self, result: Result<(), Fault>) {
+        if let (Err(fault), Some(current)) = (result, self.current.as_mut()) {
+            if current.instance.fault_is_new() {
+                self.shared.publish_fault(current.generation, fault);
+            }
+        }
+    }
+
+    /// Writes the song's transport into the running modules that ask for it (and into a
+    /// fading or staging one), before the next piece. Realtime-safe.
+    pub fn set_transport(&mut self, transport: &Transport) {
+        if let Some(current) = self.current.as_mut() {
+            current.instance.write_transport(transport);
+        }
+        if let Some(previous) = self.previous.as_mut().filter(|p| p.fading()) {
+            previous.prepared.instance.write_transport(transport);
+        }
+    }
+
+    /// Calls `f(slot, normalized)` for each host slot the running module's parameters are
+    /// bound to, with the value the parameter last received: after a commit, the plugin writes
+    /// these into the host's parameters. Realtime-safe.
+    pub fn bound_values(&self, mut f: impl FnMut(usize, f32)) {
+        let Some(current) = self.current.as_ref() else {
+            return;
+        };
+        let params = current.instance.patch().metadata().params.as_slice();
+        for (slot, &index) in current.slot_params.iter().enumerate() {
+            let index = index as usize;
+            if let (Some(spec), Some(value)) = (params.get(index), current.values.get(index)) {
+                f(slot, spec.normalize(*value));
+            }
+        }
+    }
+
+    /// The running module's metadata (latency, tail, parameters). Realtime-safe.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.current.as_ref().map(|c| c.instance.patch().metadata())
     }
 
     /// Runs the current instance (and a fading previous one) over a piece of `frames`.

@@ -15,6 +15,10 @@ pub mod names {
     pub const PROCESS: &str = "wasp_process";
     pub const FRAME: &str = "wasp_frame";
     pub const MEMORY: &str = "memory";
+    pub const NOTE_ON: &str = "wasp_note_on";
+    pub const NOTE_OFF: &str = "wasp_note_off";
+    pub const MIDI: &str = "wasp_midi";
+    pub const TRANSPORT: &str = "wasp_transport";
 }
 
 /// The shape of the module's per-sample `dsp` export.
@@ -56,6 +60,13 @@ pub struct Layout {
     pub has_reset: bool,
     pub has_set_param: bool,
     pub has_memory: bool,
+    /// `wasp_note_on` and `wasp_note_off`.
+    pub has_note_on: bool,
+    pub has_note_off: bool,
+    /// `wasp_midi`: other MIDI channel messages (controllers, pitch bend, pressure).
+    pub has_midi: bool,
+    /// `wasp_transport`: where Wasp writes the song position and tempo before each block.
+    pub has_transport: bool,
 }
 
 fn is(ty: &ValType, want: &ValType) -> bool {
@@ -171,6 +182,41 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
         }
         _ => {}
     }
+    let note = |name: &str| -> Result<bool, LoadError> {
+        match func_export(name)? {
+            None => Ok(false),
+            Some(f) if signature_is(&f, &[I32, F32], &[]) => Ok(true),
+            Some(f) => Err(LoadError::Abi(format!(
+                "`{name}` has type {}, but it must be (i32, f32) -> () (MIDI key 0-127, \
+                 velocity 0-1)",
+                signature_text(&f)
+            ))),
+        }
+    };
+    let has_note_on = note(names::NOTE_ON)?;
+    let has_note_off = note(names::NOTE_OFF)?;
+    let has_midi = match func_export(names::MIDI)? {
+        None => false,
+        Some(f) if signature_is(&f, &[I32, I32, I32], &[]) => true,
+        Some(f) => {
+            return Err(LoadError::Abi(format!(
+                "`wasp_midi` has type {}, but it must be (i32, i32, i32) -> () (status byte \
+                 and two data bytes of a MIDI message)",
+                signature_text(&f)
+            )))
+        }
+    };
+    let has_transport = match module.get_export(names::TRANSPORT) {
+        None => false,
+        Some(ExternType::Global(g)) if is(g.content(), &I32) => true,
+        Some(_) => {
+            return Err(LoadError::Abi(
+                "the export `wasp_transport` must be an i32 global holding the address of the \
+                 48-byte transport block in `memory`"
+                    .into(),
+            ))
+        }
+    };
     let has_memory = match module.get_export(names::MEMORY) {
         None => false,
         Some(ExternType::Memory(m)) if !m.is_64() && !m.is_shared() => true,
@@ -180,6 +226,13 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
             ))
         }
     };
+    if has_transport && !has_memory {
+        return Err(LoadError::Abi(
+            "the module exports `wasp_transport`, so it must export its linear memory as \
+             `memory`, where Wasp writes the transport block"
+                .into(),
+        ));
+    }
     if shape == DspShape::StereoFrame && !has_memory {
         return Err(LoadError::Abi(
             "`dsp` writes its output through `wasp_frame`, so the module must export its \
@@ -248,5 +301,9 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
         has_reset,
         has_set_param,
         has_memory,
+        has_note_on,
+        has_note_off,
+        has_midi,
+        has_transport,
     })
 }

@@ -4,6 +4,7 @@
 //! Created on a worker thread (instantiation allocates and runs module code), then moved to the
 //! audio thread, where only [`DspInstance::process`] and [`DspInstance::reset`] are called.
 
+use super::events::{ModuleEvent, Transport, TRANSPORT_BYTES};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +66,11 @@ pub struct DspInstance {
     budget: (f32, std::time::Duration),
     reset: Option<TypedFunc<(), ()>>,
     set_param: Option<TypedFunc<(i32, f32), ()>>,
+    note_on: Option<TypedFunc<(i32, f32), ()>>,
+    note_off: Option<TypedFunc<(i32, f32), ()>>,
+    midi: Option<TypedFunc<(i32, i32, i32), ()>>,
+    /// The module's memory and the byte address of its transport block, if it asks for one.
+    transport: Option<(Memory, usize)>,
     patch: Patch,
     config: ProcessConfig,
     /// The declared state, resolved for this instance; what a swap carries.
@@ -170,6 +176,49 @@ impl DspInstance {
             None
         };
 
+        let typed = |store: &mut Store<HostState>, present: bool, name: &str| {
+            if present {
+                user.get_typed_func::<(i32, f32), ()>(store, name)
+                    .map(Some)
+                    .map_err(wrong)
+            } else {
+                Ok(None)
+            }
+        };
+        let note_on = typed(&mut store, layout.has_note_on, names::NOTE_ON)?;
+        let note_off = typed(&mut store, layout.has_note_off, names::NOTE_OFF)?;
+        let midi = if layout.has_midi {
+            Some(
+                user.get_typed_func::<(i32, i32, i32), ()>(&mut store, names::MIDI)
+                    .map_err(wrong)?,
+            )
+        } else {
+            None
+        };
+        let transport = if layout.has_transport {
+            let memory = user
+                .get_memory(&mut store, names::MEMORY)
+                .ok_or_else(|| LoadError::Abi("the module exports no `memory`".into()))?;
+            let global = user
+                .get_global(&mut store, names::TRANSPORT)
+                .ok_or_else(|| LoadError::Abi("the module exports no `wasp_transport`".into()))?;
+            // Read after `wasp_init`, like `wasp_frame`.
+            let addr = global.get(&mut store).i32().unwrap_or(-1) as u32 as usize;
+            let len = memory.data_size(&store);
+            if addr
+                .checked_add(TRANSPORT_BYTES)
+                .is_none_or(|end| end > len)
+            {
+                return Err(LoadError::Abi(format!(
+                    "`wasp_transport` points at byte {addr}, but the transport block needs \
+                     {TRANSPORT_BYTES} bytes there and memory is only {len} bytes long"
+                )));
+            }
+            Some((memory, addr))
+        } else {
+            None
+        };
+
         let dsp = user
             .get_func(&mut store, names::DSP)
             .ok_or_else(|| LoadError::Abi("the module exports no `dsp`".into()))?;
@@ -252,6 +301,10 @@ impl DspInstance {
             ),
             reset,
             set_param,
+            note_on,
+            note_off,
+            midi,
+            transport,
             patch: patch.clone(),
             config,
             state,
@@ -405,6 +458,77 @@ impl DspInstance {
             }
         }
         Ok(())
+    }
+
+    /// Passes a note or MIDI message to the module, if it has the export for it, ending by
+    /// `deadline`. Realtime-safe unless the module traps.
+    pub(crate) fn event_until(
+        &mut self,
+        event: ModuleEvent,
+        deadline: Deadline,
+    ) -> Result<(), Fault> {
+        if self.fault.is_some() {
+            return Ok(());
+        }
+        let wanted = match event {
+            ModuleEvent::NoteOn { .. } => self.note_on.is_some(),
+            ModuleEvent::NoteOff { .. } => self.note_off.is_some(),
+            ModuleEvent::Midi { .. } => self.midi.is_some(),
+        };
+        if !wanted {
+            return Ok(());
+        }
+        self.arm(deadline);
+        let (export, result) = match event {
+            ModuleEvent::NoteOn { key, velocity } => (
+                names::NOTE_ON,
+                self.note_on
+                    .as_ref()
+                    .map(|f| f.call(&mut self.store, (i32::from(key), velocity))),
+            ),
+            ModuleEvent::NoteOff { key, velocity } => (
+                names::NOTE_OFF,
+                self.note_off
+                    .as_ref()
+                    .map(|f| f.call(&mut self.store, (i32::from(key), velocity))),
+            ),
+            ModuleEvent::Midi {
+                status,
+                data1,
+                data2,
+            } => (
+                names::MIDI,
+                self.midi.as_ref().map(|f| {
+                    f.call(
+                        &mut self.store,
+                        (i32::from(status), i32::from(data1), i32::from(data2)),
+                    )
+                }),
+            ),
+        };
+        match result {
+            Some(Err(e)) => Err(self.record(export, 0, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the module reads the transport block.
+    pub fn wants_transport(&self) -> bool {
+        self.transport.is_some()
+    }
+
+    /// Writes the transport block into the module's memory. Realtime-safe: a 48-byte copy into
+    /// memory that was checked at load and cannot shrink.
+    pub(crate) fn write_transport(&mut self, transport: &Transport) {
+        if let Some((memory, addr)) = self.transport {
+            let bytes = transport.to_bytes();
+            if let Some(dst) = memory
+                .data_mut(&mut self.store)
+                .get_mut(addr..addr + TRANSPORT_BYTES)
+            {
+                dst.copy_from_slice(&bytes);
+            }
+        }
     }
 
     /// Calls `wasp_reset` if the module has one (the host's transport reset), with the time

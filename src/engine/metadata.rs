@@ -25,6 +25,9 @@ pub struct Metadata {
     pub channels: Option<Channels>,
     /// Processing latency in samples, reported to the host.
     pub latency: u32,
+    /// How long the module rings after its input stops, reported to the host so it does not
+    /// cut delay and reverb tails.
+    pub tail: Tail,
     pub params: Vec<ParamSpec>,
     /// Named regions of linear memory that carry DSP state across a live swap.
     pub state: Vec<StateRegion>,
@@ -41,9 +44,42 @@ impl Default for Metadata {
             version: String::new(),
             channels: None,
             latency: 0,
+            tail: Tail::default(),
             params: Vec::new(),
             state: Vec::new(),
             globals: Vec::new(),
+        }
+    }
+}
+
+/// A module's tail: seconds (a number, 0 for none) or `"infinite"` (it may ring forever, like a
+/// delay with full feedback, or makes sound with no input, like an oscillator).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Tail {
+    Seconds(f32),
+    Endless(Endless),
+}
+
+/// The word `"infinite"` in the metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Endless {
+    #[serde(rename = "infinite")]
+    Infinite,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Tail::Seconds(0.0)
+    }
+}
+
+impl Tail {
+    /// The tail in samples at `sample_rate`; `None` if it is infinite.
+    pub fn samples(self, sample_rate: f32) -> Option<u32> {
+        match self {
+            Tail::Seconds(s) => Some((s.max(0.0) as f64 * sample_rate as f64).ceil() as u32),
+            Tail::Endless(_) => None,
         }
     }
 }
@@ -81,6 +117,101 @@ pub struct ParamSpec {
     pub unit: String,
     #[serde(default)]
     pub scale: Scale,
+}
+
+impl ParamSpec {
+    /// Where `plain` lies in the range, from 0 to 1, on the parameter's scale.
+    pub fn normalize(&self, plain: f32) -> f32 {
+        let v = plain.clamp(self.min, self.max);
+        let n = match self.scale {
+            Scale::Linear => (v - self.min) / (self.max - self.min),
+            Scale::Log => (v / self.min).ln() / (self.max / self.min).ln(),
+        };
+        if n.is_finite() {
+            n.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// The plain value at `normalized` (0 to 1) along the parameter's scale.
+    pub fn denormalize(&self, normalized: f32) -> f32 {
+        let n = if normalized.is_finite() {
+            normalized.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let v = match self.scale {
+            Scale::Linear => self.min + n * (self.max - self.min),
+            Scale::Log => self.min * (self.max / self.min).powf(n),
+        };
+        v.clamp(self.min, self.max)
+    }
+
+    /// The value as a musician reads it, in the parameter's unit: "1.20 kHz", "-6.0 dB",
+    /// "350 ms", "1.50 s".
+    pub fn format(&self, plain: f32) -> String {
+        let (value, unit) = match self.unit.as_str() {
+            "Hz" if plain.abs() >= 1000.0 => (plain / 1000.0, "kHz"),
+            "ms" if plain.abs() >= 1000.0 => (plain / 1000.0, "s"),
+            unit => (plain, unit),
+        };
+        let digits = if unit == "dB" {
+            1
+        } else {
+            let magnitude = value.abs();
+            if magnitude >= 100.0 {
+                0
+            } else if magnitude >= 10.0 {
+                1
+            } else {
+                2
+            }
+        };
+        let text = format!("{value:.digits$}");
+        // "-0.00" reads as a glitch.
+        let text = if text
+            .trim_start_matches('-')
+            .chars()
+            .all(|c| c == '0' || c == '.')
+        {
+            text.trim_start_matches('-').to_owned()
+        } else {
+            text
+        };
+        if unit.is_empty() {
+            text
+        } else {
+            format!("{text} {unit}")
+        }
+    }
+
+    /// Reads a typed value: a number, optionally followed by the parameter's unit or a scaled
+    /// form of it ("1.2 kHz", "1.2k" for Hz; "1.5 s" for ms). Clamped to the range.
+    pub fn parse(&self, text: &str) -> Option<f32> {
+        let text = text.trim();
+        let split = text
+            .char_indices()
+            .find(|&(i, c)| {
+                !(c.is_ascii_digit() || c == '.' || c == ',' || ((c == '-' || c == '+') && i == 0))
+                    && !((c == 'e' || c == 'E')
+                        && text[i + 1..].starts_with(|d: char| d.is_ascii_digit() || d == '-'))
+            })
+            .map_or(text.len(), |(i, _)| i);
+        let number: f32 = text[..split].replace(',', ".").parse().ok()?;
+        let suffix = text[split..].trim().to_ascii_lowercase();
+        let unit = self.unit.to_ascii_lowercase();
+        let factor = match suffix.as_str() {
+            "" => 1.0,
+            s if s == unit => 1.0,
+            "k" | "khz" if unit == "hz" => 1000.0,
+            "s" | "sec" if unit == "ms" => 1000.0,
+            "%" => 1.0,
+            _ => return None,
+        };
+        let value = number * factor;
+        value.is_finite().then(|| value.clamp(self.min, self.max))
+    }
 }
 
 /// How a parameter's range maps onto a slider.
@@ -196,6 +327,13 @@ impl Metadata {
                 )));
             }
         }
+        if let Tail::Seconds(s) = self.tail {
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(LoadError::Metadata(format!(
+                    "\"tail\" must be a number of seconds of 0 or more, or \"infinite\" (got {s})"
+                )));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for r in &self.state {
             if !names.insert(r.name.as_str()) {
@@ -251,6 +389,49 @@ mod tests {
         assert_eq!(meta.state[0].cursor, Some(Address::Global("pos".into())));
         assert_eq!(meta.state[1].at, Address::Global("z_addr".into()));
         assert_eq!(meta.state[1].len, 1);
+        assert_eq!(meta.tail, Tail::Seconds(0.0));
+        let meta = Metadata::parse(br#"{"tail": 2.5}"#).unwrap();
+        assert_eq!(meta.tail.samples(48_000.0), Some(120_000));
+        let meta = Metadata::parse(br#"{"tail": "infinite"}"#).unwrap();
+        assert_eq!(meta.tail.samples(48_000.0), None);
+    }
+
+    fn spec(min: f32, max: f32, unit: &str, scale: Scale) -> ParamSpec {
+        ParamSpec {
+            id: "p".into(),
+            name: "P".into(),
+            min,
+            max,
+            default: min,
+            unit: unit.into(),
+            scale,
+        }
+    }
+
+    #[test]
+    fn values_read_and_parse_in_their_units() {
+        let cutoff = spec(20.0, 20_000.0, "Hz", Scale::Log);
+        assert_eq!(cutoff.format(1200.0), "1.20 kHz");
+        assert_eq!(cutoff.format(440.0), "440 Hz");
+        assert_eq!(cutoff.parse("1.2 kHz"), Some(1200.0));
+        assert_eq!(cutoff.parse("1.2k"), Some(1200.0));
+        assert_eq!(cutoff.parse("880"), Some(880.0));
+        assert_eq!(cutoff.parse("50000 Hz"), Some(20_000.0));
+        assert_eq!(cutoff.parse("loud"), None);
+        // Log scale: the geometric middle of 20 Hz..20 kHz is at one half.
+        assert!((cutoff.normalize(632.4555) - 0.5).abs() < 1e-4);
+        assert!((cutoff.denormalize(0.5) - 632.4555).abs() < 0.01);
+        let gain = spec(-60.0, 6.0, "dB", Scale::Linear);
+        assert_eq!(gain.format(-6.0), "-6.0 dB");
+        assert_eq!(gain.format(-0.01), "0.0 dB");
+        assert_eq!(gain.parse("-6 dB"), Some(-6.0));
+        assert_eq!(gain.parse("-12.5"), Some(-12.5));
+        let time = spec(1.0, 2000.0, "ms", Scale::Log);
+        assert_eq!(time.format(1500.0), "1.50 s");
+        assert_eq!(time.parse("1.5 s"), Some(1500.0));
+        for n in [0.0, 0.25, 0.5, 1.0] {
+            assert!((time.normalize(time.denormalize(n)) - n).abs() < 1e-5);
+        }
     }
 
     #[test]
@@ -269,6 +450,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `nmae`"), "{err}");
+        let err = Metadata::parse(br#"{"tail": -1}"#).unwrap_err().to_string();
+        assert!(err.contains("tail"), "{err}");
+        let err = Metadata::parse(br#"{"tail": "forever"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tail"), "{err}");
         let err = Metadata::parse(b"{not json").unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
     }

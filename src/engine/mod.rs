@@ -12,6 +12,7 @@ mod audio;
 mod contract;
 mod driver;
 mod error;
+mod events;
 mod imports;
 mod instance;
 mod metadata;
@@ -21,6 +22,7 @@ mod patch;
 mod preparer;
 mod runtime;
 mod sandbox;
+mod slots;
 mod status;
 
 pub use audio::{
@@ -28,18 +30,19 @@ pub use audio::{
 };
 pub use contract::{DspShape, Layout};
 pub use error::{Fault, LoadError, TrapKind};
+pub use events::{valid as transport_valid, ModuleEvent, Transport, TRANSPORT_BYTES};
 pub use imports::IMPORT_MODULE;
 pub use instance::{DspInstance, ProcessConfig};
 pub use metadata::{
-    Address, Channels, Metadata, ParamSpec, RegionKind, Scale, StateRegion, CONTRACT_VERSION,
-    SECTION_NAME,
+    Address, Channels, Endless, Metadata, ParamSpec, RegionKind, Scale, StateRegion, Tail,
+    CONTRACT_VERSION, SECTION_NAME,
 };
 pub use migrate::{SwapReport, STAGE_BYTES};
 pub use params::MAX_PARAMS;
 pub use patch::{Patch, Source};
 pub use preparer::{
-    Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, SavedParams, DEFAULT_MODULE,
-    MAIN_THREAD_WAIT,
+    Bindings, Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, SavedParams,
+    DEFAULT_MODULE, MAIN_THREAD_WAIT,
 };
 pub use runtime::{Runtime, RuntimeOptions};
 pub use sandbox::{
@@ -47,4 +50,5 @@ pub use sandbox::{
     MEMORY_CAP, MIN_BLOCK_BUDGET, MODULE_SIZE_CAP, OFFLINE_BLOCK_BUDGET, OUTPUT_CEILING,
     PLUGIN_MEMORY_CAP, TABLE_CAP, TICK, WASM_STACK,
 };
+pub use slots::{HostValues, SlotMap, UNBOUND};
 pub use status::{EngineShared, FaultCounters, LoadStatus, ModuleInfo};

@@ -22,9 +22,11 @@ use super::audio::{AudioEngine, Prepared, ROLLBACK_SECONDS};
 use super::error::LoadError;
 use super::instance::{DspInstance, ProcessConfig};
 use super::migrate::{self, StateLayout, SwapReport};
+use super::params::MAX_PARAMS;
 use super::patch::{Patch, Source};
 use super::runtime::Runtime;
 use super::sandbox::{self, MemoryAccount};
+use super::slots::{HostValues, HostValuesRef, SlotMap, UNBOUND};
 use super::status::{EngineShared, LoadStatus, ModuleInfo};
 
 /// Capacity of the queue of prepared instances. Latest-wins means more than a few in flight is
@@ -142,6 +144,31 @@ struct Slots {
     reports: VecDeque<(u64, String, SwapReport)>,
     /// Counts changes of `saved` (see `Controller::saved_revision`).
     saved_revision: u64,
+    /// Host parameter slot of each module parameter id.
+    slot_map: SlotMap,
+    /// The host's parameter values, once the plugin installs them; until then (and in
+    /// engine-only use) values live in the bank.
+    host: Option<HostValuesRef>,
+    /// Recently prepared modules, newest last, so the module of the committed generation can
+    /// be found (it may be older than `status.current` for a moment, or after a rollback).
+    infos: VecDeque<ModuleInfo>,
+}
+
+impl Slots {
+    fn host(&self) -> Option<Arc<dyn HostValues>> {
+        self.host.as_ref().and_then(|h| h.upgrade())
+    }
+
+    /// The module of `generation`, if it is recent.
+    fn info(&self, generation: u64) -> Option<&ModuleInfo> {
+        self.infos.iter().rev().find(|m| m.generation == generation)
+    }
+
+    /// The module whose values the host's parameters hold: the committed one, or the newest
+    /// prepared before anything was committed.
+    fn host_module(&self, committed: u64) -> Option<&ModuleInfo> {
+        self.info(committed).or(self.status.current.as_ref())
+    }
 }
 
 /// A handle for non-audio threads (editor, state restore, tests) to request work. Cheap to
@@ -166,6 +193,15 @@ impl Preparer {
     /// Starts the worker. Returns the worker's owner and the audio thread's engine, which
     /// starts empty: call [`Controller::configure`] to prepare the first instance.
     pub fn spawn(runtime: Runtime) -> std::io::Result<(Preparer, AudioEngine)> {
+        Self::spawn_with_default(runtime, DEFAULT_MODULE)
+    }
+
+    /// Like [`Preparer::spawn`], with `default` (WAT or binary) as the module that plays when
+    /// nothing else is loaded: Wasp Instrument's is a synthesizer.
+    pub fn spawn_with_default(
+        runtime: Runtime,
+        default: &'static str,
+    ) -> std::io::Result<(Preparer, AudioEngine)> {
         let (incoming_tx, incoming_rx) = rtrb::RingBuffer::new(INCOMING_CAPACITY);
         let (retired_tx, retired_rx) = rtrb::RingBuffer::new(RETIRED_CAPACITY);
         let (requests, requests_rx) = crossbeam_channel::unbounded();
@@ -187,6 +223,7 @@ impl Preparer {
             previous: None,
             rollbacks_seen: 0,
             default: None,
+            default_source: default,
             next_generation: 1,
             watch: Watch::default(),
             stopping: stopping.clone(),
@@ -392,9 +429,44 @@ impl Controller {
         true
     }
 
+    /// Makes the host's parameters the home of module parameter values: the worker carries
+    /// values across swaps from them and saved states read them (see `slots.rs`). Held weakly.
+    pub fn set_host_values(&self, host: std::sync::Weak<dyn HostValues>) {
+        self.slots().host = Some(host);
+    }
+
+    /// The host parameter slot of each parameter id, as a project saves it.
+    pub fn slot_map(&self) -> SlotMap {
+        self.slots().slot_map.clone()
+    }
+
+    /// Replaces the slot map, for a project being restored: call it before
+    /// [`Controller::restore`], so the restored module binds its ids to the saved slots.
+    pub fn set_slot_map(&self, map: SlotMap) {
+        self.slots().slot_map = map;
+    }
+
+    /// The module the audio thread plays now (the newest prepared one until a first commit).
+    pub fn committed_module(&self) -> Option<ModuleInfo> {
+        let committed = self.shared.committed();
+        self.slots().host_module(committed).cloned()
+    }
+
+    /// A narrow handle for reading the playing module's parameter bindings (the host's
+    /// parameter names and texts come from it), which keeps no worker alive.
+    pub fn bindings(&self) -> Bindings {
+        Bindings {
+            slots: self.slots.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+
     /// The newest module's parameter values, by index (empty if it declares none).
     pub fn param_values(&self) -> Vec<f32> {
         let slots = self.slots();
+        if let (Some(host), Some(m)) = (slots.host(), slots.status.current.as_ref()) {
+            return host_values(&*host, m);
+        }
         let bank = &self.shared.params;
         match slots.status.current.as_ref() {
             Some(m) if m.generation == bank.generation() => (0..m.metadata.params.len())
@@ -463,6 +535,18 @@ impl Controller {
     fn saved_params_locked(&self, slots: &Slots) -> SavedParams {
         if let Some(params) = &slots.saved_params {
             return params.clone();
+        }
+        if let Some(host) = slots.host() {
+            return match slots.host_module(self.shared.committed()) {
+                Some(m) if !m.builtin => m
+                    .metadata
+                    .params
+                    .iter()
+                    .zip(host_values(&*host, m))
+                    .map(|(p, v)| (p.id.clone(), v))
+                    .collect(),
+                _ => Vec::new(),
+            };
         }
         let bank = &self.shared.params;
         match slots.status.current.as_ref() {
@@ -614,6 +698,8 @@ struct Worker {
     rollbacks_seen: u64,
     /// The compiled default module, compiled on first use.
     default: Option<Patch>,
+    /// Its source.
+    default_source: &'static str,
     next_generation: u64,
     watch: Watch,
     stopping: Arc<AtomicBool>,
@@ -799,7 +885,7 @@ impl Worker {
         }
         let patch = self
             .runtime
-            .compile(Source::from_bytes(DEFAULT_MODULE.as_bytes()))?;
+            .compile(Source::from_bytes(self.default_source.as_bytes()))?;
         self.default = Some(patch.clone());
         Ok(patch)
     }
@@ -993,6 +1079,20 @@ impl Worker {
     }
 
     fn initial_params_locked(&self, slots: &Slots, patch: &Patch) -> Vec<f32> {
+        if let Some(host) = slots.host() {
+            let old = slots.host_module(self.shared.committed());
+            let values = old.map(|m| host_values(&*host, m)).unwrap_or_default();
+            return patch
+                .metadata()
+                .params
+                .iter()
+                .map(|p| {
+                    old.and_then(|m| m.metadata.params.iter().position(|q| q.id == p.id))
+                        .and_then(|j| values.get(j))
+                        .map_or(p.default, |v| v.clamp(p.min, p.max))
+                })
+                .collect();
+        }
         let bank = &self.shared.params;
         let old = slots
             .status
@@ -1049,6 +1149,23 @@ impl Worker {
             }
         }
         instance.warm_up();
+        let ids: Vec<&str> = patch
+            .metadata()
+            .params
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        let bound = self.slots().slot_map.bind(&ids);
+        let mut slot_params = [UNBOUND; MAX_PARAMS];
+        for (index, &slot) in bound.iter().enumerate() {
+            if let Some(entry) = slot_params.get_mut(slot as usize) {
+                *entry = index as u8;
+            }
+        }
+        let mut values = [0.0f32; MAX_PARAMS];
+        for (value, v) in values.iter_mut().zip(&how.values) {
+            *value = *v;
+        }
         let generation = self.next_generation;
         self.next_generation += 1;
         // Latest wins: an instance still waiting for room in the queue never reached the audio
@@ -1076,6 +1193,8 @@ impl Worker {
             generation,
             plan,
             rollback: how.rollback,
+            slot_params,
+            values,
             scratch: [touched(frames), touched(frames)],
             dry: [touched(frames), touched(frames)],
         });
@@ -1090,6 +1209,7 @@ impl Worker {
             size: patch.source().bytes.len(),
             hash: patch.hash(),
             builtin,
+            slots: bound,
         };
         let slots = self.slots.clone();
         let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
@@ -1123,6 +1243,10 @@ impl Worker {
             values: how.values,
         });
         slots.status.current = Some(info.clone());
+        if slots.infos.len() == REPORTS_KEPT {
+            slots.infos.pop_front();
+        }
+        slots.infos.push_back(info.clone());
         slots.status.last_error = None;
         slots.status.last_swap = Some(report.clone());
         if slots.reports.len() == REPORTS_KEPT {
@@ -1141,6 +1265,41 @@ impl Slots {
         self.saved = saved;
         self.saved_params = params;
         self.saved_revision += 1;
+    }
+}
+
+/// The plain values of `module`'s parameters as the host's parameters hold them.
+fn host_values(host: &dyn HostValues, module: &ModuleInfo) -> Vec<f32> {
+    module
+        .metadata
+        .params
+        .iter()
+        .zip(&module.slots)
+        .map(|(p, &slot)| {
+            if slot == UNBOUND {
+                p.default
+            } else {
+                p.denormalize(host.normalized(slot as usize))
+            }
+        })
+        .collect()
+}
+
+/// Reads which module parameter each host slot drives, for the host's parameter names and
+/// value texts. Main-thread and editor use (it takes the controller's lock).
+#[derive(Clone)]
+pub struct Bindings {
+    slots: Arc<Mutex<Slots>>,
+    shared: Arc<EngineShared>,
+}
+
+impl Bindings {
+    /// The parameter of the playing module bound to `slot`, if any.
+    pub fn param(&self, slot: usize) -> Option<crate::engine::ParamSpec> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .host_module(self.shared.committed())
+            .and_then(|m| m.param_in_slot(slot).map(|(_, p)| p.clone()))
     }
 }
 

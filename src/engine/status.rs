@@ -239,6 +239,16 @@ pub struct ModuleInfo {
     pub hash: u64,
     /// True for Wasp's built-in default module.
     pub builtin: bool,
+    /// The host parameter slot each of its parameters is bound to, by parameter index.
+    pub slots: Vec<u8>,
+}
+
+impl ModuleInfo {
+    /// The parameter bound to host slot `slot`, with its index.
+    pub fn param_in_slot(&self, slot: usize) -> Option<(usize, &super::ParamSpec)> {
+        let index = self.slots.iter().position(|&s| s as usize == slot)?;
+        self.metadata.params.get(index).map(|p| (index, p))
+    }
 }
 
 /// The worker's report: what was prepared last and what went wrong. Guarded by a mutex that

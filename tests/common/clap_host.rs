@@ -67,9 +67,14 @@ use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
 use clack_extensions::gui::{
     GuiApiType, GuiConfiguration, GuiResizeHints, GuiSize, HostGui, HostGuiImpl, PluginGui, Window,
 };
-use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
+use clack_extensions::params::{
+    HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer,
+    ParamRescanFlags, PluginParams,
+};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
+use clack_extensions::tail::PluginTail;
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
@@ -111,6 +116,10 @@ struct HostFlags {
     editor_events: Mutex<EditorEvents>,
     /// Makes `clap_host_gui.request_resize()` fail, like a host that cannot resize its window.
     refuse_editor_resize: AtomicBool,
+    /// The flags of each `clap_host_params.rescan()` call since they were last taken.
+    rescans: Mutex<Vec<u32>>,
+    /// Calls of `clap_host_latency.changed()`.
+    latency_changes: std::sync::atomic::AtomicU32,
 }
 
 impl HostFlags {
@@ -224,18 +233,62 @@ impl HostGuiImpl for HostShared {
     }
 }
 
-/// Ties the host's handler types together. The main-thread and audio-processor handlers have no
-/// state or callbacks of their own, so they are `()`.
+impl HostParamsImplShared for HostShared {
+    fn request_flush(&self) {}
+}
+
+/// The main-thread part of the host: it records parameter rescans and latency changes.
+struct TestMainThread {
+    flags: Arc<HostFlags>,
+}
+
+impl<'a> MainThreadHandler<'a> for TestMainThread {}
+
+impl HostParamsImplMainThread for TestMainThread {
+    fn rescan(&self, flags: ParamRescanFlags) {
+        self.flags
+            .rescans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(flags.bits());
+    }
+
+    fn clear(&self, _param_id: ClapId, _flags: ParamClearFlags) {}
+}
+
+impl HostLatencyImpl for TestMainThread {
+    fn changed(&self) {
+        self.flags.latency_changes.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Ties the host's handler types together. The audio-processor handler has no state or
+/// callbacks of its own, so it is `()`.
 struct TestHostHandlers;
 
 impl HostHandlers for TestHostHandlers {
     type Shared<'a> = HostShared;
-    type MainThread<'a> = ();
+    type MainThread<'a> = TestMainThread;
     type AudioProcessor<'a> = ();
 
     fn declare_extensions(builder: &mut HostExtensions<'_, Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostThreadCheck>().register::<HostGui>();
+        builder
+            .register::<HostThreadCheck>()
+            .register::<HostGui>()
+            .register::<HostParams>()
+            .register::<HostLatency>();
     }
+}
+
+/// A host parameter as `clap_plugin_params.get_info` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamInfoOwned {
+    pub id: ClapId,
+    pub name: String,
+    pub flags: u32,
+    pub min: f64,
+    pub max: f64,
+    pub default: f64,
 }
 
 /// One loaded, instantiated plugin, driven entirely from the thread that created it.
@@ -268,6 +321,8 @@ pub struct TestHost {
     input_channels: [Vec<f32>; STEREO],
     output_channels: [Vec<f32>; STEREO],
     output_events: EventBuffer,
+    /// Whether the plugin has an audio input (an instrument has none).
+    has_input: bool,
 }
 
 impl TestHost {
@@ -309,6 +364,7 @@ impl TestHost {
 
         let flags = Arc::new(HostFlags::default());
         let shared_flags = Arc::clone(&flags);
+        let main_flags = Arc::clone(&flags);
         let main_thread = thread::current().id();
 
         let instance = PluginInstance::<TestHostHandlers>::new(
@@ -316,7 +372,7 @@ impl TestHost {
                 flags: shared_flags,
                 main_thread,
             },
-            |_| (),
+            move |_| TestMainThread { flags: main_flags },
             &entry,
             &plugin_id_c,
             &host_info,
@@ -343,6 +399,7 @@ impl TestHost {
             input_channels: [Vec::new(), Vec::new()],
             output_channels: [Vec::new(), Vec::new()],
             output_events: EventBuffer::with_capacity(64),
+            has_input: true,
         })
     }
 
@@ -361,7 +418,8 @@ impl TestHost {
         let inputs = self.audio_port_channel_counts(true);
         let outputs = self.audio_port_channel_counts(false);
         assert!(
-            inputs.first() == Some(&(STEREO as u32)) && outputs.first() == Some(&(STEREO as u32)),
+            (inputs.is_empty() || inputs.first() == Some(&(STEREO as u32)))
+                && outputs.first() == Some(&(STEREO as u32)),
             "the harness drives one stereo input and one stereo output port, but the plugin \
              declares input channels {inputs:?} and output channels {outputs:?}"
         );
@@ -392,6 +450,7 @@ impl TestHost {
         self.input_channels = [vec![0.0; frames], vec![0.0; frames]];
         self.output_channels = [vec![0.0; frames], vec![0.0; frames]];
         self.max_frames = max_frames;
+        self.has_input = !inputs.is_empty();
         self.processor = Some(started);
     }
 
@@ -424,6 +483,17 @@ impl TestHost {
     /// Panics if the plugin is not active, if the channels differ in length, if the block is
     /// empty or longer than `max_frames`, or if the plugin returns `CLAP_PROCESS_ERROR`.
     pub fn process_stereo(&mut self, left_in: &[f32], right_in: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        self.process_with_events(left_in, right_in, &EventBuffer::new())
+    }
+
+    /// Like [`process_stereo`](Self::process_stereo), with `events` (parameter values, notes,
+    /// sorted by time) in the block's input event list.
+    pub fn process_with_events(
+        &mut self,
+        left_in: &[f32],
+        right_in: &[f32],
+        events: &EventBuffer,
+    ) -> (Vec<f32>, Vec<f32>) {
         assert_eq!(left_in.len(), right_in.len(), "channel length mismatch");
         let frames = left_in.len();
         assert!(
@@ -446,14 +516,19 @@ impl TestHost {
         // Each port buffer holds one slice per channel. `AudioPorts` turns the ports into the
         // `clap_audio_buffer` array the plugin receives. The frame count the plugin sees is the
         // shortest slice across inputs and outputs, which is `frames` here.
-        let input_audio = self.input_ports.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(
-                self.input_channels
-                    .iter_mut()
-                    .map(move |channel| InputChannel::variable(&mut channel[..frames])),
-            ),
-        }]);
+        let input_count = usize::from(self.has_input);
+        let input_audio = self.input_ports.with_input_buffers(
+            [AudioPortBuffer {
+                latency: 0,
+                channels: AudioPortBufferType::f32_input_only(
+                    self.input_channels
+                        .iter_mut()
+                        .map(move |channel| InputChannel::variable(&mut channel[..frames])),
+                ),
+            }]
+            .into_iter()
+            .take(input_count),
+        );
         let mut output_audio = self.output_ports.with_output_buffers([AudioPortBuffer {
             latency: 0,
             channels: AudioPortBufferType::f32_output_only(
@@ -462,7 +537,7 @@ impl TestHost {
                     .map(move |channel| &mut channel[..frames]),
             ),
         }]);
-        let input_events = InputEvents::empty();
+        let input_events = InputEvents::from_buffer(events);
         let mut output_events = OutputEvents::from_buffer(&mut self.output_events);
 
         let status = {
@@ -537,6 +612,92 @@ impl TestHost {
             let info = params.get_info(&handle, i, &mut buffer)?;
             (info.name == name.as_bytes()).then_some(info.id)
         })
+    }
+
+    /// Every host parameter's info, in the plugin's order.
+    pub fn param_infos(&mut self) -> Vec<ParamInfoOwned> {
+        let Some(params) = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginParams>()
+        else {
+            return Vec::new();
+        };
+        let mut handle = self.instance.plugin_handle();
+        let mut buffer = ParamInfoBuffer::new();
+        (0..params.count(&mut handle))
+            .filter_map(|i| {
+                let info = params.get_info(&mut handle, i, &mut buffer)?;
+                Some(ParamInfoOwned {
+                    id: info.id,
+                    name: String::from_utf8_lossy(info.name).into_owned(),
+                    flags: info.flags.bits(),
+                    min: info.min_value,
+                    max: info.max_value,
+                    default: info.default_value,
+                })
+            })
+            .collect()
+    }
+
+    /// A host parameter's value as the plugin writes it for display.
+    pub fn value_to_text(&mut self, id: ClapId, value: f64) -> Option<String> {
+        let params = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginParams>()?;
+        let mut buffer = [0u8; 256];
+        let text = params
+            .value_to_text(&mut self.instance.plugin_handle(), id, value, &mut buffer)
+            .ok()?;
+        Some(String::from_utf8_lossy(text).into_owned())
+    }
+
+    /// A typed value read back by the plugin.
+    pub fn text_to_value(&mut self, id: ClapId, text: &str) -> Option<f64> {
+        let params = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginParams>()?;
+        let text = CString::new(text).ok()?;
+        params.text_to_value(&mut self.instance.plugin_handle(), id, &text)
+    }
+
+    /// The flags of every `clap_host_params.rescan()` call since the last call of this.
+    pub fn take_rescans(&mut self) -> Vec<u32> {
+        std::mem::take(
+            &mut *self
+                .flags
+                .rescans
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// How many times the plugin called `clap_host_latency.changed()`.
+    pub fn latency_changes(&self) -> u32 {
+        self.flags.latency_changes.load(Ordering::Acquire)
+    }
+
+    /// The plugin's latency through `clap_plugin_latency.get`.
+    pub fn latency(&mut self) -> Option<u32> {
+        let latency = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginLatency>()?;
+        Some(latency.get(&mut self.instance.plugin_handle()))
+    }
+
+    /// The plugin's tail through `clap_plugin_tail.get` (audio thread): `None` if it has no
+    /// tail extension or is not active; `u32::MAX` means infinite.
+    pub fn tail(&mut self) -> Option<u32> {
+        let tail = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginTail>()?;
+        let processor = self.processor.as_mut()?;
+        let _audio = AudioThreadScope::enter(&self.flags);
+        Some(tail.get(&processor.plugin_handle()).to_raw())
     }
 
     /// The plain value of a host parameter, through `clap_plugin_params.get_value`.
