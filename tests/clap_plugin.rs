@@ -4,9 +4,12 @@
 #[path = "common/clap_host.rs"]
 mod clap_host;
 mod common;
+#[path = "common/state.rs"]
+mod state;
 
 use clap_host::{cdylib_path, TestHost};
 use common::*;
+use state::*;
 use wasp::{SavedModule, Source};
 
 const ID: &str = "dev.wasp-audio.wasp";
@@ -15,27 +18,6 @@ const BLOCK: usize = 512;
 
 fn host() -> TestHost {
     TestHost::new(cdylib_path("wasp"), ID).expect("loading the built plugin")
-}
-
-/// Frames a JSON plugin state the way nice-plug's CLAP wrapper stores it: the JSON's length as
-/// a little-endian u64, then the JSON.
-fn encode_state(json: &serde_json::Value) -> Vec<u8> {
-    let body = serde_json::to_vec(json).unwrap();
-    let mut bytes = (body.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(body);
-    bytes
-}
-
-/// The JSON inside a saved CLAP state.
-fn decode_state(bytes: &[u8]) -> serde_json::Value {
-    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    serde_json::from_slice(&bytes[8..8 + len]).unwrap()
-}
-
-/// The module a saved state carries.
-fn saved_module(bytes: &[u8]) -> Option<SavedModule> {
-    let json = decode_state(bytes);
-    serde_json::from_str(json["fields"]["module"].as_str().unwrap()).unwrap()
 }
 
 /// A plugin state (nice-plug's JSON format) carrying `module` in Wasp's `module` field.
@@ -275,21 +257,6 @@ fn allocating_process_call() {
     host.activate(SR, BLOCK as u32);
     run(&mut host, 0, 1);
     println!("reached the end");
-}
-
-/// A plugin state carrying `module` with module parameter values, the watch toggle, and host
-/// parameters (nice-plug's JSON format).
-fn state_with(module: &[u8], values: &[(&str, f32)], host_params: serde_json::Value) -> Vec<u8> {
-    let saved = SavedModule {
-        params: values.iter().map(|(id, v)| (id.to_string(), *v)).collect(),
-        ..SavedModule::from_source(&Source::from_bytes(module))
-    };
-    let field = serde_json::to_string(&Some(saved)).unwrap();
-    encode_state(&serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "params": host_params,
-        "fields": { "module": field },
-    }))
 }
 
 /// Multiplies by its `gain` parameter; `wasp_init` traps at 48 kHz.
