@@ -219,14 +219,17 @@
     (local.get $v2))
 
   (func (export "dsp") (param $l f32) (param $r f32) (result f32 f32)
-    (local $pos f32)
+    (local $pos f32) (local $env f32)
     ;; Glide towards the target note, and let the envelope decay.
     (local.set $pos (f32.load (global.get $GLIDE)))
     (f32.store (global.get $GLIDE)
       (f32.add (local.get $pos)
         (f32.mul (global.get $glide_coef) (f32.sub (call $target) (local.get $pos)))))
-    (f32.store (global.get $ENV)
-      (f32.mul (f32.load (global.get $ENV)) (global.get $env_decay)))
+    (local.set $env (f32.mul (f32.load (global.get $ENV)) (global.get $env_decay)))
+    ;; Flush it to 0 once it is inaudible, rather than decaying through denormals.
+    (if (f32.lt (local.get $env) (f32.const 1e-6))
+      (then (local.set $env (f32.const 0))))
+    (f32.store (global.get $ENV) (local.get $env))
     ;; Coefficients every 8 samples (and right after a note or parameter change).
     (if (i32.eqz (global.get $countdown))
       (then

@@ -35,7 +35,7 @@
   (memory (export "memory") 71)
 
   ;; Wasp writes the transport block at this address (8-byte aligned, 48 bytes).
-  (global (export "wasp_transport") i32 (i32.const 0))
+  (global $transport (export "wasp_transport") i32 (i32.const 0))
 
   (global $CURSOR_L i32 (i32.const 48))
   (global $CURSOR_R i32 (i32.const 52))
@@ -105,7 +105,7 @@
   ;; The delay time the tempo and division ask for, in samples, clamped to the line.
   (func $target (result f64)
     (local $tempo f64) (local $d f64)
-    (local.set $tempo (f64.load (global.get 0)))
+    (local.set $tempo (f64.load (global.get $transport)))
     ;; Before the first block, or from a host sending nonsense: 120 BPM.
     (if (i32.eqz (f64.ge (local.get $tempo) (f64.const 1)))
       (then (local.set $tempo (f64.const 120))))
