@@ -37,11 +37,17 @@ impl HostBank {
                 )
                 .with_value_to_string(Arc::new(move |normalized| match text.param(slot) {
                     Some(p) => p.format(p.denormalize(normalized)),
-                    None => "-".into(),
+                    // An unused slot still has a value a host can write and read back.
+                    None => format!("{normalized:.4}"),
                 }))
-                .with_string_to_value(Arc::new(move |typed| {
-                    let p = parse.param(slot)?;
-                    p.parse(typed).map(|plain| p.normalize(plain))
+                .with_string_to_value(Arc::new(move |typed| match parse.param(slot) {
+                    Some(p) => p.parse(typed).map(|plain| p.normalize(plain)),
+                    None => typed
+                        .trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .map(|v| v.clamp(0.0, 1.0)),
                 }))
                 .with_dynamic_info(Arc::new(move || {
                     Some(match info.param(slot) {

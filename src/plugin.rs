@@ -78,7 +78,7 @@ impl Flavor for Effect {
 pub struct Instrument;
 
 /// Wasp Instrument's built-in module.
-pub const INSTRUMENT_MODULE: &str = include_str!("engine/default.wat");
+pub const INSTRUMENT_MODULE: &str = include_str!("../examples/modules/synth.wat");
 
 impl Flavor for Instrument {
     const NAME: &'static str = "Wasp Instrument";

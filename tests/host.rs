@@ -305,14 +305,20 @@ fn the_instrument_plays_a_note_with_its_built_in_synth() {
     }
     let peak = out.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     assert!(peak > 0.01 && peak < 1.0, "peak {peak}");
-    // A4: the fundamental is 440 Hz. Count upward zero crossings over the last half second.
+    // A4: the period is 48000 / 440 = 109.1 frames. The strongest autocorrelation over lags
+    // of 50 to 400 frames (120 to 960 Hz) in the second half of the note finds it.
     let tail = &out[out.len() / 2..];
-    let crossings = tail
-        .windows(2)
-        .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
-        .count() as f64;
-    let hz = crossings / (tail.len() as f64 / SR);
-    assert!((hz - 440.0).abs() < 440.0 * 0.02, "{hz} Hz");
+    let correlation = |lag: usize| -> f64 {
+        tail.iter()
+            .zip(&tail[lag..])
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum()
+    };
+    let period = (50..400)
+        .max_by(|a, b| correlation(*a).total_cmp(&correlation(*b)))
+        .unwrap();
+    let hz = SR / period as f64;
+    assert!((hz - 440.0).abs() < 440.0 * 0.01, "{hz} Hz");
 }
 
 /// A pass-through that declares `latency` and `tail`.

@@ -7,7 +7,8 @@
 ;; Shows:
 ;; - note events (contract §8): `wasp_note_on` / `wasp_note_off`, called between `dsp` calls,
 ;;   kept in a small held-note stack so releasing the newest note falls back to the one
-;;   held before it (last-note priority, as on a monophonic synth);
+;;   held before it (last-note priority, as on a monophonic synth); `wasp_midi` empties the
+;;   stack on a host's "all notes off";
 ;; - parameters with units and a log scale (§7);
 ;; - a topology-preserving-transform (TPT) state-variable filter, stable at any cutoff and
 ;;   resonance, with its coefficients recomputed every 8 samples (two math imports per 8
@@ -155,6 +156,17 @@
     (call $remove (local.get $key))
     (global.set $countdown (i32.const 0)))
 
+  ;; Other MIDI messages: only "all notes off" (controller 123) and "all sound off" (120)
+  ;; matter here; they empty the held-note stack, so the cutoff glides back to rest.
+  (func (export "wasp_midi") (param $status i32) (param $data1 i32) (param $data2 i32)
+    (if (i32.and
+          (i32.eq (i32.and (local.get $status) (i32.const 0xF0)) (i32.const 0xB0))
+          (i32.or (i32.eq (local.get $data1) (i32.const 123))
+                  (i32.eq (local.get $data1) (i32.const 120))))
+      (then
+        (i32.store (global.get $COUNT) (i32.const 0))
+        (global.set $countdown (i32.const 0)))))
+
   ;; Where the cutoff heads, as a MIDI note number: the newest held key plus the offset, or
   ;; the rest cutoff when no key is held.
   (func $target (result f32)
@@ -236,5 +248,5 @@
         (call $update_filter)
         (global.set $countdown (i32.const 8))))
     (global.set $countdown (i32.sub (global.get $countdown) (i32.const 1)))
-    (call $svf (i32.const 0) (local.get $l))
-    (call $svf (i32.const 8) (local.get $r))))
+    (call $svf (global.get $SVF) (local.get $l))
+    (call $svf (i32.add (global.get $SVF) (i32.const 8)) (local.get $r))))
