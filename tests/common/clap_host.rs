@@ -623,11 +623,11 @@ impl TestHost {
         else {
             return Vec::new();
         };
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let mut buffer = ParamInfoBuffer::new();
-        (0..params.count(&mut handle))
+        (0..params.count(&handle))
             .filter_map(|i| {
-                let info = params.get_info(&mut handle, i, &mut buffer)?;
+                let info = params.get_info(&handle, i, &mut buffer)?;
                 Some(ParamInfoOwned {
                     id: info.id,
                     name: String::from_utf8_lossy(info.name).into_owned(),
@@ -648,7 +648,7 @@ impl TestHost {
             .get_extension::<PluginParams>()?;
         let mut buffer = [0u8; 256];
         let text = params
-            .value_to_text(&mut self.instance.plugin_handle(), id, value, &mut buffer)
+            .value_to_text(&self.instance.plugin_handle(), id, value, &mut buffer)
             .ok()?;
         Some(String::from_utf8_lossy(text).into_owned())
     }
@@ -660,7 +660,7 @@ impl TestHost {
             .plugin_shared_handle()
             .get_extension::<PluginParams>()?;
         let text = CString::new(text).ok()?;
-        params.text_to_value(&mut self.instance.plugin_handle(), id, &text)
+        params.text_to_value(&self.instance.plugin_handle(), id, &text)
     }
 
     /// The flags of every `clap_host_params.rescan()` call since the last call of this.
@@ -685,7 +685,7 @@ impl TestHost {
             .instance
             .plugin_shared_handle()
             .get_extension::<PluginLatency>()?;
-        Some(latency.get(&mut self.instance.plugin_handle()))
+        Some(latency.get(&self.instance.plugin_handle()))
     }
 
     /// The plugin's tail through `clap_plugin_tail.get` (audio thread): `None` if it has no
