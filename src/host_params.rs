@@ -5,6 +5,7 @@
 //! lanes and generic editors move exactly like the module's sliders.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use nice_plug::params::internals::ParamPtr;
@@ -12,7 +13,7 @@ use nice_plug::params::persist::PersistentField;
 use nice_plug::params::DynamicParamInfo;
 use nice_plug::prelude::*;
 
-use crate::engine::{Bindings, Controller, HostValues, SlotMap, MAX_PARAMS};
+use crate::engine::{Bindings, Controller, HostValues, ModuleInfo, SlotMap, MAX_PARAMS};
 
 /// Host id of slot `slot` (0-based): "slot01" to "slot64". Never change these: projects store
 /// automation against them.
@@ -23,13 +24,18 @@ pub fn slot_id(slot: usize) -> String {
 /// The bank of host parameters.
 pub struct HostBank {
     params: Box<[FloatParam]>,
+    /// Bit per slot: the host (or a restored state) set the slot since Wasp last wrote it.
+    /// When a module takes over, a touched slot's value wins over the module's own.
+    touched: Arc<AtomicU64>,
 }
 
 impl HostBank {
     pub fn new(bindings: Bindings) -> Self {
+        let touched = Arc::new(AtomicU64::new(0));
         let params = (0..MAX_PARAMS)
             .map(|slot| {
                 let (text, parse, info) = (bindings.clone(), bindings.clone(), bindings.clone());
+                let touch = touched.clone();
                 FloatParam::new(
                     format!("Unused {}", slot + 1),
                     0.0,
@@ -49,6 +55,11 @@ impl HostBank {
                         .filter(|v| v.is_finite())
                         .map(|v| v.clamp(0.0, 1.0)),
                 }))
+                .with_callback(Arc::new(move |_| {
+                    // Relaxed: read on the audio thread or in `activate`, after the host's
+                    // own synchronisation with them.
+                    touch.fetch_or(1 << slot, Ordering::Relaxed);
+                }))
                 .with_dynamic_info(Arc::new(move || {
                     Some(match info.param(slot) {
                         Some(p) => DynamicParamInfo {
@@ -65,7 +76,53 @@ impl HostBank {
                 }))
             })
             .collect();
-        Self { params }
+        Self { params, touched }
+    }
+
+    /// Sets the slots of a module shown before it can run (see `Controller::preview`) to its
+    /// parameters' defaults.
+    pub fn show_defaults(&self, module: &ModuleInfo) {
+        for (p, &slot) in module.metadata.params.iter().zip(&module.slots) {
+            self.set(slot as usize, p.normalize(p.default));
+        }
+        self.take_touched();
+    }
+
+    /// Takes the touched bits (see [`HostBank::sync`]). Realtime-safe.
+    fn take_touched(&self) -> u64 {
+        self.touched.swap(0, Ordering::Relaxed)
+    }
+
+    /// Brings the bank and a module that just took over into agreement: a slot the host set
+    /// since the last sync passes its value to the module; any other slot the module uses
+    /// takes the module's value. `module` lists (slot, normalized value) of the module's
+    /// parameters, `send` passes a host value on; `seen` gets the values the slots now hold.
+    /// Realtime-safe.
+    pub fn sync(
+        &self,
+        module: impl Iterator<Item = (usize, f32)>,
+        mut send: impl FnMut(usize, f32),
+        seen: &mut [f32; MAX_PARAMS],
+    ) {
+        let touched = self.take_touched();
+        for (slot, value) in module {
+            let Some(s) = seen.get_mut(slot) else {
+                continue;
+            };
+            let current = self.value(slot);
+            if touched & (1 << slot) != 0 {
+                *s = current;
+                send(slot, current);
+            } else if (current - value).abs() > 1e-6 {
+                *s = self.set(slot, value);
+            } else {
+                // The same value but for rounding (log scales lose a bit on the way through
+                // plain values): the host's copy stays as it is.
+                *s = current;
+            }
+        }
+        // Wasp's own writes above touched their slots too.
+        self.take_touched();
     }
 
     /// The host parameter of `slot`.

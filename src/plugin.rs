@@ -11,8 +11,8 @@ use nice_plug::prelude::*;
 
 use crate::editor::{EngineBackend, WaspEditor};
 use crate::engine::{
-    transport_valid, AudioEngine, Controller, FaultOutput, LoadOutcome, ModuleEvent, Preparer,
-    ProcessConfig, Runtime, Tail, Transport, MAX_PARAMS,
+    read_metadata, transport_valid, AudioEngine, Controller, FaultOutput, LoadOutcome, ModuleEvent,
+    Preparer, ProcessConfig, Runtime, Tail, Transport, MAX_PARAMS,
 };
 use crate::meters::{MeterAudio, MeterShared};
 use crate::params::{OnCrash, WaspParams};
@@ -117,6 +117,8 @@ pub struct WaspPlugin<F: Flavor> {
     host_seen: [f32; MAX_PARAMS],
     /// The generation whose bindings the host parameters follow.
     host_generation: Option<u64>,
+    /// The host has not been told of the parameters of a module committed in `activate` yet.
+    rescan_pending: bool,
     /// Set if the engine ever panicked: Wasp then outputs silence until it is removed.
     broken: bool,
     /// Test builds only: allocate in every `process` call, to prove the checker is armed.
@@ -139,6 +141,11 @@ impl<F: Flavor> Default for WaspPlugin<F> {
             .expect("the operating system can start a thread");
         audio.set_call_guard(permit_trap_allocations);
         let params = Arc::new(WaspParams::new(preparer.controller().clone()));
+        // Hosts list parameters before they activate the plugin: show the built-in module's.
+        if let Ok(metadata) = read_metadata(F::DEFAULT_MODULE.as_bytes()) {
+            let module = preparer.controller().preview(metadata, true);
+            params.host.show_defaults(&module);
+        }
         Self {
             params,
             audio,
@@ -148,6 +155,7 @@ impl<F: Flavor> Default for WaspPlugin<F> {
             sample_rate: 48_000.0,
             host_seen: [f32::NAN; MAX_PARAMS],
             host_generation: None,
+            rescan_pending: false,
             broken: false,
             #[cfg(feature = "assert_process_allocs")]
             alloc_probe: std::env::var_os("WASP_ALLOC_PROBE").is_some(),
@@ -221,6 +229,9 @@ impl<F: Flavor> Plugin for WaspPlugin<F> {
         }
         // Not processing yet, so commit now rather than at the first block.
         self.audio.commit_pending();
+        // The host parameters show the module's values from now on; the host is told about
+        // their names at the first block.
+        self.rescan_pending |= self.sync_host_params();
         // The host compensates the module's latency from the start.
         context.set_latency_samples(self.audio.metadata().map_or(0, |m| m.latency));
         true
@@ -341,20 +352,35 @@ impl<F: Flavor> WaspPlugin<F> {
     /// the host parameters they are bound to, the host rescans names and values, and learns
     /// the module's latency.
     fn follow_commits(&mut self, context: &mut impl ProcessContext<Self>) {
+        if self.sync_host_params() || std::mem::take(&mut self.rescan_pending) {
+            context.rescan_param_info();
+            context.set_latency_samples(self.audio.metadata().map_or(0, |m| m.latency));
+        }
+    }
+
+    /// If a module took over since the last call, brings the host parameters and the module
+    /// into agreement (see `HostBank::sync`) and returns true. Realtime-safe.
+    fn sync_host_params(&mut self) -> bool {
         let generation = self.audio.generation();
         if generation == self.host_generation || generation.is_none() {
-            return;
+            return false;
         }
         self.host_generation = generation;
-        let host = &self.params.host;
-        let seen = &mut self.host_seen;
+        let mut bound = [(0usize, 0.0f32); MAX_PARAMS];
+        let mut count = 0;
         self.audio.bound_values(|slot, normalized| {
-            if let Some(s) = seen.get_mut(slot) {
-                *s = host.set(slot, normalized);
+            if let Some(entry) = bound.get_mut(count) {
+                *entry = (slot, normalized);
+                count += 1;
             }
         });
-        context.rescan_param_info();
-        context.set_latency_samples(self.audio.metadata().map_or(0, |m| m.latency));
+        let audio = &mut self.audio;
+        self.params.host.sync(
+            bound[..count].iter().copied(),
+            |slot, value| audio.set_host_param(slot, value),
+            &mut self.host_seen,
+        );
+        true
     }
 
     /// Runs the engine over frames `start..end` of the buffer. The engine is written not to

@@ -361,3 +361,23 @@ fn latency_and_tail_are_reported_and_follow_a_swap() {
     );
     assert_eq!(host.latency(), Some(128));
 }
+
+/// A host that lists parameters before activating (clap-validator does) sees the values the
+/// module then plays with: activation changes nothing.
+#[test]
+fn parameter_values_do_not_move_when_the_instrument_activates() {
+    let mut host = host(INSTRUMENT);
+    let read = |host: &mut TestHost| -> Vec<(String, f64)> {
+        host.param_infos()
+            .into_iter()
+            .map(|p| (p.name.clone(), host.param_value(p.id).unwrap()))
+            .collect()
+    };
+    let before = read(&mut host);
+    assert!(before.iter().any(|(n, _)| n == "Cutoff"), "{before:?}");
+    host.activate(SR, BLOCK as u32);
+    settle(&mut host);
+    let after = read(&mut host);
+    let moved: Vec<_> = before.iter().zip(&after).filter(|(b, a)| b != a).collect();
+    assert!(moved.is_empty(), "{moved:?}");
+}

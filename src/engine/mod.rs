@@ -44,7 +44,7 @@ pub use preparer::{
     Bindings, Controller, Crossfade, LoadOptions, LoadOutcome, Preparer, SavedParams,
     DEFAULT_MODULE, MAIN_THREAD_WAIT,
 };
-pub use runtime::{Runtime, RuntimeOptions};
+pub use runtime::{read_metadata, Runtime, RuntimeOptions};
 pub use sandbox::{
     Deadline, MemoryAccount, Policed, BLOCK_BUDGET, LOAD_BUDGET, MAX_MEMORIES, MAX_TABLES,
     MEMORY_CAP, MIN_BLOCK_BUDGET, MODULE_SIZE_CAP, OFFLINE_BLOCK_BUDGET, OUTPUT_CEILING,

@@ -21,6 +21,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::audio::{AudioEngine, Prepared, ROLLBACK_SECONDS};
 use super::error::LoadError;
 use super::instance::{DspInstance, ProcessConfig};
+use super::metadata::Metadata;
 use super::migrate::{self, StateLayout, SwapReport};
 use super::params::MAX_PARAMS;
 use super::patch::{Patch, Source};
@@ -152,6 +153,9 @@ struct Slots {
     /// Recently prepared modules, newest last, so the module of the committed generation can
     /// be found (it may be older than `status.current` for a moment, or after a rollback).
     infos: VecDeque<ModuleInfo>,
+    /// The module that will play once the host sets its audio configuration (generation 0),
+    /// so the host sees its parameters before that.
+    preview: Option<ModuleInfo>,
 }
 
 impl Slots {
@@ -167,7 +171,27 @@ impl Slots {
     /// The module whose values the host's parameters hold: the committed one, or the newest
     /// prepared before anything was committed.
     fn host_module(&self, committed: u64) -> Option<&ModuleInfo> {
-        self.info(committed).or(self.status.current.as_ref())
+        self.info(committed)
+            .or(self.status.current.as_ref())
+            .or(self.preview.as_ref())
+    }
+
+    /// Binds a module that cannot be prepared yet to host slots, and shows it to the host.
+    fn preview(&mut self, patch_name: String, metadata: Metadata, builtin: bool) -> ModuleInfo {
+        let ids: Vec<&str> = metadata.params.iter().map(|p| p.id.as_str()).collect();
+        let slots = self.slot_map.bind(&ids);
+        let info = ModuleInfo {
+            generation: 0,
+            name: patch_name,
+            metadata,
+            path: None,
+            size: 0,
+            hash: 0,
+            builtin,
+            slots,
+        };
+        self.preview = Some(info.clone());
+        info
     }
 }
 
@@ -444,6 +468,14 @@ impl Controller {
     /// [`Controller::restore`], so the restored module binds its ids to the saved slots.
     pub fn set_slot_map(&self, map: SlotMap) {
         self.slots().slot_map = map;
+    }
+
+    /// Shows `metadata`'s parameters to the host before anything is prepared (the built-in
+    /// module of a plugin the host has not activated yet), bound to their slots. Returns the
+    /// binding.
+    pub fn preview(&self, metadata: Metadata, builtin: bool) -> ModuleInfo {
+        let name = metadata.name.clone();
+        self.slots().preview(name, metadata, builtin)
     }
 
     /// The module the audio thread plays now (the newest prepared one until a first commit).
@@ -962,6 +994,9 @@ impl Worker {
         };
         let values = saved_values(&patch, params);
         if self.config.is_none() {
+            // The host sees the restored module's parameters before it activates the plugin.
+            self.slots()
+                .preview(patch.display_name(), patch.metadata().clone(), is_default);
             self.deferred = Some(Deferred {
                 patch,
                 builtin: is_default,

@@ -242,6 +242,21 @@ pub(crate) fn to_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
     Ok(Cow::Owned(wat.encode().map_err(syntax)?))
 }
 
+/// Reads a module's `wasp` metadata (binary or text) without validating or compiling it, for
+/// showing a module's parameters before it can be prepared. A module without the section
+/// gets the default metadata.
+pub fn read_metadata(bytes: &[u8]) -> Result<Metadata, LoadError> {
+    let binary = to_binary(bytes)?;
+    for payload in wasmparser::Parser::new(0).parse_all(&binary) {
+        if let wasmparser::Payload::CustomSection(section) = payload.map_err(malformed)? {
+            if section.name() == SECTION_NAME {
+                return Metadata::parse(section.data());
+            }
+        }
+    }
+    Ok(Metadata::default())
+}
+
 /// A binary the parser or validator rejected, with the offset it stopped at.
 fn malformed(e: wasmparser::BinaryReaderError) -> LoadError {
     LoadError::Malformed {
