@@ -17,7 +17,7 @@ mod x11;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap_host::TestHost;
+use clap_host::{ParamOutput, TestHost};
 use desktop::{find_word, fold, folded_text, read_words, Word, Xvfb};
 use x11::{file_uri, Image, X};
 
@@ -299,19 +299,26 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     );
 
     // 8. A module with a parameter gets a slider; a click near the left end of its rail sets
-    //    the level near -60 dB and the module follows.
+    //    the level near -60 dB and the module follows. The slider is a host parameter: the
+    //    host receives the change as one gesture (begin, values, end) on the "Level" slot.
     std::fs::copy(common::example("volume.wat"), scratch.join("volume.wat")).unwrap();
     let volume = s.drop_file(&scratch.join("volume.wat"), &[(300, 250)]);
     assert!(volume.completed(), "{volume:?}");
     s.wait_for_output("volume.wat at 0 dB", |y| (y - 0.5).abs() < 1e-3);
-    let words = s.wait_for_text(&["Volume", "Level"]);
+    let words = s.wait_for_text(&["Volume", "Level", "dB"]);
     let label = find_word(&words, "Level").unwrap().clone();
+    let level_id = s.host.param_id("Level").expect("Level is a host parameter");
+    s.host.take_param_output();
     {
         let _input = x11::input_lock();
         let y = label.centre().1;
-        // The rail starts one grid gap after the label column; aim just inside it, and hold
-        // the button for a few frames so the slider sees it down even on a slow machine.
-        s.x.move_pointer(s.editor, (label.x + label.width + 24) as i16, y)
+        // One parameter: one column, the width of the panel (the window less 10 px margins,
+        // less 16 for the scroll bar). Its label takes 32 %, then a 10 px gap, then the rail;
+        // aim just inside it, and hold the button for a few frames so the slider sees it
+        // down even on a slow machine.
+        let column = f32::from(SIZE.0) - 20.0 - 16.0;
+        let rail = 10.0 + column * 0.32 + 10.0;
+        s.x.move_pointer(s.editor, (rail + 6.0) as i16, y)
             .expect("point at the slider");
         s.x.button(1, true).unwrap();
         std::thread::sleep(Duration::from_millis(300));
@@ -320,6 +327,16 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     s.wait_for_output("the level slider turned the volume down", |y| {
         y.abs() < 0.01
     });
+    let sent = s.host.take_param_output();
+    let begin = sent.iter().position(|e| *e == ParamOutput::Begin(level_id));
+    let end = sent.iter().rposition(|e| *e == ParamOutput::End(level_id));
+    let value = sent
+        .iter()
+        .rposition(|e| matches!(e, ParamOutput::Value(id, v) if *id == level_id && *v < 0.1));
+    assert!(
+        matches!((begin, value, end), (Some(b), Some(v), Some(e)) if b < v && v < e),
+        "the host did not get one gesture on Level: {sent:?}"
+    );
 
     // What the editor looks like now (the source of docs/editor.png).
     s.screenshot()

@@ -486,8 +486,15 @@ impl App {
     /// gesture, so the host records automation and offers undo.
     fn parameter(&mut self, ui: &mut egui::Ui, backend: &dyn Backend, index: usize, width: f32) {
         let p = &self.view.params[index];
-        ui.add_sized([width * 0.32, 18.0], egui::Label::new(&p.name).truncate())
-            .on_hover_text(format!("{} ({})", p.name, p.id));
+        ui.allocate_ui_with_layout(
+            egui::vec2(width * 0.32, 18.0),
+            egui::Layout::left_to_right(egui::Align::Center),
+            |ui| {
+                ui.set_min_width(width * 0.32);
+                ui.add(egui::Label::new(&p.name).truncate())
+                    .on_hover_text(format!("{} ({})", p.name, p.id));
+            },
+        );
         let value = &mut self.params[index];
         ui.spacing_mut().slider_width = (width * 0.68 - 90.0).max(60.0);
         let slider = egui::Slider::new(value, p.min..=p.max)
@@ -532,12 +539,25 @@ fn selectable(ui: &mut egui::Ui, text: &str, colour: Color32) {
     );
 }
 
+/// A bar filled to `fraction` with `text` over it. Drawn by hand: egui's progress bar draws a
+/// small fill as a round blob over the start of the text.
 fn bar(ui: &mut egui::Ui, fraction: f32, text: String) {
     let colour = if fraction > 0.8 { ERROR } else { OK };
-    ui.add(
-        egui::ProgressBar::new(fraction.clamp(0.0, 1.0))
-            .fill(colour.gamma_multiply(0.7))
-            .text(text),
+    let size = egui::vec2(ui.available_width(), 18.0);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 3.0, Color32::from_rgb(0x10, 0x12, 0x16));
+    let width = rect.width() * fraction.clamp(0.0, 1.0);
+    if width >= 1.0 {
+        let fill = egui::Rect::from_min_size(rect.min, egui::vec2(width, rect.height()));
+        painter.rect_filled(fill, 3.0, colour.gamma_multiply(0.7));
+    }
+    painter.text(
+        rect.left_center() + egui::vec2(6.0, 0.0),
+        egui::Align2::LEFT_CENTER,
+        text,
+        egui::FontId::proportional(12.0),
+        Color32::from_gray(220),
     );
 }
 
@@ -582,13 +602,16 @@ fn level_bar(ui: &mut egui::Ui, peak: f32, held: f32) {
     } else {
         "-inf dB".into()
     };
-    painter.text(
-        rect.right_center() - egui::vec2(4.0, 0.0),
-        egui::Align2::RIGHT_CENTER,
-        text,
-        egui::FontId::monospace(11.0),
-        Color32::from_gray(220),
+    let galley =
+        painter.layout_no_wrap(text, egui::FontId::monospace(11.0), Color32::from_gray(220));
+    let at = rect.right_center() - egui::vec2(galley.size().x + 4.0, galley.size().y / 2.0);
+    // On a plate of its own, so ticks and the bar do not run through the digits.
+    painter.rect_filled(
+        egui::Rect::from_min_size(at, galley.size()).expand(2.0),
+        2.0,
+        Color32::from_rgb(0x10, 0x12, 0x16).gamma_multiply(0.85),
     );
+    painter.galley(at, galley, Color32::from_gray(220));
 }
 
 /// The dB scale under the meters.
@@ -732,7 +755,9 @@ fn drop_overlay(ui: &mut egui::Ui, drag: &DragHover) {
             .map_or("This".into(), |f| display_name(f));
         (ERROR, format!("{what} is not a .wasm or .wat module"))
     };
-    painter.rect_filled(rect, 12.0, colour.gamma_multiply(0.18));
+    // Veil the editor so the message is all that reads while a file hovers.
+    painter.rect_filled(rect, 12.0, BACKGROUND.gamma_multiply(0.88));
+    painter.rect_filled(rect, 12.0, colour.gamma_multiply(0.12));
     painter.rect_stroke(
         rect,
         12.0,

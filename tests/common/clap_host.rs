@@ -76,7 +76,9 @@ use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
 use clack_extensions::tail::PluginTail;
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
-use clack_host::events::event_types::ParamValueEvent;
+use clack_host::events::event_types::{
+    ParamGestureBeginEvent, ParamGestureEndEvent, ParamValueEvent,
+};
 use clack_host::prelude::*;
 
 /// Number of channels on the single input port and the single output port that the harness
@@ -323,6 +325,16 @@ pub struct TestHost {
     output_events: EventBuffer,
     /// Whether the plugin has an audio input (an instrument has none).
     has_input: bool,
+    /// Parameter gestures and values the plugin sent in its output events, oldest first.
+    param_output: Vec<ParamOutput>,
+}
+
+/// A parameter event a plugin sent to the host.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamOutput {
+    Begin(ClapId),
+    Value(ClapId, f64),
+    End(ClapId),
 }
 
 impl TestHost {
@@ -400,6 +412,7 @@ impl TestHost {
             output_channels: [Vec::new(), Vec::new()],
             output_events: EventBuffer::with_capacity(64),
             has_input: true,
+            param_output: Vec::new(),
         })
     }
 
@@ -555,11 +568,28 @@ impl TestHost {
 
         self.last_status = Some(status);
         self.steady_time += frames as u64;
+        for event in self.output_events.iter() {
+            if let Some(e) = event.as_event::<ParamGestureBeginEvent>() {
+                self.param_output
+                    .extend(e.param_id().map(ParamOutput::Begin));
+            } else if let Some(e) = event.as_event::<ParamGestureEndEvent>() {
+                self.param_output.extend(e.param_id().map(ParamOutput::End));
+            } else if let Some(e) = event.as_event::<ParamValueEvent>() {
+                if let Some(id) = e.param_id() {
+                    self.param_output.push(ParamOutput::Value(id, e.value()));
+                }
+            }
+        }
 
         (
             self.output_channels[0][..frames].to_vec(),
             self.output_channels[1][..frames].to_vec(),
         )
+    }
+
+    /// Takes the parameter gestures and values the plugin sent since the last call.
+    pub fn take_param_output(&mut self) -> Vec<ParamOutput> {
+        std::mem::take(&mut self.param_output)
     }
 
     /// The status the plugin returned from its last `process` call.

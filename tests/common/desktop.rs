@@ -146,10 +146,22 @@ pub fn read_words(image: &Image, scratch: &Path) -> Result<Vec<Word>, String> {
     let big = image.scaled(SCALE);
     let input = scratch.with_extension("ppm");
     big.write_ppm(&input)?;
+    // Sparse text (mode 12) reads a whole editor best, but its orientation check gives up on
+    // a frame with little text (a veiled window showing one message): read that as one block.
+    let words = tesseract(&input, "12")?;
+    if words.len() >= 3 {
+        return Ok(words);
+    }
+    tesseract(&input, "6")
+}
+
+/// Runs tesseract in page segmentation mode `psm` and parses its words.
+fn tesseract(input: &Path, psm: &str) -> Result<Vec<Word>, String> {
+    const SCALE: u32 = 3;
     let output = Command::new("tesseract")
-        .arg(&input)
+        .arg(input)
         .arg("stdout")
-        .args(["--psm", "12", "tsv"])
+        .args(["--psm", psm, "tsv"])
         .output()
         .map_err(|e| format!("cannot run tesseract ({e}): apt-get install tesseract-ocr"))?;
     if !output.status.success() {
