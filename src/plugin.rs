@@ -393,14 +393,7 @@ impl<F: Flavor> WaspPlugin<F> {
         end: usize,
         transport: &Transport,
     ) {
-        let count = channels.len().min(2);
-        let mut iter = channels.iter_mut();
-        let mut cut = || {
-            iter.next()
-                .and_then(|c| c.get_mut(start..end))
-                .unwrap_or_default()
-        };
-        let mut pieces = [cut(), cut()];
+        let (mut pieces, count) = crate::engine::piece(channels, start, end);
         let pieces = &mut pieces[..count];
         if self.broken {
             for piece in pieces.iter_mut() {

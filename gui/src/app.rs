@@ -646,22 +646,20 @@ fn keyboard(ui: &mut egui::Ui, held: u128) {
     let is_black = |k: u32| matches!(k % 12, 1 | 3 | 6 | 8 | 10);
     let whites = (low..=high).filter(|&k| !is_black(k)).count() as f32;
     let w = rect.width() / whites;
-    let lit = |k: u32| held >> k & 1 == 1;
+    let colour = |k: u32, idle: u8| {
+        if held >> k & 1 == 1 {
+            ACCENT
+        } else {
+            Color32::from_gray(idle)
+        }
+    };
     let mut i = 0.0;
     for k in (low..=high).filter(|&k| !is_black(k)) {
         let key = egui::Rect::from_min_size(
             egui::pos2(rect.left() + i * w, rect.top()),
             egui::vec2(w - 1.0, rect.height()),
         );
-        painter.rect_filled(
-            key,
-            1.0,
-            if lit(k) {
-                ACCENT
-            } else {
-                Color32::from_gray(200)
-            },
-        );
+        painter.rect_filled(key, 1.0, colour(k, 200));
         i += 1.0;
     }
     let mut i = 0.0;
@@ -671,15 +669,7 @@ fn keyboard(ui: &mut egui::Ui, held: u128) {
                 egui::pos2(rect.left() + i * w - w * 0.3, rect.top()),
                 egui::vec2(w * 0.6, rect.height() * 0.6),
             );
-            painter.rect_filled(
-                key,
-                1.0,
-                if lit(k) {
-                    ACCENT
-                } else {
-                    Color32::from_gray(30)
-                },
-            );
+            painter.rect_filled(key, 1.0, colour(k, 30));
         } else {
             i += 1.0;
         }

@@ -168,7 +168,7 @@ pub enum Processed {
 }
 
 /// The slices `start..end` of up to two host channels, and how many there are.
-fn piece<'a>(
+pub(crate) fn piece<'a>(
     channels: &'a mut [&mut [f32]],
     start: usize,
     end: usize,

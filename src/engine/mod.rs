@@ -25,6 +25,7 @@ mod sandbox;
 mod slots;
 mod status;
 
+pub(crate) use audio::piece;
 pub use audio::{
     AudioEngine, CallGuard, FaultOutput, Processed, CROSSFADE_SECONDS, ROLLBACK_SECONDS,
 };
