@@ -381,3 +381,19 @@ fn parameter_values_do_not_move_when_the_instrument_activates() {
     let moved: Vec<_> = before.iter().zip(&after).filter(|(b, a)| b != a).collect();
     assert!(moved.is_empty(), "{moved:?}");
 }
+
+/// A project saved right after a state loads, before the audio thread has switched to the
+/// restored module, saves that module's values, not the ones the host parameters still hold.
+#[test]
+fn a_state_saved_before_the_restored_module_plays_keeps_its_values() {
+    let mut host = playing(GAINER.as_bytes(), &[("gain", 1.5)]);
+    host.load_state(&state_with(
+        GAINER_EDITED.as_bytes(),
+        &[("gain", 0.3), ("drive", 0.7)],
+        serde_json::json!({}),
+    ))
+    .unwrap();
+    let saved = saved_module(&host.save_state()).unwrap();
+    assert_eq!(saved.params.get("gain"), Some(&0.3), "{:?}", saved.params);
+    assert_eq!(saved.params.get("drive"), Some(&0.7), "{:?}", saved.params);
+}

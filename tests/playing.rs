@@ -136,3 +136,27 @@ fn held_notes_carry_across_a_live_swap() {
     assert!(rms(&plain[12_032..]) > 0.01);
     assert_eq!(max_diff(&plain, &swapped), 0.0, "the swap is inaudible");
 }
+
+/// A module that hangs in `wasp_note_on` is stopped like one that hangs in `dsp`: the call
+/// returns, the fault is reported with the export's name, and the module is silenced.
+#[test]
+fn a_module_hanging_in_note_on_is_stopped() {
+    let hang = br#"(module
+      (func (export "wasp_note_on") (param i32 f32) (loop $forever (br $forever)))
+      (func (export "dsp") (param $x f32) (result f32) (local.get $x)))"#;
+    let mut rig = Rig::new();
+    rig.load_source(Source::from_bytes(&hang[..]), Crossfade::Never);
+    rig.audio.commit_block();
+    // Past the second in which a crash would roll back to the module before it.
+    rig.run(&vec![0.0; 49_152]);
+    let started = std::time::Instant::now();
+    rig.audio.send_event(note_on(60, 1.0));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let (out, results) = rig.run_raw(&vec![0.5; BLOCK]);
+    assert!(
+        matches!(results[0], wasp::Processed::Faulted(f) if f.export == "wasp_note_on"),
+        "{results:?}"
+    );
+    assert!(out.iter().all(|x| *x == 0.0), "silenced");
+    assert_eq!(rig.controller().shared().fault_counters().timeouts, 1);
+}

@@ -588,8 +588,9 @@ impl AudioEngine {
         }
     }
 
-    /// Writes the song's transport into the running modules that ask for it (and into a
-    /// fading or staging one), before the next piece. Realtime-safe.
+    /// Writes the song's transport into the running module, if it asks for it (and into the
+    /// one fading out), before the next piece. A module staged for a swap gets it once it
+    /// runs. Realtime-safe.
     pub fn set_transport(&mut self, transport: &Transport) {
         if let Some(current) = self.current.as_mut() {
             current.instance.write_transport(transport);

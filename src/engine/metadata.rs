@@ -54,7 +54,7 @@ impl Default for Metadata {
 
 /// A module's tail: seconds (a number, 0 for none) or `"infinite"` (it may ring forever, like a
 /// delay with full feedback, or makes sound with no input, like an oscillator).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Tail {
     Seconds(f32),
@@ -66,6 +66,24 @@ pub enum Tail {
 pub enum Endless {
     #[serde(rename = "infinite")]
     Infinite,
+}
+
+impl<'de> Deserialize<'de> for Tail {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(f32),
+            Word(String),
+        }
+        const HELP: &str = "\"tail\" must be a number of seconds, or \"infinite\"";
+        match Raw::deserialize(deserializer).map_err(|_| D::Error::custom(HELP))? {
+            Raw::Seconds(s) => Ok(Tail::Seconds(s)),
+            Raw::Word(w) if w == "infinite" => Ok(Tail::Endless(Endless::Infinite)),
+            Raw::Word(w) => Err(D::Error::custom(format!("{HELP}, not \"{w}\""))),
+        }
+    }
 }
 
 impl Default for Tail {

@@ -156,6 +156,9 @@ struct Slots {
     /// The module that will play once the host sets its audio configuration (generation 0),
     /// so the host sees its parameters before that.
     preview: Option<ModuleInfo>,
+    /// The newest prepared module's starting values, by id: what a state saved before it
+    /// takes over must hold (the host's parameters still hold the playing module's values).
+    starting: Option<(u64, SavedParams)>,
 }
 
 impl Slots {
@@ -569,7 +572,20 @@ impl Controller {
             return params.clone();
         }
         if let Some(host) = slots.host() {
-            return match slots.host_module(self.shared.committed()) {
+            let committed = self.shared.committed();
+            if let (Some(newest), Some((generation, values))) =
+                (slots.status.current.as_ref(), slots.starting.as_ref())
+            {
+                if newest.generation == *generation && *generation != committed {
+                    // Prepared, not playing yet: save what it will start from.
+                    return if newest.builtin {
+                        Vec::new()
+                    } else {
+                        values.clone()
+                    };
+                }
+            }
+            return match slots.host_module(committed) {
                 Some(m) if !m.builtin => m
                     .metadata
                     .params
@@ -1268,6 +1284,16 @@ impl Worker {
                 }
             }
         }
+        slots.starting = Some((
+            generation,
+            patch
+                .metadata()
+                .params
+                .iter()
+                .zip(&how.values)
+                .map(|(p, v)| (p.id.clone(), *v))
+                .collect(),
+        ));
         self.running = Some(Running {
             generation,
             patch: patch.clone(),
