@@ -134,9 +134,10 @@ pub type WaspInstrument = WaspPlugin<Instrument>;
 
 impl<F: Flavor> Default for WaspPlugin<F> {
     fn default() -> Self {
-        // Creating the runtime configures wasmtime and links the math imports; it fails only
+        // Every instance in the process shares one runtime (engine, epoch ticker, compiled
+        // modules). Creating it configures wasmtime and links the math imports; it fails only
         // on a platform wasmtime cannot generate code for, where Wasp cannot work at all.
-        let runtime = Runtime::new().expect("wasmtime supports this platform");
+        let runtime = Runtime::shared().expect("wasmtime supports this platform");
         let (preparer, mut audio) = Preparer::spawn_with_default(runtime, F::DEFAULT_MODULE)
             .expect("the operating system can start a thread");
         audio.set_call_guard(permit_trap_allocations);

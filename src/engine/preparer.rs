@@ -36,8 +36,13 @@ const INCOMING_CAPACITY: usize = 4;
 /// Capacity of the queue of replaced instances; larger than `INCOMING_CAPACITY` so the audio
 /// thread can always hand back every instance it may commit in one block.
 const RETIRED_CAPACITY: usize = 8;
-/// How often the idle worker wakes to drop retired instances and retry a full queue.
+/// How often the worker wakes to drop retired instances and retry a full queue while the audio
+/// thread holds more than the instance it plays (a swap is under way, or an instance is kept
+/// for a rollback).
 const POLL: Duration = Duration::from_millis(5);
+/// How long the worker sleeps when nothing is in flight and no file is watched: it wakes for
+/// requests, not on a timer, so idle instances cost no wake-ups.
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
 /// The longest a host's main thread waits for the worker (state restore, activation): past
 /// it, the call returns and the module starts playing when it is ready.
 pub const MAIN_THREAD_WAIT: Duration = Duration::from_secs(3);
@@ -254,6 +259,8 @@ impl Preparer {
             next_generation: 1,
             watch: Watch::default(),
             stopping: stopping.clone(),
+            handed: 0,
+            returned: 0,
         };
         let thread = std::thread::Builder::new()
             .name("wasp-preparer".into())
@@ -751,6 +758,9 @@ struct Worker {
     next_generation: u64,
     watch: Watch,
     stopping: Arc<AtomicBool>,
+    /// Instances handed to the audio thread, and those it gave back.
+    handed: u64,
+    returned: u64,
 }
 
 impl Worker {
@@ -761,7 +771,7 @@ impl Worker {
         wasmtime::Engine::tls_eager_initialize();
         loop {
             self.housekeeping();
-            let first = match self.requests.recv_timeout(POLL) {
+            let first = match self.requests.recv_timeout(self.poll_interval()) {
                 Ok(request) => request,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -827,8 +837,9 @@ impl Worker {
     fn housekeeping(&mut self) {
         self.drop_retired();
         if let Some(waiting) = self.waiting.take() {
-            if let Err(rtrb::PushError::Full(waiting)) = self.incoming.push(waiting) {
-                self.waiting = Some(waiting);
+            match self.incoming.push(waiting) {
+                Ok(()) => self.handed += 1,
+                Err(rtrb::PushError::Full(waiting)) => self.waiting = Some(waiting),
             }
         }
         self.poll_watched_file();
@@ -837,7 +848,20 @@ impl Worker {
 
     fn drop_retired(&mut self) {
         while let Ok(old) = self.retired.pop() {
+            self.returned += 1;
             drop(old);
+        }
+    }
+
+    /// How long to wait for a request before the next housekeeping round.
+    fn poll_interval(&self) -> Duration {
+        // The audio thread keeps the instance it plays; anything more comes back to be dropped.
+        if self.waiting.is_some() || self.handed.saturating_sub(self.returned) > 1 {
+            POLL
+        } else if self.watch.enabled {
+            WATCH_POLL
+        } else {
+            IDLE_WAIT
         }
     }
 
@@ -1249,8 +1273,9 @@ impl Worker {
             scratch: [touched(frames), touched(frames)],
             dry: [touched(frames), touched(frames)],
         });
-        if let Err(rtrb::PushError::Full(prepared)) = self.incoming.push(prepared) {
-            self.waiting = Some(prepared);
+        match self.incoming.push(prepared) {
+            Ok(()) => self.handed += 1,
+            Err(rtrb::PushError::Full(prepared)) => self.waiting = Some(prepared),
         }
         let info = ModuleInfo {
             generation,

@@ -47,13 +47,32 @@ impl Default for RuntimeOptions {
 /// The shared compilation context. Cheap to clone; every clone compiles for the same engine, so
 /// patches and instances made from any clone work together.
 #[derive(Clone)]
-pub struct Runtime {
+pub struct Runtime(Arc<RuntimeInner>);
+
+impl std::ops::Deref for Runtime {
+    type Target = RuntimeInner;
+
+    fn deref(&self) -> &RuntimeInner {
+        &self.0
+    }
+}
+
+/// What a [`Runtime`] holds. Nothing in it belongs to one module or one plugin instance:
+/// compiled modules are immutable, and every instance gets a store, memories and tables of its
+/// own, so sharing a runtime lets no module see another's state.
+pub struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<HostState>>,
     /// Recently compiled patches, most recent last, so that swapping back to a module (A/B
-    /// comparisons, undo, a file saved unchanged) skips validation and compilation. Keyed by
-    /// content: the bytes are compared, not just the hash.
-    cache: Arc<Mutex<Vec<Patch>>>,
+    /// comparisons, undo, a file saved unchanged) skips validation and compilation, and the
+    /// same module on several tracks compiles once. Keyed by content: the bytes are compared,
+    /// not just the hash.
+    cache: Mutex<Vec<Patch>>,
+    /// Hashes of modules being compiled now, so another instance asking for the same module
+    /// waits for that compile instead of starting its own.
+    compiling: Mutex<Vec<(u64, Arc<Flight>)>>,
+    /// Modules compiled (cache misses), for tests and measurements.
+    compiles: std::sync::atomic::AtomicU64,
     /// The compiled block drivers, one per `dsp` shape, compiled on first use.
     drivers: Arc<[OnceLock<Module>; 3]>,
     /// Advances the epoch while any clone of this runtime lives; `None` without epoch
@@ -65,10 +84,32 @@ pub struct Runtime {
 /// How many compiled modules the cache keeps.
 const CACHE_ENTRIES: usize = 16;
 
+/// The process's shared runtime, while some instance holds it.
+static SHARED: Mutex<Option<std::sync::Weak<RuntimeInner>>> = Mutex::new(None);
+
 impl Runtime {
     /// Creates a runtime with Wasp's engine configuration.
     pub fn new() -> Result<Self, LoadError> {
         Self::with_options(RuntimeOptions::default())
+    }
+
+    /// The runtime every Wasp instance in this process shares: one wasmtime engine, one epoch
+    /// ticker thread and one compiled-module cache, so a module used on 32 tracks compiles
+    /// once and 32 instances run one ticker. Made by the first instance; it goes (and its
+    /// ticker thread is joined) when the last handle to it is dropped.
+    pub fn shared() -> Result<Self, LoadError> {
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(inner) = shared.as_ref().and_then(std::sync::Weak::upgrade) {
+            return Ok(Runtime(inner));
+        }
+        let runtime = Self::new()?;
+        *shared = Some(Arc::downgrade(&runtime.0));
+        Ok(runtime)
+    }
+
+    /// Whether two handles share one runtime.
+    pub fn same(&self, other: &Runtime) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// Creates a runtime with other isolation settings (for measuring their cost).
@@ -109,14 +150,16 @@ impl Runtime {
         } else {
             None
         };
-        Ok(Self {
+        Ok(Self(Arc::new(RuntimeInner {
             engine,
             linker: Arc::new(linker),
-            cache: Arc::new(Mutex::new(Vec::new())),
+            cache: Mutex::new(Vec::new()),
+            compiling: Mutex::new(Vec::new()),
+            compiles: Default::default(),
             drivers: Arc::new(Default::default()),
             ticker,
             options,
-        })
+        })))
     }
 
     /// Whether calls into modules run under epoch deadlines.
@@ -165,6 +208,16 @@ impl Runtime {
             )));
         }
         let hash = fnv1a(&source.bytes);
+        // One compile per module at a time: others wait for it and take it from the cache.
+        let _claim = loop {
+            if self.cached(&source, hash).is_some() {
+                break None;
+            }
+            match self.claim(hash) {
+                Ok(claim) => break Some(claim),
+                Err(flight) => flight.wait(),
+            }
+        };
         if let Some(hit) = self.cached(&source, hash) {
             if hit.0.source.path == source.path {
                 return Ok(hit);
@@ -179,6 +232,8 @@ impl Runtime {
                 initial_memory: hit.0.initial_memory,
             })));
         }
+        self.compiles
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let binary = to_binary(&source.bytes)?;
         let (meta, initial_memory) = validate(&binary)?;
         let module = Module::from_binary(&self.engine, &binary)
@@ -200,17 +255,75 @@ impl Runtime {
         Ok(patch)
     }
 
+    /// How many modules this runtime has compiled (cache misses).
+    pub fn compiles(&self) -> u64 {
+        self.compiles.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Claims the compile of `hash`, or returns the compile under way.
+    fn claim(&self, hash: u64) -> Result<Claim<'_>, Arc<Flight>> {
+        let mut compiling = self.compiling.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, flight)) = compiling.iter().find(|(h, _)| *h == hash) {
+            return Err(flight.clone());
+        }
+        let flight = Arc::new(Flight::default());
+        compiling.push((hash, flight.clone()));
+        Ok(Claim {
+            runtime: self,
+            hash,
+            flight,
+        })
+    }
+
     /// Compiles without consulting or filling the cache (for measuring cold compiles).
     pub fn compile_uncached(&self, source: Source) -> Result<Patch, LoadError> {
-        let fresh = Runtime {
+        let fresh = Runtime(Arc::new(RuntimeInner {
             engine: self.engine.clone(),
             linker: self.linker.clone(),
-            cache: Arc::new(Mutex::new(Vec::new())),
+            cache: Mutex::new(Vec::new()),
+            compiling: Mutex::new(Vec::new()),
+            compiles: Default::default(),
             drivers: self.drivers.clone(),
             ticker: self.ticker.clone(),
             options: self.options,
-        };
+        }));
         fresh.compile(source)
+    }
+}
+
+/// A compile under way, which other threads can wait for.
+#[derive(Default)]
+struct Flight {
+    done: Mutex<bool>,
+    finished: std::sync::Condvar,
+}
+
+impl Flight {
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = self.finished.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// The claim on a compile; ends it (and wakes whoever waits) however the compile ends.
+struct Claim<'a> {
+    runtime: &'a RuntimeInner,
+    hash: u64,
+    flight: Arc<Flight>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut compiling = self
+            .runtime
+            .compiling
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        compiling.retain(|(h, f)| !(*h == self.hash && Arc::ptr_eq(f, &self.flight)));
+        *self.flight.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.flight.finished.notify_all();
     }
 }
 

@@ -4,7 +4,7 @@
 //! # Time
 //!
 //! Every call into a module runs under a wasmtime epoch deadline. A ticker thread per
-//! [`Runtime`](super::Runtime) advances the engine's epoch by one for every [`TICK`] of wall
+//! [`Runtime`](super::Runtime) (the plugin shares one runtime across the process) advances the engine's epoch by one for every [`TICK`] of wall
 //! time that has passed: it counts elapsed time, not wake-ups, so a late wake-up does not
 //! lengthen every deadline. Where the system allows it (Linux, with the right to use real-time
 //! scheduling), the ticker runs at the highest `SCHED_FIFO` priority, so a host audio thread

@@ -1,0 +1,69 @@
+//! Idle Wasp instances in one process (issue 10, first part), loaded through a CLAP host:
+//! one epoch ticker for all of them, and workers that sleep while nothing is in flight. The
+//! only test in this file, because it counts the process's threads.
+
+#[path = "common/clap_host.rs"]
+mod clap_host;
+mod common;
+#[path = "common/state.rs"]
+mod state;
+
+use std::time::Duration;
+
+use clap_host::{cdylib_path, TestHost};
+
+/// The threads of this process, by name, with their voluntary context switches so far.
+fn threads() -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let switches = field("voluntary_ctxt_switches:").parse().unwrap_or(0);
+        out.push((field("Name:"), switches));
+    }
+    out
+}
+
+fn named<'a>(threads: &'a [(String, u64)], name: &str) -> Vec<&'a (String, u64)> {
+    threads.iter().filter(|(n, _)| n == name).collect()
+}
+
+#[test]
+fn idle_instances_share_the_ticker_and_their_workers_sleep() {
+    const N: usize = 6;
+    let mut hosts: Vec<TestHost> = (0..N)
+        .map(|_| TestHost::new(cdylib_path("wasp"), "dev.wasp-audio.wasp").unwrap())
+        .collect();
+    for host in &mut hosts {
+        host.load_state(&state::state_with(
+            &common::example_bytes("onepole.wat"),
+            &[],
+            serde_json::json!({}),
+        ))
+        .unwrap();
+        host.activate(48_000.0, 512);
+        host.process_stereo(&[0.0; 512], &[0.0; 512]);
+    }
+    let all = threads();
+    assert_eq!(named(&all, "wasp-epoch").len(), 1, "one ticker: {all:?}");
+    assert_eq!(named(&all, "wasp-preparer").len(), N, "{all:?}");
+    // Idle: activated, nothing in flight. Count the workers' wake-ups over a second.
+    std::thread::sleep(Duration::from_millis(200));
+    let before: u64 = named(&threads(), "wasp-preparer").iter().map(|t| t.1).sum();
+    std::thread::sleep(Duration::from_secs(1));
+    let after: u64 = named(&threads(), "wasp-preparer").iter().map(|t| t.1).sum();
+    println!("{N} idle workers woke {} times in a second", after - before);
+    // Before this change each worker polled every 5 ms: about 200 wake-ups a second each.
+    assert!(
+        after - before <= N as u64,
+        "idle workers woke {} times in a second",
+        after - before
+    );
+    drop(hosts);
+}
