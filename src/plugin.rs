@@ -11,8 +11,8 @@ use nice_plug::prelude::*;
 
 use crate::editor::{EngineBackend, WaspEditor};
 use crate::engine::{
-    read_metadata, transport_valid, AudioEngine, Controller, FaultOutput, LoadOutcome, ModuleEvent,
-    Preparer, ProcessConfig, Runtime, Tail, Transport, MAX_PARAMS,
+    read_metadata, transport_valid, AudioEngine, Busy, Controller, FaultOutput, LoadOutcome,
+    ModuleEvent, Preparer, ProcessConfig, Runtime, Tail, Transport, MAX_PARAMS,
 };
 use crate::meters::{MeterAudio, MeterShared};
 use crate::params::{OnCrash, WaspParams};
@@ -119,6 +119,10 @@ pub struct WaspPlugin<F: Flavor> {
     host_generation: Option<u64>,
     /// The host has not been told of the parameters of a module committed in `activate` yet.
     rescan_pending: bool,
+    /// The process's shared runtime, and the guard that keeps its epoch ticking from
+    /// activation to deactivation (it sleeps while no instance is active).
+    runtime: Runtime,
+    busy: Option<Busy>,
     /// Set if the engine ever panicked: Wasp then outputs silence until it is removed.
     broken: bool,
     /// Test builds only: allocate in every `process` call, to prove the checker is armed.
@@ -138,8 +142,9 @@ impl<F: Flavor> Default for WaspPlugin<F> {
         // modules). Creating it configures wasmtime and links the math imports; it fails only
         // on a platform wasmtime cannot generate code for, where Wasp cannot work at all.
         let runtime = Runtime::shared().expect("wasmtime supports this platform");
-        let (preparer, mut audio) = Preparer::spawn_with_default(runtime, F::DEFAULT_MODULE)
-            .expect("the operating system can start a thread");
+        let (preparer, mut audio) =
+            Preparer::spawn_with_default(runtime.clone(), F::DEFAULT_MODULE)
+                .expect("the operating system can start a thread");
         audio.set_call_guard(permit_trap_allocations);
         let params = Arc::new(WaspParams::new(preparer.controller().clone()));
         // Hosts list parameters before they activate the plugin: show the built-in module's.
@@ -157,6 +162,8 @@ impl<F: Flavor> Default for WaspPlugin<F> {
             host_seen: [f32::NAN; MAX_PARAMS],
             host_generation: None,
             rescan_pending: false,
+            runtime,
+            busy: None,
             broken: false,
             #[cfg(feature = "assert_process_allocs")]
             alloc_probe: std::env::var_os("WASP_ALLOC_PROBE").is_some(),
@@ -211,6 +218,8 @@ impl<F: Flavor> Plugin for WaspPlugin<F> {
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
+        // Module calls run under deadlines from here until deactivation.
+        self.busy = self.runtime.busy();
         self.sample_rate = buffer_config.sample_rate;
         let config = ProcessConfig {
             sample_rate: buffer_config.sample_rate,
@@ -236,6 +245,11 @@ impl<F: Flavor> Plugin for WaspPlugin<F> {
         // The host compensates the module's latency from the start.
         context.set_latency_samples(self.audio.metadata().map_or(0, |m| m.latency));
         true
+    }
+
+    fn deactivate(&mut self) {
+        // No more module calls until the next activation: the shared ticker may sleep.
+        self.busy = None;
     }
 
     fn reset(&mut self) {

@@ -65,5 +65,31 @@ fn idle_instances_share_the_ticker_and_their_workers_sleep() {
         "idle workers woke {} times in a second",
         after - before
     );
+
+    // Deactivated, nothing needs the epoch: the shared ticker sleeps too.
+    let ticker = |threads: &[(String, u64)]| named(threads, "wasp-epoch")[0].1;
+    let active_before = ticker(&threads());
+    std::thread::sleep(Duration::from_millis(500));
+    let active_after = ticker(&threads());
+    for host in &mut hosts {
+        host.deactivate();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let before = ticker(&threads());
+    std::thread::sleep(Duration::from_secs(1));
+    let after = ticker(&threads());
+    println!(
+        "ticker: {} wake-ups in 0.5 s while instances are active, {} in 1 s once all are \
+         deactivated",
+        active_after - active_before,
+        after - before
+    );
+    assert!(active_after - active_before > 100, "it ticks while needed");
+    assert!(after - before <= 2, "it sleeps when not needed");
+    // Activated again, it ticks again, and modules are still policed.
+    hosts[0].activate(48_000.0, 512);
+    let before = ticker(&threads());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(ticker(&threads()) - before > 50);
     drop(hosts);
 }

@@ -47,7 +47,7 @@ pub use preparer::{
 };
 pub use runtime::{read_metadata, Runtime, RuntimeOptions};
 pub use sandbox::{
-    Deadline, MemoryAccount, Policed, BLOCK_BUDGET, LOAD_BUDGET, MAX_MEMORIES, MAX_TABLES,
+    Busy, Deadline, MemoryAccount, Policed, BLOCK_BUDGET, LOAD_BUDGET, MAX_MEMORIES, MAX_TABLES,
     MEMORY_CAP, MIN_BLOCK_BUDGET, MODULE_SIZE_CAP, OFFLINE_BLOCK_BUDGET, OUTPUT_CEILING,
     PLUGIN_MEMORY_CAP, TABLE_CAP, TICK, WASM_STACK,
 };

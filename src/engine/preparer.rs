@@ -776,6 +776,9 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return,
             };
+            // Module code may run while the batch is handled (start functions, `wasp_init`,
+            // first parameter values): keep the epoch advancing meanwhile.
+            let _busy = self.runtime.busy();
             // Gather everything queued so the newest load wins.
             let mut batch = vec![first];
             batch.extend(self.requests.try_iter());

@@ -11,7 +11,7 @@ use super::imports;
 use super::instance::HostState;
 use super::metadata::{Metadata, SECTION_NAME};
 use super::patch::{fnv1a, Patch, PatchInner, Source};
-use super::sandbox::{self, Ticker};
+use super::sandbox::{self, Busy, Ticker};
 
 /// Engine settings that trade speed for isolation. [`RuntimeOptions::default`] is what the
 /// plugin ships; the other combinations exist so `benches/dsp.rs` can measure what each costs.
@@ -102,9 +102,18 @@ impl Runtime {
         if let Some(inner) = shared.as_ref().and_then(std::sync::Weak::upgrade) {
             return Ok(Runtime(inner));
         }
-        let runtime = Self::new()?;
+        let runtime = Self::build(RuntimeOptions::default(), true)?;
         *shared = Some(Arc::downgrade(&runtime.0));
         Ok(runtime)
+    }
+
+    /// Keeps module calls under deadlines while the guard lives. The shared runtime's ticker
+    /// sleeps while nobody holds one, so idle instances cost no wake-ups; other runtimes tick
+    /// always and the guard does nothing. Take one before calling into modules: from
+    /// activation to deactivation, and on the worker around loading. Never on the audio
+    /// thread (it locks).
+    pub fn busy(&self) -> Option<Busy> {
+        self.ticker.as_ref().map(|t| t.busy())
     }
 
     /// Whether two handles share one runtime.
@@ -114,6 +123,11 @@ impl Runtime {
 
     /// Creates a runtime with other isolation settings (for measuring their cost).
     pub fn with_options(options: RuntimeOptions) -> Result<Self, LoadError> {
+        Self::build(options, false)
+    }
+
+    /// Creates a runtime whose ticker sleeps while no [`Busy`] guard is held (`idle`).
+    fn build(options: RuntimeOptions, idle: bool) -> Result<Self, LoadError> {
         let mut config = Config::new();
         config
             .signals_based_traps(options.signals_based_traps)
@@ -144,7 +158,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         imports::define_all(&mut linker).map_err(|e| LoadError::Compile(e.to_string()))?;
         let ticker = if options.epoch_interruption {
-            let ticker = Ticker::start(engine.clone())
+            let ticker = Ticker::start(engine.clone(), idle)
                 .map_err(|e| LoadError::Instantiate(format!("cannot start a thread: {e}")))?;
             Some(Arc::new(ticker))
         } else {

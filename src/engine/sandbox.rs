@@ -244,27 +244,85 @@ impl wasmtime::ResourceLimiter for Limits {
     }
 }
 
+/// Who needs the epoch to advance: while nobody does, a ticker that may idle sleeps without
+/// waking up.
+#[derive(Default)]
+pub(crate) struct Demand {
+    /// Holders of a [`Busy`] guard; `usize::MAX` for a ticker that never idles.
+    count: std::sync::Mutex<usize>,
+    changed: std::sync::Condvar,
+}
+
+impl Demand {
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.count.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Keeps the epoch advancing while held: an instance between activation and deactivation, a
+/// worker while it runs module code. Not for the audio thread (taking one locks).
+pub struct Busy(Arc<Demand>);
+
+impl Busy {
+    pub(crate) fn new(demand: &Arc<Demand>) -> Self {
+        let mut count = demand.lock();
+        *count = count.saturating_add(1);
+        demand.changed.notify_all();
+        Self(demand.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut count = self.0.lock();
+        if *count != usize::MAX {
+            *count = count.saturating_sub(1);
+        }
+    }
+}
+
 /// Advances an engine's epoch by one for every [`TICK`] of elapsed time, until dropped.
 pub(crate) struct Ticker {
     stop: Arc<AtomicBool>,
+    demand: Arc<Demand>,
     thread: Option<JoinHandle<()>>,
     /// Whether the thread got real-time scheduling.
     realtime: bool,
 }
 
 impl Ticker {
-    pub fn start(engine: Engine) -> std::io::Result<Self> {
+    /// Starts the ticker. With `idle`, it sleeps while no [`Busy`] guard is held; otherwise
+    /// it always ticks.
+    pub fn start(engine: Engine, idle: bool) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let demand = Arc::new(Demand::default());
+        if !idle {
+            *demand.lock() = usize::MAX;
+        }
+        let (flag, wanted) = (stop.clone(), demand.clone());
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("wasp-epoch".into())
             .spawn(move || {
                 let _ = tx.send(raise_to_realtime());
-                let start = Instant::now();
+                let mut start = Instant::now();
                 let mut ticks: u64 = 0;
                 // Relaxed: the flag carries no data; the join in `drop` orders the rest.
                 while !flag.load(Ordering::Relaxed) {
+                    {
+                        let mut count = wanted.lock();
+                        if *count == 0 {
+                            while *count == 0 && !flag.load(Ordering::Relaxed) {
+                                count = wanted
+                                    .changed
+                                    .wait(count)
+                                    .unwrap_or_else(|e| e.into_inner());
+                            }
+                            // Nothing ran meanwhile: count from now, without catching up.
+                            start = Instant::now();
+                            ticks = 0;
+                        }
+                    }
                     std::thread::sleep(TICK);
                     // Count the ticks that have passed, however late this wake-up is.
                     let due = (start.elapsed().as_nanos() / TICK.as_nanos()) as u64;
@@ -277,9 +335,15 @@ impl Ticker {
         let realtime = rx.recv().unwrap_or(false);
         Ok(Self {
             stop,
+            demand,
             thread: Some(thread),
             realtime,
         })
+    }
+
+    /// Keeps the ticker going while the guard lives.
+    pub fn busy(&self) -> Busy {
+        Busy::new(&self.demand)
     }
 
     /// Whether the ticker runs at real-time priority.
@@ -324,6 +388,10 @@ impl Drop for Ticker {
     fn drop(&mut self) {
         // Relaxed: see the loop above; joining waits for the thread to see it.
         self.stop.store(true, Ordering::Relaxed);
+        // Wake a sleeping ticker so it sees the flag.
+        let _count = self.demand.lock();
+        self.demand.changed.notify_all();
+        drop(_count);
         if let Some(thread) = self.thread.take() {
             // Joined so no thread of ours outlives the plugin library if the host unloads it.
             let _ = thread.join();
