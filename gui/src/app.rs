@@ -69,6 +69,9 @@ pub struct App {
     editing: Option<(usize, Instant)>,
     /// Output peaks held for a moment, and when they were set.
     peak_hold: [(f32, Instant); 2],
+    /// A snapshot taken to decide whether to draw (see [`App::wants_frame`]), used by the
+    /// frame it asked for.
+    probe: Option<(View, Vec<f32>)>,
 }
 
 impl App {
@@ -88,6 +91,7 @@ impl App {
             params: Vec::new(),
             editing: None,
             peak_hold: [(0.0, Instant::now()); 2],
+            probe: None,
         }
     }
 
@@ -126,10 +130,50 @@ impl App {
         backend.send(command);
     }
 
-    /// Pulls a new snapshot from the backend.
+    /// On the frame timer: whether anything a frame would show has changed since the last
+    /// one. Redrawing costs far more than asking (a whole egui pass and, without a GPU,
+    /// software rendering), so an editor showing silence and a module at rest draws nothing.
+    pub fn wants_frame(&mut self, backend: &dyn Backend) -> bool {
+        let (mut view, mut scope) = self.probe.take().unwrap_or_default();
+        backend.snapshot(&mut view);
+        backend.scope(&mut scope);
+        let audible = |level: &f32| *level > METER_FLOOR;
+        let moving = self.pending.is_some()
+            || self.note.is_some()
+            || self.editing.is_some()
+            || self
+                .input_level
+                .iter()
+                .chain(&self.output_level)
+                .any(audible)
+            || self.peak_hold.iter().any(|(level, _)| audible(level))
+            || view.meters.input_peak.iter().any(audible)
+            || view.meters.output_peak.iter().any(audible);
+        let changed = moving
+            || !same_apart_from_meters(&view, &self.view)
+            || (view.meters.cpu_average - self.view.meters.cpu_average).abs() > 0.001
+            || view.meters.cpu_peak > self.cpu_peak + 0.001
+            || scope
+                .iter()
+                .zip(&self.scope)
+                .any(|(a, b)| (a - b).abs() > 1e-3)
+            || scope.len() != self.scope.len();
+        self.probe = Some((view, scope));
+        changed
+    }
+
+    /// Pulls a new snapshot from the backend (or takes the one [`App::wants_frame`] took).
     pub fn refresh(&mut self, backend: &dyn Backend) {
-        backend.snapshot(&mut self.view);
-        backend.scope(&mut self.scope);
+        match self.probe.take() {
+            Some((view, scope)) => {
+                self.view = view;
+                self.scope = scope;
+            }
+            None => {
+                backend.snapshot(&mut self.view);
+                backend.scope(&mut self.scope);
+            }
+        }
         let generation = self.view.module.as_ref().map_or(0, |m| m.generation);
         if generation != self.seen_generation {
             self.seen_generation = generation;
@@ -559,6 +603,16 @@ fn bar(ui: &mut egui::Ui, fraction: f32, text: String) {
         egui::FontId::proportional(12.0),
         Color32::from_gray(220),
     );
+}
+
+/// Levels below this (-60 dBFS) show as an empty meter.
+const METER_FLOOR: f32 = 1e-3;
+
+/// Whether two snapshots show the same apart from the meters, which move all the time.
+fn same_apart_from_meters(a: &View, b: &View) -> bool {
+    let mut a = a.clone();
+    a.meters = b.meters;
+    a == *b
 }
 
 /// Where a level sits on a meter: -60 dBFS at the left, 0 dBFS at the right.

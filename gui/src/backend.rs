@@ -51,7 +51,7 @@ pub enum Command {
 }
 
 /// Everything the editor draws, as of one snapshot.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct View {
     /// The module that plays now.
     pub module: Option<ModuleView>,

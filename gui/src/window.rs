@@ -26,7 +26,8 @@ use crate::renderer::Renderer;
 use crate::state::{EditorState, MIN_SIZE};
 use crate::translate;
 
-/// How often the editor redraws on its own, for the meters and the oscilloscope.
+/// How often the editor checks whether its meters, scope or status changed, and redraws if
+/// they did (at most this often).
 const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 
 /// Where and how to open the editor.
@@ -382,7 +383,7 @@ impl WindowHandler for EditorWindow {
     }
 
     fn on_timer(&self, timer: &TimerHandle) {
-        if *timer == self.frame_timer {
+        if *timer == self.frame_timer && self.app.borrow_mut().wants_frame(self.backend.as_ref()) {
             self.window.request_redraw();
         }
     }
