@@ -38,3 +38,22 @@ fn instances_share_one_runtime_and_compile_a_module_once() {
     assert_eq!(a.compiles() - before, 1, "compiled once for four instances");
     drop(preparers);
 }
+
+/// Straight-line modules are proven to end every call quickly and run without epoch checks;
+/// anything with a loop keeps them, and a runaway loop is still stopped.
+#[test]
+fn only_provably_short_modules_skip_epoch_checks() {
+    let runtime = Runtime::new().unwrap();
+    for (name, bounded) in [
+        ("gain.wat", true),
+        ("onepole.wat", true),
+        ("volume.wat", true),
+        ("synth.wat", false),
+        ("tempo-delay.wat", false),
+    ] {
+        let patch = runtime
+            .compile(Source::from_bytes(common::example_bytes(name)))
+            .unwrap();
+        assert_eq!(patch.bounded(), bounded, "{name}");
+    }
+}

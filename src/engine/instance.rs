@@ -130,18 +130,19 @@ impl DspInstance {
             )));
         }
         let mut store = Store::new(
-            &runtime.engine,
+            runtime.engine_for(patch).0,
             HostState {
                 limits: Limits::new(account),
             },
         );
         store.limiter(|state| &mut state.limits);
-        let epochs = runtime.epochs();
+        let epochs = runtime.epochs(patch);
         if epochs {
             store.set_epoch_deadline(sandbox::ticks(LOAD_BUDGET));
         }
         let user = runtime
-            .linker
+            .engine_for(patch)
+            .1
             .instantiate(&mut store, &patch.0.module)
             .map_err(load_trap("start function"))?;
         let layout = patch.0.layout;
@@ -244,7 +245,7 @@ impl DspInstance {
             imports.push(Extern::Memory(memory));
         }
 
-        let driver_module = runtime.driver(layout.shape)?;
+        let driver_module = runtime.driver(patch, layout.shape)?;
         // The driver's I/O memory is Wasp's, not the module's: it has a cap of its own.
         store.data_mut().limits.driver = true;
         let driver = Instance::new(&mut store, &driver_module, &imports)

@@ -9,6 +9,7 @@
 //! block boundary and hands the old instance back to be dropped on the worker.
 
 mod audio;
+mod bounds;
 mod contract;
 mod driver;
 mod error;

@@ -90,6 +90,9 @@ pub(crate) struct PatchInner {
     pub hash: u64,
     /// Bytes of linear memory the module declares at start, all memories together.
     pub initial_memory: u64,
+    /// Every call into the module provably ends quickly (see `bounds.rs`): it runs without
+    /// epoch checks.
+    pub bounded: bool,
 }
 
 impl Patch {
@@ -111,6 +114,12 @@ impl Patch {
     /// Content hash of the source bytes.
     pub fn hash(&self) -> u64 {
         self.0.hash
+    }
+
+    /// Whether every call into the module provably ends quickly, so it runs without epoch
+    /// checks (see docs/SANDBOX.md).
+    pub fn bounded(&self) -> bool {
+        self.0.bounded
     }
 
     /// A display name: the metadata name, else the file name, else "untitled module".

@@ -27,6 +27,9 @@ pub struct RuntimeOptions {
     /// The smallest time budget of a block, however short the block: a host thread preempted
     /// for a few milliseconds must not get a healthy module killed.
     pub min_block_budget: std::time::Duration,
+    /// Run modules whose every call provably ends quickly (see `bounds.rs`) without epoch
+    /// checks, which cost more than anything else in the sandbox.
+    pub skip_epochs_when_bounded: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -40,6 +43,7 @@ impl Default for RuntimeOptions {
             epoch_interruption: true,
             block_budget: sandbox::BLOCK_BUDGET,
             min_block_budget: sandbox::MIN_BLOCK_BUDGET,
+            skip_epochs_when_bounded: true,
         }
     }
 }
@@ -78,7 +82,18 @@ pub struct RuntimeInner {
     /// Advances the epoch while any clone of this runtime lives; `None` without epoch
     /// interruption.
     ticker: Option<Arc<Ticker>>,
+    /// An engine without epoch interruption, for modules proven to end every call quickly;
+    /// `None` when every module runs on `engine`.
+    free: Option<Free>,
     pub(crate) options: RuntimeOptions,
+}
+
+/// The engine, linker and drivers for modules that need no epoch checks.
+#[derive(Clone)]
+pub(crate) struct Free {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    drivers: Arc<[OnceLock<Module>; 3]>,
 }
 
 /// How many compiled modules the cache keeps.
@@ -128,39 +143,21 @@ impl Runtime {
 
     /// Creates a runtime whose ticker sleeps while no [`Busy`] guard is held (`idle`).
     fn build(options: RuntimeOptions, idle: bool) -> Result<Self, LoadError> {
-        let mut config = Config::new();
-        config
-            .signals_based_traps(options.signals_based_traps)
-            .epoch_interruption(options.epoch_interruption)
-            .max_wasm_stack(sandbox::WASM_STACK)
-            .cranelift_opt_level(OptLevel::Speed)
-            // Inline small functions inside a module (filters call their own helpers per
-            // sample), measured in benches/dsp.rs.
-            .compiler_inlining(Inlining::Yes)
-            // A trap's WebAssembly backtrace is collected on the audio thread; skip it.
-            .wasm_backtrace_max_frames(None)
-            .wasm_multi_value(true);
-        if !options.signals_based_traps {
-            // Without signal handlers, memories need no guard regions, and reserving the cap up
-            // front means growth never moves a memory.
-            config
-                .memory_reservation(sandbox::MEMORY_CAP)
-                .memory_guard_size(0)
-                .memory_reservation_for_growth(0);
-            // SAFETY: wasmtime requires these Cranelift mitigations to be off when it cannot
-            // use signals (they rely on faulting loads); its explicit bounds checks remain.
-            unsafe {
-                config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
-                config.cranelift_flag_set("enable_table_access_spectre_mitigation", "false");
-            }
-        }
-        let engine = Engine::new(&config).map_err(|e| LoadError::Compile(e.to_string()))?;
-        let mut linker = Linker::new(&engine);
-        imports::define_all(&mut linker).map_err(|e| LoadError::Compile(e.to_string()))?;
+        let (engine, linker) = configured(&options, options.epoch_interruption)?;
         let ticker = if options.epoch_interruption {
             let ticker = Ticker::start(engine.clone(), idle)
                 .map_err(|e| LoadError::Instantiate(format!("cannot start a thread: {e}")))?;
             Some(Arc::new(ticker))
+        } else {
+            None
+        };
+        let free = if options.epoch_interruption && options.skip_epochs_when_bounded {
+            let (engine, linker) = configured(&options, false)?;
+            Some(Free {
+                engine,
+                linker: Arc::new(linker),
+                drivers: Arc::new(Default::default()),
+            })
         } else {
             None
         };
@@ -172,13 +169,63 @@ impl Runtime {
             compiles: Default::default(),
             drivers: Arc::new(Default::default()),
             ticker,
+            free,
             options,
         })))
     }
+}
 
-    /// Whether calls into modules run under epoch deadlines.
-    pub(crate) fn epochs(&self) -> bool {
-        self.ticker.is_some()
+/// A wasmtime engine with Wasp's configuration, with or without epoch interruption, and a
+/// linker holding the math imports.
+fn configured(
+    options: &RuntimeOptions,
+    epochs: bool,
+) -> Result<(Engine, Linker<HostState>), LoadError> {
+    let mut config = Config::new();
+    config
+        .signals_based_traps(options.signals_based_traps)
+        .epoch_interruption(epochs)
+        .max_wasm_stack(sandbox::WASM_STACK)
+        .cranelift_opt_level(OptLevel::Speed)
+        // Inline small functions inside a module (filters call their own helpers per
+        // sample), measured in benches/dsp.rs.
+        .compiler_inlining(Inlining::Yes)
+        // A trap's WebAssembly backtrace is collected on the audio thread; skip it.
+        .wasm_backtrace_max_frames(None)
+        .wasm_multi_value(true);
+    if !options.signals_based_traps {
+        // Without signal handlers, memories need no guard regions, and reserving the cap up
+        // front means growth never moves a memory.
+        config
+            .memory_reservation(sandbox::MEMORY_CAP)
+            .memory_guard_size(0)
+            .memory_reservation_for_growth(0);
+        // SAFETY: wasmtime requires these Cranelift mitigations to be off when it cannot
+        // use signals (they rely on faulting loads); its explicit bounds checks remain.
+        unsafe {
+            config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
+            config.cranelift_flag_set("enable_table_access_spectre_mitigation", "false");
+        }
+    }
+    let engine = Engine::new(&config).map_err(|e| LoadError::Compile(e.to_string()))?;
+    let mut linker = Linker::new(&engine);
+    imports::define_all(&mut linker).map_err(|e| LoadError::Compile(e.to_string()))?;
+    Ok((engine, linker))
+}
+
+impl Runtime {
+    /// Whether calls into instances of `patch` run under epoch deadlines: not for a module
+    /// proven to end every call quickly.
+    pub(crate) fn epochs(&self, patch: &Patch) -> bool {
+        self.ticker.is_some() && !patch.0.bounded
+    }
+
+    /// The engine and linker `patch` was compiled for.
+    pub(crate) fn engine_for(&self, patch: &Patch) -> (&Engine, &Linker<HostState>) {
+        match &self.free {
+            Some(free) if patch.0.bounded => (&free.engine, &free.linker),
+            _ => (&self.engine, &self.linker),
+        }
     }
 
     /// Whether the epoch ticker got real-time scheduling (see `sandbox.rs`).
@@ -186,14 +233,22 @@ impl Runtime {
         self.ticker.as_ref().is_some_and(|t| t.realtime())
     }
 
-    /// The compiled block driver for a `dsp` shape (see `driver.rs`).
-    pub(crate) fn driver(&self, shape: contract::DspShape) -> Result<Module, LoadError> {
-        let slot = &self.drivers[shape as usize];
+    /// The compiled block driver for a `dsp` shape (see `driver.rs`), for `patch`'s engine.
+    pub(crate) fn driver(
+        &self,
+        patch: &Patch,
+        shape: contract::DspShape,
+    ) -> Result<Module, LoadError> {
+        let (engine, drivers) = match &self.free {
+            Some(free) if patch.0.bounded => (&free.engine, &free.drivers),
+            _ => (&self.engine, &self.drivers),
+        };
+        let slot = &drivers[shape as usize];
         if let Some(module) = slot.get() {
             return Ok(module.clone());
         }
         let binary = to_binary(super::driver::text(shape).as_bytes())?;
-        let module = Module::from_binary(&self.engine, &binary)
+        let module = Module::from_binary(engine, &binary)
             .map_err(|e| LoadError::Compile(format!("block driver: {e:#}")))?;
         Ok(slot.get_or_init(|| module).clone())
     }
@@ -244,13 +299,19 @@ impl Runtime {
                 source,
                 hash,
                 initial_memory: hit.0.initial_memory,
+                bounded: hit.0.bounded,
             })));
         }
         self.compiles
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let binary = to_binary(&source.bytes)?;
         let (meta, initial_memory) = validate(&binary)?;
-        let module = Module::from_binary(&self.engine, &binary)
+        let bounded = self.free.is_some() && super::bounds::analyse(&binary).is_ok();
+        let engine = match &self.free {
+            Some(free) if bounded => &free.engine,
+            _ => &self.engine,
+        };
+        let module = Module::from_binary(engine, &binary)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         let layout = contract::check(&module, &meta)?;
         let patch = Patch(Arc::new(PatchInner {
@@ -260,6 +321,7 @@ impl Runtime {
             source,
             hash,
             initial_memory,
+            bounded,
         }));
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() == CACHE_ENTRIES {
@@ -299,6 +361,7 @@ impl Runtime {
             compiles: Default::default(),
             drivers: self.drivers.clone(),
             ticker: self.ticker.clone(),
+            free: self.free.clone(),
             options: self.options,
         }));
         fresh.compile(source)
