@@ -11,6 +11,7 @@
 mod audio;
 mod bounds;
 mod contract;
+mod disk_cache;
 mod driver;
 mod error;
 mod events;

@@ -1,11 +1,13 @@
 //! `Runtime`: the configured wasmtime engine and linker, and the bytes-to-`Patch` load pipeline.
 
 use std::borrow::Cow;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::{Config, Engine, Inlining, Linker, Module, OptLevel};
 
 use super::contract;
+use super::disk_cache::DiskCache;
 use super::error::LoadError;
 use super::imports;
 use super::instance::HostState;
@@ -77,6 +79,10 @@ pub struct RuntimeInner {
     compiling: Mutex<Vec<(u64, Arc<Flight>)>>,
     /// Modules compiled (cache misses), for tests and measurements.
     compiles: std::sync::atomic::AtomicU64,
+    /// Compiled modules on disk, shared by every process (see `disk_cache.rs`).
+    disk: Option<DiskCache>,
+    /// Modules loaded from `disk` instead of compiled.
+    disk_loads: std::sync::atomic::AtomicU64,
     /// The compiled block drivers, one per `dsp` shape, compiled on first use.
     drivers: Arc<[OnceLock<Module>; 3]>,
     /// Advances the epoch while any clone of this runtime lives; `None` without epoch
@@ -117,7 +123,7 @@ impl Runtime {
         if let Some(inner) = shared.as_ref().and_then(std::sync::Weak::upgrade) {
             return Ok(Runtime(inner));
         }
-        let runtime = Self::build(RuntimeOptions::default(), true)?;
+        let runtime = Self::build(RuntimeOptions::default(), true, DiskCache::default_dir())?;
         *shared = Some(Arc::downgrade(&runtime.0));
         Ok(runtime)
     }
@@ -138,11 +144,21 @@ impl Runtime {
 
     /// Creates a runtime with other isolation settings (for measuring their cost).
     pub fn with_options(options: RuntimeOptions) -> Result<Self, LoadError> {
-        Self::build(options, false)
+        Self::build(options, false, None)
     }
 
-    /// Creates a runtime whose ticker sleeps while no [`Busy`] guard is held (`idle`).
-    fn build(options: RuntimeOptions, idle: bool) -> Result<Self, LoadError> {
+    /// Creates a runtime that keeps compiled modules in `dir` (see `disk_cache.rs`).
+    pub fn with_disk_cache(options: RuntimeOptions, dir: PathBuf) -> Result<Self, LoadError> {
+        Self::build(options, false, Some(dir))
+    }
+
+    /// Creates a runtime whose ticker sleeps while no [`Busy`] guard is held (`idle`), with
+    /// compiled modules kept in `disk`.
+    fn build(
+        options: RuntimeOptions,
+        idle: bool,
+        disk: Option<PathBuf>,
+    ) -> Result<Self, LoadError> {
         let (engine, linker) = configured(&options, options.epoch_interruption)?;
         let ticker = if options.epoch_interruption {
             let ticker = Ticker::start(engine.clone(), idle)
@@ -167,6 +183,8 @@ impl Runtime {
             cache: Mutex::new(Vec::new()),
             compiling: Mutex::new(Vec::new()),
             compiles: Default::default(),
+            disk: disk.map(DiskCache::new),
+            disk_loads: Default::default(),
             drivers: Arc::new(Default::default()),
             ticker,
             free,
@@ -302,8 +320,6 @@ impl Runtime {
                 bounded: hit.0.bounded,
             })));
         }
-        self.compiles
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let binary = to_binary(&source.bytes)?;
         let (meta, initial_memory) = validate(&binary)?;
         let bounded = self.free.is_some() && super::bounds::analyse(&binary).is_ok();
@@ -311,8 +327,23 @@ impl Runtime {
             Some(free) if bounded => &free.engine,
             _ => &self.engine,
         };
-        let module = Module::from_binary(engine, &binary)
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let module = match self.disk.as_ref().and_then(|d| d.load(&binary, engine)) {
+            Some(module) => {
+                self.disk_loads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                module
+            }
+            None => {
+                self.compiles
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let module = Module::from_binary(engine, &binary)
+                    .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+                if let Some(disk) = &self.disk {
+                    disk.store(&binary, engine, &module);
+                }
+                module
+            }
+        };
         let layout = contract::check(&module, &meta)?;
         let patch = Patch(Arc::new(PatchInner {
             module,
@@ -334,6 +365,11 @@ impl Runtime {
     /// How many modules this runtime has compiled (cache misses).
     pub fn compiles(&self) -> u64 {
         self.compiles.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many modules this runtime loaded compiled from its disk cache.
+    pub fn disk_loads(&self) -> u64 {
+        self.disk_loads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Claims the compile of `hash`, or returns the compile under way.
@@ -359,6 +395,8 @@ impl Runtime {
             cache: Mutex::new(Vec::new()),
             compiling: Mutex::new(Vec::new()),
             compiles: Default::default(),
+            disk: None,
+            disk_loads: Default::default(),
             drivers: self.drivers.clone(),
             ticker: self.ticker.clone(),
             free: self.free.clone(),
