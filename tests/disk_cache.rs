@@ -30,7 +30,7 @@ fn render(runtime: &Runtime, patch: &Patch) -> Vec<f32> {
 fn compiled_modules_are_loaded_from_disk_and_verified() {
     let dir = std::env::temp_dir().join(format!("wasp-disk-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let modules = ["synth.wat", "onepole.wat"].map(|m| common::example_bytes(m));
+    let modules = ["synth.wat", "onepole.wat"].map(common::example_bytes);
     let compile = |runtime: &Runtime| -> Vec<(Patch, f64)> {
         modules
             .iter()
