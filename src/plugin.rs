@@ -219,7 +219,7 @@ impl<F: Flavor> Plugin for WaspPlugin<F> {
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
         // Module calls run under deadlines from here until deactivation.
-        self.busy = self.runtime.busy();
+        self.busy = self.runtime.busy(false);
         self.sample_rate = buffer_config.sample_rate;
         let config = ProcessConfig {
             sample_rate: buffer_config.sample_rate,

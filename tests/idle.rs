@@ -66,11 +66,31 @@ fn idle_instances_share_the_ticker_and_their_workers_sleep() {
         after - before
     );
 
-    // Deactivated, nothing needs the epoch: the shared ticker sleeps too.
+    // Activated, but the host does not call process: the shared ticker only watches for audio
+    // (every 20 ms). While audio runs, it ticks every millisecond.
     let ticker = |threads: &[(String, u64)]| named(threads, "wasp-epoch")[0].1;
-    let active_before = ticker(&threads());
+    let watching_before = ticker(&threads());
     std::thread::sleep(Duration::from_millis(500));
+    let watching = ticker(&threads()) - watching_before;
+    let active_before = ticker(&threads());
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(500) {
+        hosts[0].process_stereo(&[0.0; 512], &[0.0; 512]);
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let active_after = ticker(&threads());
+
+    // A module that loops forever, first entered after a quiet spell, is still stopped.
+    let runaway = br#"(module (func (export "dsp") (param f32) (result f32)
+        (loop $l (br $l)) (local.get 0)))"#;
+    hosts[1]
+        .load_state(&state::state_with(runaway, &[], serde_json::json!({})))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (left, _) = hosts[1].process_stereo(&[0.5; 512], &[0.5; 512]);
+    assert!(left.iter().all(|x| *x == 0.0), "stopped and silenced");
+
+    // Deactivated, nothing needs the epoch: the shared ticker sleeps.
     for host in &mut hosts {
         host.deactivate();
     }
@@ -79,12 +99,16 @@ fn idle_instances_share_the_ticker_and_their_workers_sleep() {
     std::thread::sleep(Duration::from_secs(1));
     let after = ticker(&threads());
     println!(
-        "ticker: {} wake-ups in 0.5 s while instances are active, {} in 1 s once all are \
-         deactivated",
+        "ticker wake-ups: {watching} in 0.5 s with instances active but no audio, {} in 0.5 s \
+         while one processes, {} in 1 s once all are deactivated",
         active_after - active_before,
         after - before
     );
-    assert!(active_after - active_before > 100, "it ticks while needed");
+    assert!(watching < 60, "it only watches while no audio runs");
+    assert!(
+        active_after - active_before > 100,
+        "it ticks while audio runs"
+    );
     assert!(after - before <= 2, "it sleeps when not needed");
     // Activated again, it ticks again, and modules are still policed.
     hosts[0].activate(48_000.0, 512);

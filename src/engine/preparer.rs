@@ -778,7 +778,7 @@ impl Worker {
             };
             // Module code may run while the batch is handled (start functions, `wasp_init`,
             // first parameter values): keep the epoch advancing meanwhile.
-            let _busy = self.runtime.busy();
+            let _busy = self.runtime.busy(true);
             // Gather everything queued so the newest load wins.
             let mut batch = vec![first];
             batch.extend(self.requests.try_iter());

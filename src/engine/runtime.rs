@@ -129,12 +129,14 @@ impl Runtime {
     }
 
     /// Keeps module calls under deadlines while the guard lives. The shared runtime's ticker
-    /// sleeps while nobody holds one, so idle instances cost no wake-ups; other runtimes tick
-    /// always and the guard does nothing. Take one before calling into modules: from
-    /// activation to deactivation, and on the worker around loading. Never on the audio
-    /// thread (it locks).
-    pub fn busy(&self) -> Option<Busy> {
-        self.ticker.as_ref().map(|t| t.busy())
+    /// sleeps while nobody holds one, and while only activated instances hold one but no audio
+    /// runs it merely watches for audio (see `sandbox.rs`), so idle instances cost almost no
+    /// wake-ups; other runtimes tick always and the guard does nothing. Take one before
+    /// calling into modules outside the audio thread (`always`: a worker loading a module),
+    /// and from activation to deactivation (not `always`). Never on the audio thread (it
+    /// locks).
+    pub fn busy(&self, always: bool) -> Option<Busy> {
+        self.ticker.as_ref().map(|t| t.busy(always))
     }
 
     /// Whether two handles share one runtime.

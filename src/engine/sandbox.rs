@@ -244,39 +244,86 @@ impl wasmtime::ResourceLimiter for Limits {
     }
 }
 
-/// Who needs the epoch to advance: while nobody does, a ticker that may idle sleeps without
-/// waking up.
+/// Counts the audio thread's entries into module code (each block, each transport reset), in
+/// every instance of the process. The shared ticker watches it to know whether audio runs.
+/// Realtime-safe to bump: one relaxed atomic add.
+static AUDIO_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Audio thread, before calling into module code: audio is running.
+#[inline]
+pub(crate) fn audio_call() {
+    // Relaxed: a hint for the ticker; nothing is published through it.
+    AUDIO_CALLS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How long the ticker keeps ticking after the last audio call before it only watches for the
+/// next one.
+const AUDIO_IDLE: Duration = Duration::from_millis(100);
+/// How often a ticker that only watches checks for audio calls. A module entered right after
+/// audio resumes is stopped this much later than its budget, at worst, once.
+const WATCH: Duration = Duration::from_millis(20);
+
+/// Who needs the epoch to advance. While nobody does, a ticker that may idle sleeps without
+/// waking up; while only active instances do and no audio runs, it checks every [`WATCH`]
+/// instead of ticking.
 #[derive(Default)]
 pub(crate) struct Demand {
-    /// Holders of a [`Busy`] guard; `usize::MAX` for a ticker that never idles.
-    count: std::sync::Mutex<usize>,
+    state: std::sync::Mutex<Wanted>,
     changed: std::sync::Condvar,
 }
 
+#[derive(Default)]
+struct Wanted {
+    /// Guards that need ticks whatever the audio thread does (workers running module code);
+    /// `usize::MAX` for a ticker that never idles.
+    always: usize,
+    /// Guards of activated instances: ticks while audio runs.
+    audio: usize,
+    /// Bumped by every new guard, so a ticker that only watches ticks again at once (module
+    /// calls may follow right away, as in a plugin's activation).
+    kicks: u64,
+}
+
 impl Demand {
-    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
-        self.count.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Wanted> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// Keeps the epoch advancing while held: an instance between activation and deactivation, a
-/// worker while it runs module code. Not for the audio thread (taking one locks).
-pub struct Busy(Arc<Demand>);
+/// Keeps the epoch advancing while held: [`Busy::always`] for a worker running module code,
+/// [`Busy::audio`] for an instance between activation and deactivation. Not for the audio
+/// thread (taking one locks).
+pub struct Busy {
+    demand: Arc<Demand>,
+    always: bool,
+}
 
 impl Busy {
-    pub(crate) fn new(demand: &Arc<Demand>) -> Self {
-        let mut count = demand.lock();
-        *count = count.saturating_add(1);
+    pub(crate) fn new(demand: &Arc<Demand>, always: bool) -> Self {
+        let mut wanted = demand.lock();
+        if always {
+            wanted.always = wanted.always.saturating_add(1);
+        } else {
+            wanted.audio = wanted.audio.saturating_add(1);
+        }
+        wanted.kicks = wanted.kicks.wrapping_add(1);
         demand.changed.notify_all();
-        Self(demand.clone())
+        Self {
+            demand: demand.clone(),
+            always,
+        }
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let mut count = self.0.lock();
-        if *count != usize::MAX {
-            *count = count.saturating_sub(1);
+        let mut wanted = self.demand.lock();
+        if self.always {
+            if wanted.always != usize::MAX {
+                wanted.always = wanted.always.saturating_sub(1);
+            }
+        } else {
+            wanted.audio = wanted.audio.saturating_sub(1);
         }
     }
 }
@@ -297,7 +344,7 @@ impl Ticker {
         let stop = Arc::new(AtomicBool::new(false));
         let demand = Arc::new(Demand::default());
         if !idle {
-            *demand.lock() = usize::MAX;
+            demand.lock().always = usize::MAX;
         }
         let (flag, wanted) = (stop.clone(), demand.clone());
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -307,21 +354,50 @@ impl Ticker {
                 let _ = tx.send(raise_to_realtime());
                 let mut start = Instant::now();
                 let mut ticks: u64 = 0;
+                // When audio calls were last seen to move, and the kick count then.
+                let mut heard = (AUDIO_CALLS.load(Ordering::Relaxed), Instant::now());
+                let mut kicks = 0u64;
                 // Relaxed: the flag carries no data; the join in `drop` orders the rest.
                 while !flag.load(Ordering::Relaxed) {
+                    let mut fresh = false;
                     {
-                        let mut count = wanted.lock();
-                        if *count == 0 {
-                            while *count == 0 && !flag.load(Ordering::Relaxed) {
-                                count = wanted
-                                    .changed
-                                    .wait(count)
-                                    .unwrap_or_else(|e| e.into_inner());
-                            }
-                            // Nothing ran meanwhile: count from now, without catching up.
-                            start = Instant::now();
-                            ticks = 0;
+                        let mut state = wanted.lock();
+                        let calls = AUDIO_CALLS.load(Ordering::Relaxed);
+                        if calls != heard.0 || state.kicks != kicks {
+                            heard = (calls, Instant::now());
+                            kicks = state.kicks;
                         }
+                        let quiet = state.always == 0 && heard.1.elapsed() > AUDIO_IDLE;
+                        while state.always == 0
+                            && (state.audio == 0 || quiet)
+                            && !flag.load(Ordering::Relaxed)
+                        {
+                            fresh = true;
+                            if state.audio == 0 {
+                                // Nothing needs the epoch: sleep until a guard is taken.
+                                state = wanted
+                                    .changed
+                                    .wait(state)
+                                    .unwrap_or_else(|e| e.into_inner());
+                            } else {
+                                // Active instances, no audio: watch for the next call.
+                                state = wanted
+                                    .changed
+                                    .wait_timeout(state, WATCH)
+                                    .map_or_else(|e| e.into_inner().0, |(s, _)| s);
+                            }
+                            let calls = AUDIO_CALLS.load(Ordering::Relaxed);
+                            if calls != heard.0 || state.kicks != kicks {
+                                heard = (calls, Instant::now());
+                                kicks = state.kicks;
+                                break;
+                            }
+                        }
+                    }
+                    if fresh {
+                        // Nothing ran meanwhile: count from now, without catching up.
+                        start = Instant::now();
+                        ticks = 0;
                     }
                     std::thread::sleep(TICK);
                     // Count the ticks that have passed, however late this wake-up is.
@@ -341,9 +417,9 @@ impl Ticker {
         })
     }
 
-    /// Keeps the ticker going while the guard lives.
-    pub fn busy(&self) -> Busy {
-        Busy::new(&self.demand)
+    /// Keeps the ticker going while the guard lives (see [`Busy`]).
+    pub fn busy(&self, always: bool) -> Busy {
+        Busy::new(&self.demand, always)
     }
 
     /// Whether the ticker runs at real-time priority.
@@ -389,9 +465,9 @@ impl Drop for Ticker {
         // Relaxed: see the loop above; joining waits for the thread to see it.
         self.stop.store(true, Ordering::Relaxed);
         // Wake a sleeping ticker so it sees the flag.
-        let _count = self.demand.lock();
+        let wanted = self.demand.lock();
         self.demand.changed.notify_all();
-        drop(_count);
+        drop(wanted);
         if let Some(thread) = self.thread.take() {
             // Joined so no thread of ours outlives the plugin library if the host unloads it.
             let _ = thread.join();
