@@ -21,6 +21,7 @@ mod metadata;
 mod migrate;
 mod params;
 mod patch;
+mod pool;
 mod preparer;
 mod runtime;
 mod sandbox;

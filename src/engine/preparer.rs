@@ -25,6 +25,7 @@ use super::metadata::Metadata;
 use super::migrate::{self, StateLayout, SwapReport};
 use super::params::MAX_PARAMS;
 use super::patch::{Patch, Source};
+use super::pool::{Pool, Task};
 use super::runtime::Runtime;
 use super::sandbox::{self, MemoryAccount};
 use super::slots::{HostValues, HostValuesRef, SlotMap, UNBOUND};
@@ -40,9 +41,21 @@ const RETIRED_CAPACITY: usize = 8;
 /// thread holds more than the instance it plays (a swap is under way, or an instance is kept
 /// for a rollback).
 const POLL: Duration = Duration::from_millis(5);
-/// How long the worker sleeps when nothing is in flight and no file is watched: it wakes for
-/// requests, not on a timer, so idle instances cost no wake-ups.
+/// Returned by `poll_interval` when nothing is in flight and no file is watched: the worker is
+/// not scheduled again until a request arrives, so idle instances cost no wake-ups.
 const IDLE_WAIT: Duration = Duration::from_secs(3600);
+
+/// What a worker round asks for next (see `pool.rs`).
+pub(crate) enum Step {
+    /// Run again as soon as possible.
+    Again,
+    /// Run again after this long (housekeeping while something is in flight).
+    After(Duration),
+    /// Run only when a request arrives.
+    Idle,
+    /// The plugin is gone: drop the worker.
+    Stop,
+}
 /// The longest a host's main thread waits for the worker (state restore, activation): past
 /// it, the call returns and the module starts playing when it is ready.
 pub const MAIN_THREAD_WAIT: Duration = Duration::from_secs(3);
@@ -213,16 +226,19 @@ pub struct Controller {
     /// Set when the plugin goes away: a worker finishing a compile then stops instead of
     /// instantiating it.
     stopping: Arc<AtomicBool>,
+    /// The worker, as the shared pool schedules it: sending a request wakes it.
+    task: Arc<Task>,
+    pool: Arc<Pool>,
 }
 
-/// Owns the worker thread; dropping it stops and joins the thread.
+/// Owns this instance's worker; dropping it stops the worker.
 pub struct Preparer {
     controller: Controller,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Preparer {
-    /// Starts the worker. Returns the worker's owner and the audio thread's engine, which
+    /// Starts the worker, on the pool every instance of the process shares (see `pool.rs`).
+    /// Returns the worker's owner and the audio thread's engine, which
     /// starts empty: call [`Controller::configure`] to prepare the first instance.
     pub fn spawn(runtime: Runtime) -> std::io::Result<(Preparer, AudioEngine)> {
         Self::spawn_with_default(runtime, DEFAULT_MODULE)
@@ -262,23 +278,26 @@ impl Preparer {
             handed: 0,
             returned: 0,
         };
-        let thread = std::thread::Builder::new()
-            .name("wasp-preparer".into())
-            .spawn(move || worker.run())?;
+        let pool = Pool::join();
+        let task = match pool.add(worker) {
+            Ok(task) => task,
+            Err(e) => {
+                for thread in pool.leave(STOP_WAIT) {
+                    orphan(thread);
+                }
+                return Err(e);
+            }
+        };
         let controller = Controller {
             requests,
             slots,
             shared: shared.clone(),
             stopping,
+            task,
+            pool,
         };
         let audio = AudioEngine::new(incoming_rx, retired_tx, shared);
-        Ok((
-            Preparer {
-                controller,
-                thread: Some(thread),
-            },
-            audio,
-        ))
+        Ok((Preparer { controller }, audio))
     }
 
     /// A handle to send requests to this worker.
@@ -287,9 +306,22 @@ impl Preparer {
     }
 }
 
-/// Workers that were still busy (compiling) when their plugin went away. They finish on their
-/// own; the library joins them before it is unloaded, so no thread runs its code after that.
+/// Pool threads that were still busy (compiling) when the last instance went away. They finish
+/// on their own; the library joins them before it is unloaded, so no thread runs its code
+/// after that.
 static ORPHANS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Leaves a busy thread to finish, to be joined at unload (elsewhere than Linux, joined now).
+fn orphan(thread: JoinHandle<()>) {
+    if cfg!(target_os = "linux") {
+        ORPHANS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(thread);
+    } else {
+        let _ = thread.join();
+    }
+}
 
 /// Joins orphaned workers. Runs when the library is unloaded (or the process exits).
 extern "C" fn join_orphans() {
@@ -308,31 +340,28 @@ static JOIN_ORPHANS_AT_UNLOAD: extern "C" fn() = join_orphans;
 
 impl Drop for Preparer {
     /// Asks the worker to stop and waits at most [`STOP_WAIT`]: a worker in the middle of a
-    /// compile finishes it first, and the host's thread must not wait for that. Such a worker
-    /// is joined when the library is unloaded (on Linux; elsewhere it is joined here).
+    /// compile finishes it first, and the host's thread must not wait for that. The last
+    /// instance stops the pool; a pool thread still compiling then is joined when the library
+    /// is unloaded (on Linux; elsewhere it is joined here).
     fn drop(&mut self) {
         // Relaxed: a hint the worker polls; the Shutdown request below is what it acts on.
         self.controller.stopping.store(true, Ordering::Relaxed);
-        let _ = self.controller.requests.send(Request::Shutdown);
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        let started = Instant::now();
-        while !thread.is_finished() && started.elapsed() < STOP_WAIT {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if thread.is_finished() || !cfg!(target_os = "linux") {
-            let _ = thread.join();
-        } else {
-            ORPHANS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(thread);
+        let _ = self.controller.send(Request::Shutdown);
+        self.controller.task.wait_finished(STOP_WAIT);
+        for thread in self.controller.pool.leave(STOP_WAIT) {
+            orphan(thread);
         }
     }
 }
 
 impl Controller {
+    /// Queues a request for the worker and wakes it.
+    fn send(&self, request: Request) -> Result<(), crossbeam_channel::SendError<Request>> {
+        self.requests.send(request)?;
+        self.pool.wake(&self.task);
+        Ok(())
+    }
+
     fn slots(&self) -> MutexGuard<'_, Slots> {
         // A panic while holding the lock leaves plain data behind; keep using it.
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
@@ -349,7 +378,7 @@ impl Controller {
         limit: Option<Duration>,
     ) -> LoadOutcome {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        if self.requests.send(make(tx)).is_err() {
+        if self.send(make(tx)).is_err() {
             return LoadOutcome::Failed(LoadError::Stopped);
         }
         let answer = match limit {
@@ -382,7 +411,7 @@ impl Controller {
     }
 
     fn request(&self, what: What, options: LoadOptions) {
-        let _ = self.requests.send(Request::Load {
+        let _ = self.send(Request::Load {
             what,
             options,
             reply: None,
@@ -419,7 +448,7 @@ impl Controller {
         };
         if let Err(crossbeam_channel::SendError(Request::Load {
             reply: Some(reply), ..
-        })) = self.requests.send(request)
+        })) = self.send(request)
         {
             let _ = reply.send(LoadOutcome::Failed(LoadError::Stopped));
         }
@@ -440,7 +469,7 @@ impl Controller {
     pub fn set_watch(&self, enabled: bool) {
         // Recorded here too, so a state saved right after sees it.
         self.slots().status.watching = enabled;
-        let _ = self.requests.send(Request::Watch(enabled));
+        let _ = self.send(Request::Watch(enabled));
     }
 
     /// Sets parameter `index` of the newest module to the plain `value`, clamped to its range.
@@ -657,7 +686,7 @@ impl Controller {
     /// Whether the worker thread still runs. It outlives its [`Preparer`] while it finishes a
     /// compile that was under way when the plugin was removed.
     pub fn worker_running(&self) -> bool {
-        self.requests.send(Request::Ping).is_ok()
+        self.send(Request::Ping).is_ok()
     }
 }
 
@@ -729,8 +758,8 @@ fn touched(frames: usize) -> Vec<f32> {
     buffer
 }
 
-/// The worker thread's state.
-struct Worker {
+/// One instance's worker: its state, run a round at a time by the pool (see `pool.rs`).
+pub(crate) struct Worker {
     runtime: Runtime,
     requests: Receiver<Request>,
     incoming: rtrb::Producer<Box<Prepared>>,
@@ -764,75 +793,73 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self) {
-        // wasmtime's per-thread setup registers a thread-exit destructor, which takes the C
-        // library's loader lock. Do it now: a worker left to finish a compile is joined from
-        // the library's destructor, which runs under that lock.
-        wasmtime::Engine::tls_eager_initialize();
-        loop {
-            self.housekeeping();
-            let first = match self.requests.recv_timeout(self.poll_interval()) {
-                Ok(request) => request,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return,
+    /// One round: housekeeping, then every request queued, newest load winning. Says when
+    /// to run the next round.
+    pub(crate) fn step(&mut self) -> Step {
+        self.housekeeping();
+        let batch: Vec<Request> = self.requests.try_iter().collect();
+        if batch.is_empty() {
+            let wait = self.poll_interval();
+            return if wait >= IDLE_WAIT {
+                Step::Idle
+            } else {
+                Step::After(wait)
             };
-            // Module code may run while the batch is handled (start functions, `wasp_init`,
-            // first parameter values): keep the epoch advancing meanwhile.
-            let _busy = self.runtime.busy(true);
-            // Gather everything queued so the newest load wins.
-            let mut batch = vec![first];
-            batch.extend(self.requests.try_iter());
-            if batch.iter().any(|r| matches!(r, Request::Shutdown)) {
-                return;
-            }
-            let is_load = |r: &Request| matches!(r, Request::Load { .. } | Request::Restore { .. });
-            let newest_load = batch.iter().rposition(is_load);
-            for (i, request) in batch.into_iter().enumerate() {
-                match request {
-                    Request::Load { reply, .. } | Request::Restore { reply, .. }
-                        if Some(i) != newest_load =>
-                    {
-                        if let Some(reply) = reply {
-                            let _ = reply.send(LoadOutcome::Superseded);
-                        }
+        }
+        if batch.iter().any(|r| matches!(r, Request::Shutdown)) {
+            return Step::Stop;
+        }
+        // Module code may run while the batch is handled (start functions, `wasp_init`,
+        // first parameter values): keep the epoch advancing meanwhile.
+        let _busy = self.runtime.busy(true);
+        let is_load = |r: &Request| matches!(r, Request::Load { .. } | Request::Restore { .. });
+        let newest_load = batch.iter().rposition(is_load);
+        for (i, request) in batch.into_iter().enumerate() {
+            match request {
+                Request::Load { reply, .. } | Request::Restore { reply, .. }
+                    if Some(i) != newest_load =>
+                {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(LoadOutcome::Superseded);
                     }
-                    Request::Load {
-                        what,
-                        options,
-                        reply,
-                    } => {
-                        let outcome = self.load(what, options);
-                        if let Some(reply) = reply {
-                            let _ = reply.send(outcome);
-                        }
-                    }
-                    Request::Restore {
-                        what,
-                        params,
-                        reply,
-                    } => {
-                        let outcome = self.restore(what, &params);
-                        if let Some(reply) = reply {
-                            let _ = reply.send(outcome);
-                        }
-                    }
-                    Request::Configure { config, reply } => {
-                        let outcome = self.configure(config);
-                        if let Some(reply) = reply {
-                            let _ = reply.send(outcome);
-                        }
-                    }
-                    Request::Watch(enabled) => {
-                        self.watch.enabled = enabled;
-                        self.watch.pending = None;
-                        self.watch.loaded = self.running_path().and_then(|p| FileStamp::of(&p));
-                        self.slots().status.watching = enabled;
-                    }
-                    Request::Ping => {}
-                    Request::Shutdown => return,
                 }
+                Request::Load {
+                    what,
+                    options,
+                    reply,
+                } => {
+                    let outcome = self.load(what, options);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(outcome);
+                    }
+                }
+                Request::Restore {
+                    what,
+                    params,
+                    reply,
+                } => {
+                    let outcome = self.restore(what, &params);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(outcome);
+                    }
+                }
+                Request::Configure { config, reply } => {
+                    let outcome = self.configure(config);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(outcome);
+                    }
+                }
+                Request::Watch(enabled) => {
+                    self.watch.enabled = enabled;
+                    self.watch.pending = None;
+                    self.watch.loaded = self.running_path().and_then(|p| FileStamp::of(&p));
+                    self.slots().status.watching = enabled;
+                }
+                Request::Ping | Request::Shutdown => {}
             }
         }
+        // Requests may have come meanwhile, and what was prepared needs housekeeping soon.
+        Step::Again
     }
 
     /// Drops instances the audio thread handed back, retries a delivery that found the queue
