@@ -95,6 +95,15 @@ fn idle_instances_share_the_ticker_and_their_workers_sleep() {
     std::thread::sleep(Duration::from_millis(300));
     let (left, _) = hosts[1].process_stereo(&[0.5; 512], &[0.5; 512]);
     assert!(left.iter().all(|x| *x == 0.0), "stopped and silenced");
+    // Also in a block whose budget is longer than the ticker's quiet spell (8192 frames:
+    // about 340 ms): the ticker keeps ticking while the call runs.
+    hosts[1].activate(48_000.0, 8192);
+    hosts[1]
+        .load_state(&state::state_with(runaway, &[], serde_json::json!({})))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (left, _) = hosts[1].process_stereo(&[0.5; 8192], &[0.5; 8192]);
+    assert!(left.iter().all(|x| *x == 0.0), "stopped and silenced");
 
     // Deactivated, nothing needs the epoch: the shared ticker sleeps.
     for host in &mut hosts {

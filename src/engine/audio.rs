@@ -429,7 +429,7 @@ impl AudioEngine {
         }
         self.commit_block();
         self.shared.publish_block();
-        sandbox::audio_call();
+        let _call = sandbox::AudioCall::enter();
         if self.current.is_none() {
             return Processed::Bypassed;
         }
@@ -543,7 +543,7 @@ impl AudioEngine {
     /// frame hears it from exactly there. A slot the module does not use is ignored.
     /// Realtime-safe unless the module traps.
     pub fn set_host_param(&mut self, slot: usize, normalized: f32) {
-        sandbox::audio_call();
+        let _call = sandbox::AudioCall::enter();
         let deadline = self.block_deadline(self.last_frames.max(1));
         let guard = self.guard;
         let Some(current) = self.current.as_mut() else {
@@ -570,7 +570,7 @@ impl AudioEngine {
     /// Passes a note or MIDI message to the running module now (between two pieces of a
     /// block split at the event's frame). Realtime-safe unless the module traps.
     pub fn send_event(&mut self, event: ModuleEvent) {
-        sandbox::audio_call();
+        let _call = sandbox::AudioCall::enter();
         let deadline = self.block_deadline(self.last_frames.max(1));
         let guard = self.guard;
         let Some(current) = self.current.as_mut() else {
@@ -774,7 +774,7 @@ impl AudioEngine {
     /// any crossfade. Runs with the budget of the last block. Realtime-safe unless the module
     /// traps.
     pub fn reset(&mut self) {
-        sandbox::audio_call();
+        let _call = sandbox::AudioCall::enter();
         if let Some(previous) = self.previous.as_mut() {
             previous.pos = previous.len;
         }

@@ -84,18 +84,23 @@ impl Pool {
     /// The process's pool, started if need be, with one more user.
     pub fn join() -> Arc<Pool> {
         let mut global = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        let pool = match global.upgrade() {
-            Some(pool) if !pool.lock().stopping => pool,
-            _ => {
-                let pool = Arc::new(Pool {
-                    state: Mutex::new(State::default()),
-                    changed: Condvar::new(),
-                });
-                *global = Arc::downgrade(&pool);
-                pool
+        if let Some(pool) = global.upgrade() {
+            // Checked and counted under one lock: `leave` cannot stop it in between.
+            let mut state = pool.lock();
+            if !state.stopping {
+                state.users += 1;
+                drop(state);
+                return pool;
             }
-        };
-        pool.lock().users += 1;
+        }
+        let pool = Arc::new(Pool {
+            state: Mutex::new(State {
+                users: 1,
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+        });
+        *global = Arc::downgrade(&pool);
         pool
     }
 
@@ -207,8 +212,9 @@ impl Pool {
 
     /// Runs one round of `task`'s worker and schedules the next.
     fn run(&self, task: &Arc<Task>) {
-        // Before the round: a request sent during it queues the task again.
-        task.queued.store(false, Ordering::Release);
+        // Before the round: a request sent during it queues the task again. AcqRel: the
+        // round sees what the last `wake` saw queued.
+        task.queued.swap(false, Ordering::AcqRel);
         {
             let mut round = task.round.lock().unwrap_or_else(|e| e.into_inner());
             if round.running {
@@ -221,14 +227,20 @@ impl Pool {
         }
         let mut slot = task.worker.lock().unwrap_or_else(|e| e.into_inner());
         let step = match slot.as_mut() {
-            Some(worker) => worker.step(),
+            // A bug that panics stops this worker (its callers then hear that it stopped),
+            // not the pool thread that serves the others.
+            Some(worker) => {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.step()))
+                    .unwrap_or(Step::Stop)
+            }
             None => Step::Idle,
         };
         let step = {
             let mut round = task.round.lock().unwrap_or_else(|e| e.into_inner());
             round.running = false;
+            let again = std::mem::take(&mut round.again);
             match step {
-                Step::After(_) | Step::Idle if std::mem::take(&mut round.again) => Step::Again,
+                Step::After(_) | Step::Idle if again => Step::Again,
                 step => step,
             }
         };

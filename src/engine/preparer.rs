@@ -1218,6 +1218,9 @@ impl Worker {
     /// Instantiates `patch` for the current config, plans how to carry the running instance's
     /// state into it, and queues it for the audio thread.
     fn prepare(&mut self, patch: &Patch, builtin: bool, how: Preparation) -> LoadOutcome {
+        // Module code runs here (start function, `wasp_init`, first parameter values), also
+        // for reloads of a watched file outside any request: keep the epoch advancing.
+        let _busy = self.runtime.busy(true);
         let Some(config) = self.config else {
             return LoadOutcome::Deferred;
         };

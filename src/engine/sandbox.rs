@@ -249,11 +249,30 @@ impl wasmtime::ResourceLimiter for Limits {
 /// Realtime-safe to bump: one relaxed atomic add.
 static AUDIO_CALLS: AtomicU64 = AtomicU64::new(0);
 
-/// Audio thread, before calling into module code: audio is running.
-#[inline]
-pub(crate) fn audio_call() {
-    // Relaxed: a hint for the ticker; nothing is published through it.
-    AUDIO_CALLS.fetch_add(1, Ordering::Relaxed);
+/// Audio-thread calls into module code under way now: the ticker never stops ticking while
+/// one runs, however long it runs.
+static AUDIO_INSIDE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Held by the audio thread around its calls into module code: counts the call for the
+/// ticker and marks it under way until dropped (also when the call traps or unwinds).
+/// Realtime-safe: relaxed atomic adds.
+pub(crate) struct AudioCall(());
+
+impl AudioCall {
+    #[inline]
+    pub(crate) fn enter() -> Self {
+        // Relaxed: hints for the ticker; nothing is published through them.
+        AUDIO_INSIDE.fetch_add(1, Ordering::Relaxed);
+        AUDIO_CALLS.fetch_add(1, Ordering::Relaxed);
+        AudioCall(())
+    }
+}
+
+impl Drop for AudioCall {
+    #[inline]
+    fn drop(&mut self) {
+        AUDIO_INSIDE.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How long the ticker keeps ticking after the last audio call before it only watches for the
@@ -367,7 +386,11 @@ impl Ticker {
                             heard = (calls, Instant::now());
                             kicks = state.kicks;
                         }
-                        let quiet = state.always == 0 && heard.1.elapsed() > AUDIO_IDLE;
+                        // Never quiet while an audio-thread call runs: that is when a runaway
+                        // module needs the epoch most.
+                        let quiet = state.always == 0
+                            && AUDIO_INSIDE.load(Ordering::Relaxed) == 0
+                            && heard.1.elapsed() > AUDIO_IDLE;
                         while state.always == 0
                             && (state.audio == 0 || quiet)
                             && !flag.load(Ordering::Relaxed)
