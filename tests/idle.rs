@@ -86,24 +86,24 @@ fn idle_instances_share_the_ticker_and_their_workers_sleep() {
     }
     let active_after = ticker(&threads());
 
-    // A module that loops forever, first entered after a quiet spell, is still stopped.
+    // A module that loops forever, first entered after a quiet spell, is still stopped; also
+    // in a block whose budget is longer than the ticker's quiet spell (8192 frames: about
+    // 340 ms), because the ticker keeps ticking while the call runs.
     let runaway = br#"(module (func (export "dsp") (param f32) (result f32)
         (loop $l (br $l)) (local.get 0)))"#;
-    hosts[1]
-        .load_state(&state::state_with(runaway, &[], serde_json::json!({})))
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let (left, _) = hosts[1].process_stereo(&[0.5; 512], &[0.5; 512]);
-    assert!(left.iter().all(|x| *x == 0.0), "stopped and silenced");
-    // Also in a block whose budget is longer than the ticker's quiet spell (8192 frames:
-    // about 340 ms): the ticker keeps ticking while the call runs.
-    hosts[1].activate(48_000.0, 8192);
-    hosts[1]
-        .load_state(&state::state_with(runaway, &[], serde_json::json!({})))
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let (left, _) = hosts[1].process_stereo(&[0.5; 8192], &[0.5; 8192]);
-    assert!(left.iter().all(|x| *x == 0.0), "stopped and silenced");
+    for frames in [512, 8192] {
+        hosts[1].activate(48_000.0, frames as u32);
+        hosts[1]
+            .load_state(&state::state_with(runaway, &[], serde_json::json!({})))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let input = vec![0.5; frames];
+        let (left, _) = hosts[1].process_stereo(&input, &input);
+        assert!(
+            left.iter().all(|x| *x == 0.0),
+            "{frames} frames: stopped and silenced"
+        );
+    }
 
     // Deactivated, nothing needs the epoch: the shared ticker sleeps.
     for host in &mut hosts {

@@ -240,12 +240,19 @@ impl Runtime {
         self.ticker.is_some() && !patch.0.bounded
     }
 
+    /// The engine, linker and drivers for a module proven `bounded` (without epochs, if this
+    /// runtime has such an engine) or not.
+    fn engines(&self, bounded: bool) -> (&Engine, &Linker<HostState>, &[OnceLock<Module>; 3]) {
+        match &self.free {
+            Some(free) if bounded => (&free.engine, &free.linker, &free.drivers),
+            _ => (&self.engine, &self.linker, &self.drivers),
+        }
+    }
+
     /// The engine and linker `patch` was compiled for.
     pub(crate) fn engine_for(&self, patch: &Patch) -> (&Engine, &Linker<HostState>) {
-        match &self.free {
-            Some(free) if patch.0.bounded => (&free.engine, &free.linker),
-            _ => (&self.engine, &self.linker),
-        }
+        let (engine, linker, _) = self.engines(patch.0.bounded);
+        (engine, linker)
     }
 
     /// Whether the epoch ticker got real-time scheduling (see `sandbox.rs`).
@@ -259,10 +266,7 @@ impl Runtime {
         patch: &Patch,
         shape: contract::DspShape,
     ) -> Result<Module, LoadError> {
-        let (engine, drivers) = match &self.free {
-            Some(free) if patch.0.bounded => (&free.engine, &free.drivers),
-            _ => (&self.engine, &self.drivers),
-        };
+        let (engine, _, drivers) = self.engines(patch.0.bounded);
         let slot = &drivers[shape as usize];
         if let Some(module) = slot.get() {
             return Ok(module.clone());
@@ -325,10 +329,7 @@ impl Runtime {
         let binary = to_binary(&source.bytes)?;
         let (meta, initial_memory) = validate(&binary)?;
         let bounded = self.free.is_some() && super::bounds::analyse(&binary).is_ok();
-        let engine = match &self.free {
-            Some(free) if bounded => &free.engine,
-            _ => &self.engine,
-        };
+        let (engine, _, _) = self.engines(bounded);
         let module = match self.disk.as_ref().and_then(|d| d.load(&binary, engine)) {
             Some(module) => {
                 self.disk_loads
