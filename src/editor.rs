@@ -87,6 +87,7 @@ impl Backend for EngineBackend {
                 None => "as dsp is declared".into(),
             },
             builtin: m.builtin,
+            entry: m.entry.map_or("", |e| e.label()).to_owned(),
         });
         // The values the host parameters hold: what host automation and the host's own
         // controls set, and what the sliders set through the host.

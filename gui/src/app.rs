@@ -348,6 +348,7 @@ impl App {
                             ("Hash", m.hash.clone()),
                             ("Contract", format!("v{}", m.contract)),
                             ("Channels", m.channels.clone()),
+                            ("Runs", m.entry.clone()),
                         ] {
                             ui.label(RichText::new(k).color(DIM));
                             ui.label(v);

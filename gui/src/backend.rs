@@ -93,6 +93,8 @@ pub struct ModuleView {
     pub channels: String,
     /// True for Wasp's built-in default module.
     pub builtin: bool,
+    /// The entry point its audio goes through, as the editor shows it.
+    pub entry: String,
 }
 
 /// What a swap did with the running state.

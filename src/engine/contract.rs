@@ -19,6 +19,9 @@ pub mod names {
     pub const NOTE_OFF: &str = "wasp_note_off";
     pub const MIDI: &str = "wasp_midi";
     pub const TRANSPORT: &str = "wasp_transport";
+    pub const BLOCK: &str = "wasp_block";
+    pub const IN: &str = "wasp_in";
+    pub const OUT: &str = "wasp_out";
 }
 
 /// The shape of the module's per-sample `dsp` export.
@@ -67,6 +70,8 @@ pub struct Layout {
     pub has_midi: bool,
     /// `wasp_transport`: where Wasp writes the song position and tempo before each block.
     pub has_transport: bool,
+    /// `wasp_process` with its buffers: the module processes whole blocks.
+    pub has_process: bool,
 }
 
 fn is(ty: &ValType, want: &ValType) -> bool {
@@ -171,16 +176,46 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
             )))
         }
     };
-    // Reserved for block processing: not called yet, but a wrong type is refused now so a
-    // module that loads today keeps loading when it is.
-    match func_export(names::PROCESS)? {
-        Some(f) if !signature_is(&f, &[I32], &[]) => {
+    let has_process = match func_export(names::PROCESS)? {
+        None => false,
+        Some(f) if signature_is(&f, &[I32], &[]) => true,
+        Some(f) => {
             return Err(LoadError::Abi(format!(
                 "`wasp_process` has type {}, but it must be (i32) -> () (frames to process)",
                 signature_text(&f)
             )))
         }
-        _ => {}
+    };
+    if has_process {
+        let global_i32 = |name: &str| matches!(module.get_export(name), Some(ExternType::Global(g)) if is(g.content(), &I32));
+        let block = match module.get_export(names::BLOCK) {
+            Some(ExternType::Global(g)) => is(g.content(), &I32),
+            Some(ExternType::Func(f)) => signature_is(&f, &[], &[I32]),
+            _ => false,
+        };
+        if !block {
+            return Err(LoadError::Abi(
+                "the module exports `wasp_process`, so it must also export `wasp_block`, the \
+                 frames per buffer: an i32 global holding it, or a function () -> i32 \
+                 returning it"
+                    .into(),
+            ));
+        }
+        if !global_i32(names::IN) {
+            return Err(LoadError::Abi(
+                "the module exports `wasp_process`, so it must also export `wasp_in`, an i32 \
+                 global holding the address of its input buffers in `memory` (a static \
+                 array exported by that name does this)"
+                    .into(),
+            ));
+        }
+        if module.get_export(names::OUT).is_some() && !global_i32(names::OUT) {
+            return Err(LoadError::Abi(
+                "`wasp_out` must be an i32 global holding the address of the output buffers \
+                 in `memory` (or be left out, to process in place)"
+                    .into(),
+            ));
+        }
     }
     let note = |name: &str| -> Result<bool, LoadError> {
         match func_export(name)? {
@@ -230,6 +265,13 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
         return Err(LoadError::Abi(
             "the module exports `wasp_transport`, so it must export its linear memory as \
              `memory`, where Wasp writes the transport block"
+                .into(),
+        ));
+    }
+    if has_process && !has_memory {
+        return Err(LoadError::Abi(
+            "the module exports `wasp_process`, so it must export its linear memory as \
+             `memory`, where its block buffers are"
                 .into(),
         ));
     }
@@ -305,5 +347,6 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
         has_note_off,
         has_midi,
         has_transport,
+        has_process,
     })
 }

@@ -1,101 +1,471 @@
-//! The block driver: a tiny WebAssembly module Wasp links to every module's `dsp`, so that a
-//! whole block is one call from the host into WebAssembly instead of one call per sample.
+//! The block driver: a small function Wasp adds to every module that calls the module's `dsp`
+//! once per frame in a WebAssembly loop, so a whole block is one call from the host into
+//! WebAssembly instead of one call per sample.
 //!
 //! Entering WebAssembly from the host costs tens of nanoseconds (the store is entered, trap
-//! handling is set up, arguments are marshalled); a one-pole filter costs about three. So Wasp
-//! instantiates, next to each module, a driver that imports the module's `dsp` and calls it in a
-//! WebAssembly loop over an I/O buffer in the driver's own memory. A call between two instances
-//! in one store is a plain indirect call in compiled code. The module still sees exactly one
-//! `dsp` call per frame, in order: the contract does not change.
+//! handling is set up, arguments are marshalled); a one-pole filter costs about three. The
+//! driver is written into the module itself, before it is compiled, rather than linked as a
+//! second instance: a call from the driver to `dsp` is then a direct call inside one module,
+//! which the compiler may inline, so the per-frame cost is the `dsp` body and little else. The
+//! module still sees exactly one `dsp` call per frame, in order: the contract does not change.
 //!
-//! The driver's memory `io` holds four planar `f32` buffers of `cap` bytes each: input left at
-//! 0, input right at `cap`, output left at `2 cap`, output right at `3 cap`. Before each call of
-//! `dsp` the driver stores the frame index in its exported global `frame`, so a trap can be
-//! reported at the sample it happened.
+//! What is added, all at the end of their index spaces (so no index the module uses moves):
+//! - a memory `__wasp_io` (0 pages at first; Wasp grows it when it instantiates the module) for
+//!   four planar `f32` buffers of `cap` bytes each: input left at 0, input right at `cap`,
+//!   output left at `2 cap`, output right at `3 cap`;
+//! - a mutable `i32` global `__wasp_frame`, which holds the frame being processed, so a trap can
+//!   be reported at the sample it happened;
+//! - a function `__wasp_run(frames, cap)` (with a third parameter, the output pair's address,
+//!   for the frame-buffer shape).
+//!
+//! Export names starting with `__wasp_` are reserved for this (docs/ABI.md).
 
-use super::contract::DspShape;
+use std::ops::Range;
 
-/// `run(frames, cap)` for a mono `dsp: (f32) -> f32`.
-const MONO: &str = r#"
-(module
-  (import "user" "dsp" (func $dsp (param f32) (result f32)))
-  (memory $io (export "io") 1)
-  (global $frame (export "frame") (mut i32) (i32.const 0))
-  (func (export "run") (param $n i32) (param $cap i32)
-    (local $p i32) (local $end i32) (local $out i32)
-    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $out (i32.shl (local.get $cap) (i32.const 1)))
-    (block $done
-      (br_if $done (i32.eqz (local.get $n)))
-      (loop $next
-        (global.set $frame (i32.shr_u (local.get $p) (i32.const 2)))
-        (f32.store (i32.add (local.get $p) (local.get $out))
-          (call $dsp (f32.load (local.get $p))))
-        (local.set $p (i32.add (local.get $p) (i32.const 4)))
-        (br_if $next (i32.lt_u (local.get $p) (local.get $end)))))))
-"#;
+use wasm_encoder::{BlockType, Encode, Function, Instruction, MemArg, ValType};
+use wasmparser::{ExternalKind, Payload, TypeRef};
 
-/// `run(frames, cap)` for a stereo multi-value `dsp: (f32, f32) -> (f32, f32)`.
-const STEREO: &str = r#"
-(module
-  (import "user" "dsp" (func $dsp (param f32 f32) (result f32 f32)))
-  (memory $io (export "io") 1)
-  (global $frame (export "frame") (mut i32) (i32.const 0))
-  (func (export "run") (param $n i32) (param $cap i32)
-    (local $p i32) (local $end i32) (local $l f32) (local $r f32)
-    (local $in_r i32) (local $out_l i32) (local $out_r i32)
-    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $in_r (local.get $cap))
-    (local.set $out_l (i32.shl (local.get $cap) (i32.const 1)))
-    (local.set $out_r (i32.mul (local.get $cap) (i32.const 3)))
-    (block $done
-      (br_if $done (i32.eqz (local.get $n)))
-      (loop $next
-        (global.set $frame (i32.shr_u (local.get $p) (i32.const 2)))
-        (call $dsp (f32.load (local.get $p))
-                   (f32.load (i32.add (local.get $p) (local.get $in_r))))
-        (local.set $r)
-        (local.set $l)
-        (f32.store (i32.add (local.get $p) (local.get $out_l)) (local.get $l))
-        (f32.store (i32.add (local.get $p) (local.get $out_r)) (local.get $r))
-        (local.set $p (i32.add (local.get $p) (i32.const 4)))
-        (br_if $next (i32.lt_u (local.get $p) (local.get $end)))))))
-"#;
+use super::contract::{names, DspShape};
+use super::error::LoadError;
 
-/// `run(frames, cap, frame_addr)` for a stereo frame-buffer `dsp: (f32, f32) -> ()`: after each
-/// call the output pair is read from the module's own memory at `frame_addr`.
-const FRAME: &str = r#"
-(module
-  (import "user" "dsp" (func $dsp (param f32 f32)))
-  (import "user" "memory" (memory $user 0))
-  (memory $io (export "io") 1)
-  (global $frame (export "frame") (mut i32) (i32.const 0))
-  (func (export "run") (param $n i32) (param $cap i32) (param $addr i32)
-    (local $p i32) (local $end i32)
-    (local $in_r i32) (local $out_l i32) (local $out_r i32)
-    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $in_r (local.get $cap))
-    (local.set $out_l (i32.shl (local.get $cap) (i32.const 1)))
-    (local.set $out_r (i32.mul (local.get $cap) (i32.const 3)))
-    (block $done
-      (br_if $done (i32.eqz (local.get $n)))
-      (loop $next
-        (global.set $frame (i32.shr_u (local.get $p) (i32.const 2)))
-        (call $dsp (f32.load $io (local.get $p))
-                   (f32.load $io (i32.add (local.get $p) (local.get $in_r))))
-        (f32.store $io (i32.add (local.get $p) (local.get $out_l))
-          (f32.load $user (local.get $addr)))
-        (f32.store $io (i32.add (local.get $p) (local.get $out_r))
-          (f32.load $user offset=4 (local.get $addr)))
-        (local.set $p (i32.add (local.get $p) (i32.const 4)))
-        (br_if $next (i32.lt_u (local.get $p) (local.get $end)))))))
-"#;
+/// The driver's exports.
+pub(crate) const RUN: &str = "__wasp_run";
+pub(crate) const IO: &str = "__wasp_io";
+pub(crate) const FRAME: &str = "__wasp_frame";
+/// Prefix of export names Wasp reserves.
+pub(crate) const RESERVED: &str = "__wasp_";
 
-/// The driver's WebAssembly text for a `dsp` shape.
-pub(crate) fn text(shape: DspShape) -> &'static str {
-    match shape {
-        DspShape::Mono => MONO,
-        DspShape::Stereo => STEREO,
-        DspShape::StereoFrame => FRAME,
+/// Most 64 KiB pages the I/O memory may grow to: four buffers of 65,536 frames.
+const IO_MAX_PAGES: u64 = 16;
+
+/// Section ids in the order a module must place them (custom sections, id 0, go anywhere).
+const ORDER: [u8; 13] = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
+
+fn rank(id: u8) -> usize {
+    ORDER.iter().position(|&o| o == id).unwrap_or(usize::MAX)
+}
+
+const TYPE: u8 = 1;
+const FUNCTION: u8 = 3;
+const MEMORY: u8 = 5;
+const GLOBAL: u8 = 6;
+const EXPORT: u8 = 7;
+const CODE: u8 = 10;
+
+/// What the driver needs to know about the module.
+#[derive(Default)]
+struct Facts {
+    types: u32,
+    /// The type index of every function, imported ones first.
+    func_types: Vec<u32>,
+    /// Parameter and result types of every function type (`None` for other kinds of type).
+    signatures: Vec<Option<(Vec<wasmparser::ValType>, Vec<wasmparser::ValType>)>>,
+    memories: u32,
+    memory64: Vec<bool>,
+    globals: u32,
+    dsp: Option<u32>,
+    memory: Option<u32>,
+}
+
+/// The module's sections: id and content range.
+fn sections(binary: &[u8]) -> Option<Vec<(u8, Range<usize>)>> {
+    let mut at = 8;
+    let mut out = Vec::new();
+    while at < binary.len() {
+        let id = binary[at];
+        let (size, len) = leb(binary.get(at + 1..)?)?;
+        let start = at + 1 + len;
+        let end = start.checked_add(size as usize)?;
+        if end > binary.len() {
+            return None;
+        }
+        out.push((id, start..end));
+        at = end;
+    }
+    Some(out)
+}
+
+/// Reads an unsigned LEB128 `u32`: value and length in bytes.
+fn leb(bytes: &[u8]) -> Option<(u32, usize)> {
+    let mut value = 0u32;
+    for (i, &b) in bytes.iter().enumerate().take(5) {
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+fn put_leb(out: &mut Vec<u8>, value: u32) {
+    value.encode(out);
+}
+
+fn facts(binary: &[u8]) -> Result<Facts, String> {
+    let mut f = Facts::default();
+    for payload in wasmparser::Parser::new(0).parse_all(binary) {
+        match payload.map_err(|e| e.to_string())? {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for sub in group.map_err(|e| e.to_string())?.into_types() {
+                        f.types += 1;
+                        f.signatures.push(match &sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(func) => {
+                                Some((func.params().to_vec(), func.results().to_vec()))
+                            }
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    match import.map_err(|e| e.to_string())?.ty {
+                        TypeRef::Func(t) => f.func_types.push(t),
+                        TypeRef::Memory(m) => {
+                            f.memories += 1;
+                            f.memory64.push(m.memory64);
+                        }
+                        TypeRef::Global(_) => f.globals += 1,
+                        _ => {}
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for t in reader {
+                    f.func_types.push(t.map_err(|e| e.to_string())?);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for m in reader {
+                    f.memories += 1;
+                    f.memory64.push(m.map_err(|e| e.to_string())?.memory64);
+                }
+            }
+            Payload::GlobalSection(reader) => f.globals += reader.count(),
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export.map_err(|e| e.to_string())?;
+                    if export.name.starts_with(RESERVED) {
+                        return Err(format!(
+                            "the module exports `{}`, but export names starting with \
+                             `{RESERVED}` are reserved for Wasp",
+                            export.name
+                        ));
+                    }
+                    match (export.kind, export.name) {
+                        (ExternalKind::Func, names::DSP) => f.dsp = Some(export.index),
+                        (ExternalKind::Memory, names::MEMORY) => f.memory = Some(export.index),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+/// The shape of function `index`'s signature, if it is one of `dsp`'s.
+fn shape_of(f: &Facts, index: u32) -> Option<DspShape> {
+    use wasmparser::ValType::F32;
+    let ty = *f.func_types.get(index as usize)?;
+    let (params, results) = f.signatures.get(ty as usize)?.as_ref()?;
+    match (params.as_slice(), results.as_slice()) {
+        ([F32], [F32]) => Some(DspShape::Mono),
+        ([F32, F32], [F32, F32]) => Some(DspShape::Stereo),
+        ([F32, F32], []) => Some(DspShape::StereoFrame),
+        _ => None,
+    }
+}
+
+/// Adds the block driver to a validated module. `Ok(None)` when the module has no `dsp` of a
+/// shape Wasp knows: it is left as it is, and the contract check says what is wrong.
+pub(crate) fn inject(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
+    let f = facts(binary).map_err(LoadError::Abi)?;
+    let Some(dsp) = f.dsp else { return Ok(None) };
+    let Some(shape) = shape_of(&f, dsp) else {
+        return Ok(None);
+    };
+    let user_memory = match shape {
+        DspShape::StereoFrame => {
+            let Some(memory) = f.memory else {
+                return Ok(None);
+            };
+            if f.memory64.get(memory as usize).copied().unwrap_or(false) {
+                return Err(LoadError::Abi(
+                    "`memory` is a 64-bit memory; a `dsp` that writes its output pair to \
+                     `wasp_frame` needs a 32-bit one"
+                        .into(),
+                ));
+            }
+            Some(memory)
+        }
+        _ => None,
+    };
+    let Some(sections) = sections(binary) else {
+        return Ok(None);
+    };
+    let io = f.memories;
+    let frame = f.globals;
+    let run = f.func_types.len() as u32;
+
+    // The items to append, per section.
+    let mut added: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut ty = vec![0x60];
+    let params: &[u8] = if user_memory.is_some() {
+        &[0x7f, 0x7f, 0x7f]
+    } else {
+        &[0x7f, 0x7f]
+    };
+    put_leb(&mut ty, params.len() as u32);
+    ty.extend_from_slice(params);
+    ty.push(0);
+    added.push((TYPE, ty));
+    let mut func = Vec::new();
+    put_leb(&mut func, f.types);
+    added.push((FUNCTION, func));
+    // Limits: flag 1 (has maximum), minimum 0, maximum.
+    let mut mem = vec![0x01, 0x00];
+    put_leb(&mut mem, IO_MAX_PAGES as u32);
+    added.push((MEMORY, mem));
+    // Mutable i32, initialised by `i32.const 0`.
+    added.push((GLOBAL, vec![0x7f, 0x01, 0x41, 0x00, 0x0b]));
+    let mut exports = Vec::new();
+    for (name, kind, index) in [(RUN, 0x00, run), (IO, 0x02, io), (FRAME, 0x03, frame)] {
+        name.encode(&mut exports);
+        exports.push(kind);
+        put_leb(&mut exports, index);
+    }
+    added.push((EXPORT, exports));
+    let mut code = Vec::new();
+    body(shape, dsp, io, frame, user_memory).encode(&mut code);
+    added.push((CODE, code));
+    let counts = |id: u8| if id == EXPORT { 3 } else { 1 };
+
+    let mut out = Vec::with_capacity(binary.len() + 256);
+    out.extend_from_slice(&binary[..8]);
+    let mut pending: Vec<(u8, Vec<u8>)> = added;
+    let emit = |out: &mut Vec<u8>, id: u8, content: &[u8]| {
+        out.push(id);
+        put_leb(out, content.len() as u32);
+        out.extend_from_slice(content);
+    };
+    for (id, range) in sections {
+        let content = &binary[range];
+        if id != 0 {
+            // Sections the module lacks go before the first section that follows them.
+            let mut i = 0;
+            while i < pending.len() {
+                if rank(pending[i].0) < rank(id) {
+                    let (pid, items) = pending.remove(i);
+                    let mut section = Vec::new();
+                    put_leb(&mut section, counts(pid));
+                    section.extend_from_slice(&items);
+                    emit(&mut out, pid, &section);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        if let Some(i) = pending.iter().position(|(pid, _)| *pid == id) {
+            let (_, items) = pending.remove(i);
+            let Some((count, len)) = leb(content) else {
+                return Ok(None);
+            };
+            let mut section = Vec::with_capacity(content.len() + items.len() + 5);
+            put_leb(&mut section, count + counts(id));
+            section.extend_from_slice(&content[len..]);
+            section.extend_from_slice(&items);
+            emit(&mut out, id, &section);
+        } else {
+            emit(&mut out, id, content);
+        }
+    }
+    for (pid, items) in pending {
+        let mut section = Vec::new();
+        put_leb(&mut section, counts(pid));
+        section.extend_from_slice(&items);
+        emit(&mut out, pid, &section);
+    }
+    Ok(Some(out))
+}
+
+/// The driver's body: `run(frames, cap)` (plus the output pair's address for the frame-buffer
+/// shape), looping over the frames and calling `dsp` once per frame.
+fn body(shape: DspShape, dsp: u32, io: u32, frame: u32, user: Option<u32>) -> Function {
+    use Instruction as I;
+    const N: u32 = 0;
+    const CAP: u32 = 1;
+    const ADDR: u32 = 2;
+    let first_local = if user.is_some() { 3 } else { 2 };
+    // Locals: position, end, right input, left output, right output; two f32 for results.
+    let (p, end, in_r, out_l, out_r) = (
+        first_local,
+        first_local + 1,
+        first_local + 2,
+        first_local + 3,
+        first_local + 4,
+    );
+    let (l, r) = (first_local + 5, first_local + 6);
+    let mut f = Function::new([(5, ValType::I32), (2, ValType::F32)]);
+    let io_at = |offset: u64| MemArg {
+        offset,
+        align: 2,
+        memory_index: io,
+    };
+    f.instruction(&I::LocalGet(N))
+        .instruction(&I::I32Const(2))
+        .instruction(&I::I32Shl)
+        .instruction(&I::LocalSet(end))
+        .instruction(&I::LocalGet(CAP))
+        .instruction(&I::LocalSet(in_r))
+        .instruction(&I::LocalGet(CAP))
+        .instruction(&I::I32Const(1))
+        .instruction(&I::I32Shl)
+        .instruction(&I::LocalSet(out_l))
+        .instruction(&I::LocalGet(CAP))
+        .instruction(&I::I32Const(3))
+        .instruction(&I::I32Mul)
+        .instruction(&I::LocalSet(out_r))
+        .instruction(&I::Block(BlockType::Empty))
+        .instruction(&I::LocalGet(N))
+        .instruction(&I::I32Eqz)
+        .instruction(&I::BrIf(0))
+        .instruction(&I::Loop(BlockType::Empty))
+        // frame = p / 4
+        .instruction(&I::LocalGet(p))
+        .instruction(&I::I32Const(2))
+        .instruction(&I::I32ShrU)
+        .instruction(&I::GlobalSet(frame));
+    // Arguments: the input samples of this frame.
+    f.instruction(&I::LocalGet(p))
+        .instruction(&I::F32Load(io_at(0)));
+    if shape != DspShape::Mono {
+        f.instruction(&I::LocalGet(p))
+            .instruction(&I::LocalGet(in_r))
+            .instruction(&I::I32Add)
+            .instruction(&I::F32Load(io_at(0)));
+    }
+    f.instruction(&I::Call(dsp));
+    match (shape, user) {
+        (DspShape::Mono, _) => {
+            f.instruction(&I::LocalSet(l));
+        }
+        (DspShape::Stereo, _) => {
+            f.instruction(&I::LocalSet(r)).instruction(&I::LocalSet(l));
+        }
+        (DspShape::StereoFrame, user) => {
+            let at = |offset: u64| MemArg {
+                offset,
+                align: 2,
+                memory_index: user.unwrap_or(0),
+            };
+            f.instruction(&I::LocalGet(ADDR))
+                .instruction(&I::F32Load(at(0)))
+                .instruction(&I::LocalSet(l))
+                .instruction(&I::LocalGet(ADDR))
+                .instruction(&I::F32Load(at(4)))
+                .instruction(&I::LocalSet(r));
+        }
+    }
+    f.instruction(&I::LocalGet(p))
+        .instruction(&I::LocalGet(out_l))
+        .instruction(&I::I32Add)
+        .instruction(&I::LocalGet(l))
+        .instruction(&I::F32Store(io_at(0)));
+    if shape != DspShape::Mono {
+        f.instruction(&I::LocalGet(p))
+            .instruction(&I::LocalGet(out_r))
+            .instruction(&I::I32Add)
+            .instruction(&I::LocalGet(r))
+            .instruction(&I::F32Store(io_at(0)));
+    }
+    f.instruction(&I::LocalGet(p))
+        .instruction(&I::I32Const(4))
+        .instruction(&I::I32Add)
+        .instruction(&I::LocalTee(p))
+        .instruction(&I::LocalGet(end))
+        .instruction(&I::I32LtU)
+        .instruction(&I::BrIf(0))
+        .instruction(&I::End)
+        .instruction(&I::End)
+        .instruction(&I::End);
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid(binary: &[u8]) {
+        wasmparser::Validator::new()
+            .validate_all(binary)
+            .expect("the module with its driver is valid");
+    }
+
+    #[test]
+    fn adds_a_driver_to_modules_with_and_without_the_sections_it_extends() {
+        for text in [
+            // Nothing but `dsp`: the memory, global and type sections are new.
+            r#"(module (func (export "dsp") (param f32) (result f32) local.get 0))"#,
+            // Everything present, an import and a start function in between.
+            r#"(module
+                 (import "env" "sinf" (func $sin (param f32) (result f32)))
+                 (memory (export "memory") 1)
+                 (global $g (mut f32) (f32.const 0))
+                 (func $s)
+                 (start $s)
+                 (func (export "dsp") (param f32 f32) (result f32 f32)
+                   local.get 0 call $sin local.get 1)
+                 (data (i32.const 0) "x"))"#,
+            // The frame-buffer shape reads the module's memory.
+            r#"(module
+                 (memory (export "memory") 1)
+                 (global (export "wasp_frame") i32 (i32.const 16))
+                 (func (export "dsp") (param f32 f32)))"#,
+        ] {
+            let binary = wat::parse_str(text).unwrap();
+            let injected = inject(&binary).unwrap().expect("a driver");
+            valid(&injected);
+            let exports: Vec<String> = wasmparser::Parser::new(0)
+                .parse_all(&injected)
+                .filter_map(|p| match p.unwrap() {
+                    Payload::ExportSection(r) => Some(
+                        r.into_iter()
+                            .map(|e| e.unwrap().name.to_owned())
+                            .collect::<Vec<_>>(),
+                    ),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            for name in [RUN, IO, FRAME, names::DSP] {
+                assert!(exports.iter().any(|e| e == name), "{name} in {exports:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn leaves_modules_without_a_known_dsp_alone() {
+        for text in [
+            "(module)",
+            r#"(module (func (export "dsp") (param i32)))"#,
+            r#"(module (global (export "dsp") i32 (i32.const 0)))"#,
+        ] {
+            let binary = wat::parse_str(text).unwrap();
+            assert!(inject(&binary).unwrap().is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_reserved_export_names() {
+        let binary = wat::parse_str(
+            r#"(module (func (export "dsp") (param f32) (result f32) local.get 0)
+                       (func (export "__wasp_run")))"#,
+        )
+        .unwrap();
+        let err = inject(&binary).unwrap_err().to_string();
+        assert!(err.contains("reserved"), "{err}");
     }
 }

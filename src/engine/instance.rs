@@ -8,9 +8,10 @@ use super::events::{ModuleEvent, Transport, TRANSPORT_BYTES};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::{Extern, Global, Instance, Memory, Store, TypedFunc};
+use wasmtime::{Global, Instance, Memory, Store, TypedFunc};
 
 use super::contract::{names, DspShape};
+use super::driver;
 use super::error::{Fault, LoadError, TrapKind};
 use super::migrate::{self, Plan, StateLayout};
 use super::patch::Patch;
@@ -40,12 +41,48 @@ impl Default for ProcessConfig {
     }
 }
 
-/// The driver's typed entry point (see `driver.rs`).
+/// How a block reaches the module.
 enum Run {
-    /// `run(frames, cap)` for the mono and multi-value stereo shapes.
+    /// The driver's `run(frames, cap)` for the mono and multi-value stereo shapes (see
+    /// `driver.rs`).
     Plain(TypedFunc<(i32, i32), ()>),
-    /// `run(frames, cap, frame_addr)` for the frame-buffer stereo shape.
+    /// The driver's `run(frames, cap, frame_addr)` for the frame-buffer stereo shape.
     Frame(TypedFunc<(i32, i32, i32), ()>, i32),
+    /// The module's own `wasp_process(frames)`.
+    Block(TypedFunc<i32, ()>),
+}
+
+/// Which entry point processes a module's audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// `dsp`, once per frame, from Wasp's block driver.
+    PerSample,
+    /// `wasp_process`, once per block (or per `wasp_block` frames).
+    Block,
+}
+
+impl Entry {
+    /// How the editor names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Entry::PerSample => "per sample (dsp)",
+            Entry::Block => "block (wasp_process)",
+        }
+    }
+}
+
+/// Where a block's samples go in and come out: four planar `f32` buffers in one memory (the
+/// driver's I/O memory, or the module's own for `wasp_process`), as byte offsets. Checked when
+/// the instance is made; a memory never shrinks, so they stay in bounds.
+#[derive(Clone, Copy)]
+struct Io {
+    memory: Memory,
+    in_l: usize,
+    in_r: usize,
+    out_l: usize,
+    out_r: usize,
+    /// Frames per buffer; longer blocks are processed in pieces.
+    cap: usize,
 }
 
 /// An instantiated, initialised module. Owns its wasmtime store, so it can move between threads
@@ -53,12 +90,10 @@ enum Run {
 pub struct DspInstance {
     store: Store<HostState>,
     run: Run,
-    /// The driver's I/O memory: four planar buffers of `cap` frames.
-    io: Memory,
-    /// The driver's `frame` global: index of the frame being processed, read after a trap.
-    frame: Global,
-    /// Frames per I/O buffer; blocks longer than this are processed in pieces.
-    cap: usize,
+    io: Io,
+    /// The driver's frame global: index of the frame being processed, read after a trap. None
+    /// for `wasp_process`, where a trap is reported at the piece's first frame.
+    frame: Option<Global>,
     shape: DspShape,
     /// Whether calls run under epoch deadlines (the runtime's ticker is running).
     epochs: bool,
@@ -220,68 +255,19 @@ impl DspInstance {
             None
         };
 
-        let dsp = user
-            .get_func(&mut store, names::DSP)
-            .ok_or_else(|| LoadError::Abi("the module exports no `dsp`".into()))?;
-        let mut imports = vec![Extern::Func(dsp)];
-        let mut frame_addr = 0;
-        if layout.shape == DspShape::StereoFrame {
-            let memory = user
-                .get_memory(&mut store, names::MEMORY)
-                .ok_or_else(|| LoadError::Abi("the module exports no `memory`".into()))?;
-            let global = user
-                .get_global(&mut store, names::FRAME)
-                .ok_or_else(|| LoadError::Abi("the module exports no `wasp_frame`".into()))?;
-            // The address is read after `wasp_init`, so a module may set it up there.
-            let addr = global.get(&mut store).i32().unwrap_or(-1) as u32 as usize;
-            let len = memory.data_size(&store);
-            if addr.checked_add(8).is_none_or(|end| end > len) {
-                return Err(LoadError::Abi(format!(
-                    "`wasp_frame` points at byte {addr}, but the output pair needs 8 bytes \
-                     there and memory is only {len} bytes long"
-                )));
-            }
-            frame_addr = addr as i32;
-            imports.push(Extern::Memory(memory));
+        if epochs {
+            store.set_epoch_deadline(sandbox::ticks(LOAD_BUDGET));
         }
-
-        let driver_module = runtime.driver(patch, layout.shape)?;
-        // The driver's I/O memory is Wasp's, not the module's: it has a cap of its own.
-        store.data_mut().limits.driver = true;
-        let driver = Instance::new(&mut store, &driver_module, &imports)
-            .map_err(|e| LoadError::Instantiate(format!("block driver: {e:#}")))?;
-        let io = driver
-            .get_memory(&mut store, "io")
-            .ok_or_else(|| LoadError::Instantiate("block driver has no memory".into()))?;
-        let frame = driver
-            .get_global(&mut store, "frame")
-            .ok_or_else(|| LoadError::Instantiate("block driver has no frame".into()))?;
-        let cap = config.max_frames.clamp(1, 1 << 16) as usize;
-        let needed_pages = (4 * 4 * cap).div_ceil(65536) as u64;
-        let have_pages = io.size(&store);
-        // Grown here, while loading; processing never grows it.
-        if needed_pages > have_pages {
-            io.grow(&mut store, needed_pages - have_pages)
-                .map_err(|e| LoadError::Instantiate(format!("block driver memory: {e:#}")))?;
-        }
-        store.data_mut().limits.driver = false;
-        let run = match layout.shape {
-            DspShape::StereoFrame => Run::Frame(
-                driver
-                    .get_typed_func(&mut store, "run")
-                    .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?,
-                frame_addr,
-            ),
-            _ => Run::Plain(
-                driver
-                    .get_typed_func(&mut store, "run")
-                    .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?,
-            ),
+        let (run, io, frame) = if layout.has_process && runtime.options.block_processing {
+            block_entry(&user, &mut store, layout.shape)?
+        } else {
+            driver_entry(&user, &mut store, layout.shape, config.max_frames)?
         };
 
         let state = StateLayout::resolve(&patch.0.meta, &user, &mut store)?;
         let memories = user
             .exports(&mut store)
+            .filter(|e| e.name() != driver::IO)
             .filter_map(|e| e.into_memory())
             .collect();
         // Loading is over: from here on the instance may run on the audio thread, where growing
@@ -293,7 +279,6 @@ impl DspInstance {
             run,
             io,
             frame,
-            cap,
             shape: layout.shape,
             epochs,
             budget: (
@@ -365,15 +350,26 @@ impl DspInstance {
     /// virtual machines). A memory the module does not export cannot be reached from here; its
     /// pages fault in when the module first touches them. Worker threads only.
     pub(crate) fn warm_up(&mut self) {
-        let io_used = 4 * 4 * self.cap;
-        let memories = self.memories.iter().map(|&m| (m, usize::MAX));
-        for (memory, used) in memories.chain([(self.io, io_used)]).collect::<Vec<_>>() {
+        let mut memories: Vec<(Memory, usize)> =
+            self.memories.iter().map(|&m| (m, usize::MAX)).collect();
+        if !matches!(self.run, Run::Block(_)) {
+            memories.push((self.io.memory, 4 * 4 * self.io.cap));
+        }
+        for (memory, used) in memories {
             let data = memory.data_mut(&mut self.store);
             let used = used.min(data.len());
             for i in (0..used).step_by(4096) {
                 // `black_box` hides the value from the optimiser, so the store is kept.
                 data[i] = std::hint::black_box(data[i]);
             }
+        }
+    }
+
+    /// Which entry point processes this instance's audio.
+    pub fn entry(&self) -> Entry {
+        match self.run {
+            Run::Block(_) => Entry::Block,
+            _ => Entry::PerSample,
         }
     }
 
@@ -429,7 +425,7 @@ impl DspInstance {
 
     /// A deadline of one block of the largest size from now, for calls made outside a block.
     fn own_deadline(&self) -> Deadline {
-        Deadline::after(self.block_budget(self.cap))
+        Deadline::after(self.block_budget(self.config.max_frames as usize))
     }
 
     /// Passes parameter `index`'s plain `value` to the module's `wasp_set_param`, if it has
@@ -582,17 +578,24 @@ impl DspInstance {
         let frames = channels.iter().map(|c| c.len()).min().unwrap_or(0);
         let mut start = 0;
         while start < frames {
-            let n = (frames - start).min(self.cap);
+            let n = (frames - start).min(self.io.cap);
             self.write_inputs(channels, start, n);
             self.arm(deadline);
-            let cap_bytes = (self.cap * 4) as i32;
+            let cap_bytes = (self.io.cap * 4) as i32;
             let result = match &self.run {
                 Run::Plain(run) => run.call(&mut self.store, (n as i32, cap_bytes)),
                 Run::Frame(run, addr) => run.call(&mut self.store, (n as i32, cap_bytes, *addr)),
+                Run::Block(process) => process.call(&mut self.store, n as i32),
             };
             if let Err(e) = result {
-                let at = self.frame.get(&mut self.store).i32().unwrap_or(0) as usize;
-                let fault = self.record(names::DSP, start + at, e);
+                let (export, at) = match self.frame {
+                    Some(frame) => (
+                        names::DSP,
+                        frame.get(&mut self.store).i32().unwrap_or(0) as usize,
+                    ),
+                    None => (names::PROCESS, 0),
+                };
+                let fault = self.record(export, start + at, e);
                 silence(channels);
                 return Err(fault);
             }
@@ -602,38 +605,49 @@ impl DspInstance {
         Ok(())
     }
 
-    /// Copies `n` frames from `start` of the host buffers into the driver's input buffers.
+    /// Copies `n` frames from `start` of the host buffers into the module's input buffers.
     fn write_inputs(&mut self, channels: &[&mut [f32]], start: usize, n: usize) {
-        let cap = self.cap * 4;
-        let data = self.io.data_mut(&mut self.store);
-        let (in_l, rest) = data.split_at_mut(cap);
-        let in_r = &mut rest[..cap];
+        let io = self.io;
+        let bytes = 4 * n;
+        let data = io.memory.data_mut(&mut self.store);
+        let mut put_at = |at: usize, src: &[f32]| {
+            if let Some(dst) = data.get_mut(at..at + bytes) {
+                put(dst, src);
+            }
+        };
         match (channels, self.shape) {
-            ([mono], DspShape::Mono) => put(in_l, &mono[start..start + n]),
+            ([mono], DspShape::Mono) => put_at(io.in_l, &mono[start..start + n]),
             ([mono], _) => {
-                put(in_l, &mono[start..start + n]);
-                put(in_r, &mono[start..start + n]);
+                put_at(io.in_l, &mono[start..start + n]);
+                put_at(io.in_r, &mono[start..start + n]);
             }
             ([l, r, ..], DspShape::Mono) => {
                 let (l, r) = (&l[start..start + n], &r[start..start + n]);
-                for (dst, (a, b)) in in_l.chunks_exact_mut(4).zip(l.iter().zip(r)) {
-                    dst.copy_from_slice(&(0.5 * (a + b)).to_le_bytes());
+                if let Some(dst) = data.get_mut(io.in_l..io.in_l + bytes) {
+                    for (dst, (a, b)) in dst.chunks_exact_mut(4).zip(l.iter().zip(r)) {
+                        dst.copy_from_slice(&(0.5 * (a + b)).to_le_bytes());
+                    }
                 }
             }
             ([l, r, ..], _) => {
-                put(in_l, &l[start..start + n]);
-                put(in_r, &r[start..start + n]);
+                put_at(io.in_l, &l[start..start + n]);
+                put_at(io.in_r, &r[start..start + n]);
             }
             ([], _) => {}
         }
     }
 
-    /// Copies `n` frames of the driver's output buffers back into the host buffers at `start`.
+    /// Copies `n` frames of the module's output buffers back into the host buffers at `start`.
     fn read_outputs(&mut self, channels: &mut [&mut [f32]], start: usize, n: usize) {
-        let cap = self.cap * 4;
-        let data = self.io.data(&self.store);
-        let out_l = &data[2 * cap..3 * cap];
-        let out_r = &data[3 * cap..4 * cap];
+        let io = self.io;
+        let bytes = 4 * n;
+        let data = io.memory.data(&self.store);
+        let (Some(out_l), Some(out_r)) = (
+            data.get(io.out_l..io.out_l + bytes),
+            data.get(io.out_r..io.out_r + bytes),
+        ) else {
+            return;
+        };
         match (channels, self.shape) {
             ([mono], DspShape::Mono) => get(&mut mono[start..start + n], out_l),
             ([mono], _) => {
@@ -652,6 +666,139 @@ impl DspInstance {
             ([], _) => {}
         }
     }
+}
+
+/// The block driver's entry point, I/O buffers and frame global (see `driver.rs`); grows the
+/// I/O memory to four buffers of `max_frames`.
+fn driver_entry(
+    user: &Instance,
+    store: &mut Store<HostState>,
+    shape: DspShape,
+    max_frames: u32,
+) -> Result<(Run, Io, Option<Global>), LoadError> {
+    let missing = |what: &str| LoadError::Instantiate(format!("the block driver has no {what}"));
+    let memory = user
+        .get_memory(&mut *store, driver::IO)
+        .ok_or_else(|| missing("memory"))?;
+    let frame = user
+        .get_global(&mut *store, driver::FRAME)
+        .ok_or_else(|| missing("frame global"))?;
+    let cap = max_frames.clamp(1, 1 << 16) as usize;
+    let needed_pages = (4 * 4 * cap).div_ceil(65536) as u64;
+    let have_pages = memory.size(&*store);
+    // The I/O memory is Wasp's, not the module's: it has a cap of its own. Grown here, while
+    // loading; processing never grows it.
+    if needed_pages > have_pages {
+        store.data_mut().limits.driver = true;
+        let grown = memory.grow(&mut *store, needed_pages - have_pages);
+        store.data_mut().limits.driver = false;
+        grown.map_err(|e| LoadError::Instantiate(format!("block driver memory: {e:#}")))?;
+    }
+    let wrong = |e: wasmtime::Error| LoadError::Instantiate(format!("block driver: {e:#}"));
+    let run = match shape {
+        DspShape::StereoFrame => {
+            let memory = user
+                .get_memory(&mut *store, names::MEMORY)
+                .ok_or_else(|| LoadError::Abi("the module exports no `memory`".into()))?;
+            let global = user
+                .get_global(&mut *store, names::FRAME)
+                .ok_or_else(|| LoadError::Abi("the module exports no `wasp_frame`".into()))?;
+            // The address is read after `wasp_init`, so a module may set it up there.
+            let addr = global.get(&mut *store).i32().unwrap_or(-1) as u32 as usize;
+            let len = memory.data_size(&*store);
+            if addr.checked_add(8).is_none_or(|end| end > len) {
+                return Err(LoadError::Abi(format!(
+                    "`wasp_frame` points at byte {addr}, but the output pair needs 8 bytes \
+                     there and memory is only {len} bytes long"
+                )));
+            }
+            Run::Frame(
+                user.get_typed_func(&mut *store, driver::RUN)
+                    .map_err(wrong)?,
+                addr as i32,
+            )
+        }
+        _ => Run::Plain(
+            user.get_typed_func(&mut *store, driver::RUN)
+                .map_err(wrong)?,
+        ),
+    };
+    let bytes = 4 * cap;
+    let io = Io {
+        memory,
+        in_l: 0,
+        in_r: bytes,
+        out_l: 2 * bytes,
+        out_r: 3 * bytes,
+        cap,
+    };
+    Ok((run, io, Some(frame)))
+}
+
+/// The module's `wasp_process` and its buffers, read after `wasp_init` and checked to lie
+/// inside `memory`.
+fn block_entry(
+    user: &Instance,
+    store: &mut Store<HostState>,
+    shape: DspShape,
+) -> Result<(Run, Io, Option<Global>), LoadError> {
+    let process = user
+        .get_typed_func::<i32, ()>(&mut *store, names::PROCESS)
+        .map_err(|e| LoadError::Abi(format!("{e:#}")))?;
+    let memory = user
+        .get_memory(&mut *store, names::MEMORY)
+        .ok_or_else(|| LoadError::Abi("the module exports no `memory`".into()))?;
+    let read = |store: &mut Store<HostState>, name: &str| -> Result<u32, LoadError> {
+        user.get_global(&mut *store, name)
+            .and_then(|g| g.get(&mut *store).i32())
+            .map(|v| v as u32)
+            .ok_or_else(|| LoadError::Abi(format!("the module exports no i32 global `{name}`")))
+    };
+    let block = match user.get_typed_func::<(), i32>(&mut *store, names::BLOCK) {
+        // The function form, for languages that export statics by address (Rust, C).
+        Ok(block) => block
+            .call(&mut *store, ())
+            .map_err(load_trap(names::BLOCK))? as u32,
+        Err(_) => read(store, names::BLOCK)?,
+    };
+    let input = read(store, names::IN)?;
+    // No `wasp_out`: the module works in place.
+    let output = match user.get_global(&mut *store, names::OUT) {
+        Some(_) => read(store, names::OUT)?,
+        None => input,
+    };
+    if !(1..=1 << 16).contains(&block) {
+        return Err(LoadError::Abi(format!(
+            "`wasp_block` is {}, but it must be from 1 to 65536 frames",
+            block as i32
+        )));
+    }
+    let channels = shape.channels().count();
+    let bytes = 4 * block as usize;
+    let len = memory.data_size(&*store);
+    for (name, at) in [(names::IN, input), (names::OUT, output)] {
+        let at = at as usize;
+        if at.checked_add(channels * bytes).is_none_or(|end| end > len) {
+            return Err(LoadError::Abi(format!(
+                "`{name}` points at byte {at}, but {channels} buffer(s) of `wasp_block` = \
+                 {block} frames need {} bytes there and memory is only {len} bytes long",
+                channels * bytes
+            )));
+        }
+    }
+    let (input, output) = (input as usize, output as usize);
+    // A mono module has one buffer each way; its "right" offsets are never used for it, but
+    // point at the left buffer so they are in bounds too.
+    let right = if channels == 2 { bytes } else { 0 };
+    let io = Io {
+        memory,
+        in_l: input,
+        in_r: input + right,
+        out_l: output,
+        out_r: output + right,
+        cap: block as usize,
+    };
+    Ok((Run::Block(process), io, None))
 }
 
 /// Writes samples as little-endian `f32` bytes.

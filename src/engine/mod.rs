@@ -36,7 +36,7 @@ pub use contract::{DspShape, Layout};
 pub use error::{Fault, LoadError, TrapKind};
 pub use events::{valid as transport_valid, ModuleEvent, Transport, TRANSPORT_BYTES};
 pub use imports::IMPORT_MODULE;
-pub use instance::{DspInstance, ProcessConfig};
+pub use instance::{DspInstance, Entry, ProcessConfig};
 pub use metadata::{
     Address, Channels, Endless, Metadata, ParamSpec, RegionKind, Scale, StateRegion, Tail,
     CONTRACT_VERSION, SECTION_NAME,

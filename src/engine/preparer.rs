@@ -210,6 +210,7 @@ impl Slots {
             hash: 0,
             builtin,
             slots,
+            entry: None,
         };
         self.preview = Some(info.clone());
         info
@@ -1296,6 +1297,7 @@ impl Worker {
         // Blocks longer than the driver's largest are processed in pieces of this size.
         let frames = config.max_frames.clamp(1, 1 << 16) as usize;
         let state = instance.state().clone();
+        let entry = instance.entry();
         let prepared = Box::new(Prepared {
             instance,
             generation,
@@ -1319,6 +1321,7 @@ impl Worker {
             hash: patch.hash(),
             builtin,
             slots: bound,
+            entry: Some(entry),
         };
         let slots = self.slots.clone();
         let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use wasmtime::{Config, Engine, Inlining, Linker, Module, OptLevel};
 
@@ -32,6 +32,9 @@ pub struct RuntimeOptions {
     /// Run modules whose every call provably ends quickly (see `bounds.rs`) without epoch
     /// checks, which cost more than anything else in the sandbox.
     pub skip_epochs_when_bounded: bool,
+    /// Process whole blocks through `wasp_process` where a module offers it. Off, such a
+    /// module runs through its `dsp`, once per frame (to compare the two).
+    pub block_processing: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -46,6 +49,7 @@ impl Default for RuntimeOptions {
             block_budget: sandbox::BLOCK_BUDGET,
             min_block_budget: sandbox::MIN_BLOCK_BUDGET,
             skip_epochs_when_bounded: true,
+            block_processing: true,
         }
     }
 }
@@ -83,8 +87,6 @@ pub struct RuntimeInner {
     disk: Option<DiskCache>,
     /// Modules loaded from `disk` instead of compiled.
     disk_loads: std::sync::atomic::AtomicU64,
-    /// The compiled block drivers, one per `dsp` shape, compiled on first use.
-    drivers: Arc<[OnceLock<Module>; 3]>,
     /// Advances the epoch while any clone of this runtime lives; `None` without epoch
     /// interruption.
     ticker: Option<Arc<Ticker>>,
@@ -94,12 +96,11 @@ pub struct RuntimeInner {
     pub(crate) options: RuntimeOptions,
 }
 
-/// The engine, linker and drivers for modules that need no epoch checks.
+/// The engine and linker for modules that need no epoch checks.
 #[derive(Clone)]
 pub(crate) struct Free {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
-    drivers: Arc<[OnceLock<Module>; 3]>,
 }
 
 /// How many compiled modules the cache keeps.
@@ -174,7 +175,6 @@ impl Runtime {
             Some(Free {
                 engine,
                 linker: Arc::new(linker),
-                drivers: Arc::new(Default::default()),
             })
         } else {
             None
@@ -187,7 +187,6 @@ impl Runtime {
             compiles: Default::default(),
             disk: disk.map(DiskCache::new),
             disk_loads: Default::default(),
-            drivers: Arc::new(Default::default()),
             ticker,
             free,
             options,
@@ -240,41 +239,23 @@ impl Runtime {
         self.ticker.is_some() && !patch.0.bounded
     }
 
-    /// The engine, linker and drivers for a module proven `bounded` (without epochs, if this
-    /// runtime has such an engine) or not.
-    fn engines(&self, bounded: bool) -> (&Engine, &Linker<HostState>, &[OnceLock<Module>; 3]) {
+    /// The engine and linker for a module proven `bounded` (without epochs, if this runtime
+    /// has such an engine) or not.
+    fn engines(&self, bounded: bool) -> (&Engine, &Linker<HostState>) {
         match &self.free {
-            Some(free) if bounded => (&free.engine, &free.linker, &free.drivers),
-            _ => (&self.engine, &self.linker, &self.drivers),
+            Some(free) if bounded => (&free.engine, &free.linker),
+            _ => (&self.engine, &self.linker),
         }
     }
 
     /// The engine and linker `patch` was compiled for.
     pub(crate) fn engine_for(&self, patch: &Patch) -> (&Engine, &Linker<HostState>) {
-        let (engine, linker, _) = self.engines(patch.0.bounded);
-        (engine, linker)
+        self.engines(patch.0.bounded)
     }
 
     /// Whether the epoch ticker got real-time scheduling (see `sandbox.rs`).
     pub fn realtime_ticker(&self) -> bool {
         self.ticker.as_ref().is_some_and(|t| t.realtime())
-    }
-
-    /// The compiled block driver for a `dsp` shape (see `driver.rs`), for `patch`'s engine.
-    pub(crate) fn driver(
-        &self,
-        patch: &Patch,
-        shape: contract::DspShape,
-    ) -> Result<Module, LoadError> {
-        let (engine, _, drivers) = self.engines(patch.0.bounded);
-        let slot = &drivers[shape as usize];
-        if let Some(module) = slot.get() {
-            return Ok(module.clone());
-        }
-        let binary = to_binary(super::driver::text(shape).as_bytes())?;
-        let module = Module::from_binary(engine, &binary)
-            .map_err(|e| LoadError::Compile(format!("block driver: {e:#}")))?;
-        Ok(slot.get_or_init(|| module).clone())
     }
 
     /// Looks a source up in the compiled-module cache.
@@ -329,7 +310,13 @@ impl Runtime {
         let binary = to_binary(&source.bytes)?;
         let (meta, initial_memory) = validate(&binary)?;
         let bounded = self.free.is_some() && super::bounds::analyse(&binary).is_ok();
-        let (engine, _, _) = self.engines(bounded);
+        // The block driver goes into the module before it is compiled (see `driver.rs`); the
+        // disk cache is keyed by the bytes compiled, driver included.
+        let binary = match super::driver::inject(&binary)? {
+            Some(with_driver) => Cow::Owned(with_driver),
+            None => binary,
+        };
+        let (engine, _) = self.engines(bounded);
         let module = match self.disk.as_ref().and_then(|d| d.load(&binary, engine)) {
             Some(module) => {
                 self.disk_loads
@@ -400,7 +387,6 @@ impl Runtime {
             compiles: Default::default(),
             disk: None,
             disk_loads: Default::default(),
-            drivers: self.drivers.clone(),
             ticker: self.ticker.clone(),
             free: self.free.clone(),
             options: self.options,

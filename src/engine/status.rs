@@ -241,6 +241,8 @@ pub struct ModuleInfo {
     pub builtin: bool,
     /// The host parameter slot each of its parameters is bound to, by parameter index.
     pub slots: Vec<u8>,
+    /// The entry point its audio goes through; `None` until an instance is prepared.
+    pub entry: Option<super::Entry>,
 }
 
 impl ModuleInfo {
