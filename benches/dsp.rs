@@ -1,5 +1,6 @@
-//! Cost of running a module's per-sample `dsp` over a 512-frame stereo block, against a native
-//! Rust implementation of the same DSP. Read the ratio of each `wasm` line to its `native` line.
+//! Cost of running a module over a 512-frame stereo block, per sample (`dsp`) and per block
+//! (`wasp_process`), against a native Rust implementation of the same DSP. Read the ratio of
+//! each `wasm` line to its `native` line.
 
 use std::hint::black_box;
 
@@ -19,6 +20,39 @@ fn instance_with(file: &str, runtime: &Runtime) -> DspInstance {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples/modules")
         .join(file);
+    instance_at(path, runtime)
+}
+
+/// Builds the Rust example crate `examples/modules/<dir>` for wasm32 and instantiates it.
+fn rust_instance(dir: &str, artifact: &str) -> DspInstance {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/modules")
+        .join(dir);
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--quiet",
+        ])
+        .current_dir(&root)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("running cargo");
+    assert!(
+        status.success(),
+        "building {dir} for wasm32-unknown-unknown"
+    );
+    let path = root.join(format!(
+        "target/wasm32-unknown-unknown/release/{artifact}.wasm"
+    ));
+    instance_at(path, &Runtime::new().unwrap())
+}
+
+fn instance_at(path: std::path::PathBuf, runtime: &Runtime) -> DspInstance {
     let patch = runtime.compile(Source::from_file(path).unwrap()).unwrap();
     let config = ProcessConfig {
         sample_rate: SR,
@@ -82,6 +116,17 @@ fn bench(c: &mut Criterion) {
                 .unwrap();
         })
     });
+    // The same gain (its default, -6 dB, once it has settled) through `wasp_process`, with
+    // WebAssembly SIMD.
+    let mut wasm = rust_instance("rust-gain", "wasp_gain");
+    group.bench_function("gain/wasm-block-simd", |b| {
+        b.iter(|| {
+            l.copy_from_slice(&in_l);
+            r.copy_from_slice(&in_r);
+            wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
+                .unwrap();
+        })
+    });
 
     let mut native = OnePole {
         b: 1.0 - (-std::f32::consts::TAU * 1000.0 / SR).exp(),
@@ -96,6 +141,24 @@ fn bench(c: &mut Criterion) {
     });
     let mut wasm = instance("onepole.wat");
     group.bench_function("onepole/wasm", |b| {
+        b.iter(|| {
+            l.copy_from_slice(&in_l);
+            r.copy_from_slice(&in_r);
+            wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
+                .unwrap();
+        })
+    });
+    let mut wasm = instance("onepole-block.wat");
+    group.bench_function("onepole/wasm-block", |b| {
+        b.iter(|| {
+            l.copy_from_slice(&in_l);
+            r.copy_from_slice(&in_r);
+            wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
+                .unwrap();
+        })
+    });
+    let mut wasm = rust_instance("rust-onepole", "wasp_onepole");
+    group.bench_function("onepole/wasm-block-rust", |b| {
         b.iter(|| {
             l.copy_from_slice(&in_l);
             r.copy_from_slice(&in_r);

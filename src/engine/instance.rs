@@ -804,6 +804,15 @@ fn block_entry(
 /// Writes samples as little-endian `f32` bytes.
 #[inline]
 fn put(dst: &mut [u8], src: &[f32]) {
+    #[cfg(target_endian = "little")]
+    {
+        let n = dst.len().min(4 * src.len());
+        // SAFETY: `f32` has no invalid bit patterns and no padding, and on a little-endian
+        // machine its in-memory bytes are its little-endian bytes; `src` outlives the view.
+        let bytes = unsafe { std::slice::from_raw_parts(src.as_ptr().cast::<u8>(), 4 * src.len()) };
+        dst[..n].copy_from_slice(&bytes[..n]);
+    }
+    #[cfg(not(target_endian = "little"))]
     for (d, s) in dst.chunks_exact_mut(4).zip(src) {
         d.copy_from_slice(&s.to_le_bytes());
     }
@@ -812,6 +821,15 @@ fn put(dst: &mut [u8], src: &[f32]) {
 /// Reads little-endian `f32` bytes into samples.
 #[inline]
 fn get(dst: &mut [f32], src: &[u8]) {
+    #[cfg(target_endian = "little")]
+    {
+        let n = src.len().min(4 * dst.len());
+        // SAFETY: as in `put`: any four bytes are a valid `f32`, stored little-endian.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), 4 * dst.len()) };
+        bytes[..n].copy_from_slice(&src[..n]);
+    }
+    #[cfg(not(target_endian = "little"))]
     for (d, s) in dst.iter_mut().zip(src.chunks_exact(4)) {
         *d = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
     }

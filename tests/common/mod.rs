@@ -6,7 +6,7 @@ pub mod rig;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 /// The repository root.
 pub fn root() -> &'static Path {
@@ -35,30 +35,53 @@ pub fn sine(freq: f32, sample_rate: f32, amp: f32, start: usize, len: usize) -> 
 /// Builds the Rust example module for wasm32-unknown-unknown (once per test binary) and
 /// returns the path of the `.wasm` file.
 pub fn rust_tremolo_wasm() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let dir = example("rust-tremolo");
-        ensure_wasm32_target();
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-unknown-unknown",
-                "--quiet",
-            ])
-            .current_dir(&dir)
-            // The example is its own workspace; do not inherit this build's target directory.
-            .env_remove("CARGO_TARGET_DIR")
-            .status()
-            .expect("running cargo");
-        assert!(
-            status.success(),
-            "building examples/modules/rust-tremolo failed; is the wasm32-unknown-unknown \
-             target installed (`rustup target add wasm32-unknown-unknown`)?"
-        );
-        dir.join("target/wasm32-unknown-unknown/release/wasp_tremolo.wasm")
-    })
+    rust_example_wasm("rust-tremolo")
+}
+
+/// Builds the Rust example crate in `examples/modules/<dir>` for wasm32-unknown-unknown (once
+/// per test binary) and returns the path of its `.wasm` file.
+pub fn rust_example_wasm(dir: &str) -> &'static Path {
+    static BUILT: Mutex<Vec<(String, &'static Path)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(d, _)| d == dir) {
+        return path;
+    }
+    let root = example(dir);
+    ensure_wasm32_target();
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--quiet",
+        ])
+        .current_dir(&root)
+        // The example is its own workspace; do not inherit this build's target directory or
+        // flags.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("running cargo");
+    assert!(
+        status.success(),
+        "building examples/modules/{dir} failed; is the wasm32-unknown-unknown target \
+         installed (`rustup target add wasm32-unknown-unknown`)?"
+    );
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let name = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("name = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("a package name")
+        .replace('-', "_");
+    let path: &'static Path = Box::leak(
+        root.join(format!("target/wasm32-unknown-unknown/release/{name}.wasm"))
+            .into_boxed_path(),
+    );
+    built.push((dir.to_owned(), path));
+    path
 }
 
 /// Installs the wasm32-unknown-unknown target through rustup when it is missing, so the test

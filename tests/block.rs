@@ -1,0 +1,298 @@
+//! Block processing (`wasp_process`, docs/ABI.md §5): the block examples sound exactly like
+//! their per-sample twins at every host block size, including blocks longer than the module's
+//! buffers; traps and runaways in `wasp_process` are contained like any other; a swap between
+//! a per-sample and a block module carries the state; bad block exports get clear errors.
+
+mod common;
+
+use std::time::Duration;
+
+use common::rig::Rig;
+use common::*;
+use wasp::{
+    Crossfade, DspInstance, Entry, LoadError, ProcessConfig, Runtime, RuntimeOptions, Source,
+    TrapKind,
+};
+
+const SR: f32 = 48_000.0;
+
+fn runtime(block_processing: bool) -> Runtime {
+    Runtime::with_options(RuntimeOptions {
+        min_block_budget: Duration::from_millis(500),
+        block_processing,
+        ..RuntimeOptions::default()
+    })
+    .unwrap()
+}
+
+fn instance(runtime: &Runtime, source: Source, max_frames: u32) -> Result<DspInstance, LoadError> {
+    let patch = runtime.compile(source)?;
+    DspInstance::new(
+        runtime,
+        &patch,
+        ProcessConfig {
+            sample_rate: SR,
+            max_frames,
+        },
+    )
+}
+
+fn wat(text: &str) -> Source {
+    Source::from_bytes(text.as_bytes().to_vec())
+}
+
+/// A test signal with some of everything: two sines and a step.
+fn input(len: usize) -> (Vec<f32>, Vec<f32>) {
+    let l = sine(440.0, SR, 0.7, 0, len);
+    let r: Vec<f32> = sine(3000.0, SR, 0.5, 0, len)
+        .iter()
+        .enumerate()
+        .map(|(n, x)| x + if n > len / 2 { 0.25 } else { 0.0 })
+        .collect();
+    (l, r)
+}
+
+/// Runs the input through `inst` in host blocks of `block` frames.
+fn render(inst: &mut DspInstance, block: usize, (l, r): &(Vec<f32>, Vec<f32>)) -> [Vec<f32>; 2] {
+    let (mut l, mut r) = (l.clone(), r.clone());
+    for (lc, rc) in l.chunks_mut(block).zip(r.chunks_mut(block)) {
+        inst.process(&mut [lc, rc]).unwrap();
+    }
+    [l, r]
+}
+
+#[test]
+fn block_one_poles_sound_like_the_per_sample_one_at_every_block_size() {
+    let signal = input(9000);
+    let per_sample = runtime(true);
+    let blocks = runtime(true);
+    let off = runtime(false);
+    let rust = rust_example_wasm("rust-onepole");
+    for host_block in [1, 37, 512, 1024, 3000, 4096] {
+        let max = 4096;
+        let mut reference = instance(
+            &per_sample,
+            Source::from_file(example("onepole.wat")).unwrap(),
+            max,
+        )
+        .unwrap();
+        assert_eq!(reference.entry(), Entry::PerSample);
+        let want = render(&mut reference, host_block, &signal);
+
+        let mut wat_block = instance(
+            &blocks,
+            Source::from_file(example("onepole-block.wat")).unwrap(),
+            max,
+        )
+        .unwrap();
+        assert_eq!(wat_block.entry(), Entry::Block);
+        assert_eq!(
+            render(&mut wat_block, host_block, &signal),
+            want,
+            "onepole-block.wat in host blocks of {host_block}"
+        );
+
+        // The same module with block processing off runs its `dsp`.
+        let mut fallback = instance(
+            &off,
+            Source::from_file(example("onepole-block.wat")).unwrap(),
+            max,
+        )
+        .unwrap();
+        assert_eq!(fallback.entry(), Entry::PerSample);
+        assert_eq!(render(&mut fallback, host_block, &signal), want);
+
+        // Rust computes the coefficient with its own `exp`, which may differ in the last bit
+        // from the host's `expf` that the WAT imports.
+        let mut rust_block = instance(&blocks, Source::from_file(rust).unwrap(), max).unwrap();
+        assert_eq!(rust_block.entry(), Entry::Block);
+        let got = render(&mut rust_block, host_block, &signal);
+        for c in 0..2 {
+            let diff = max_diff(&got[c], &want[c]);
+            assert!(
+                diff < 1e-5,
+                "Rust one-pole, block {host_block}, channel {c}: {diff}"
+            );
+        }
+        // Its own `dsp` agrees with its `wasp_process` exactly.
+        let mut rust_fallback = instance(&off, Source::from_file(rust).unwrap(), max).unwrap();
+        assert_eq!(render(&mut rust_fallback, host_block, &signal), got);
+    }
+}
+
+#[test]
+fn simd_gain_is_exact_and_glides_to_a_new_setting() {
+    let path = rust_example_wasm("rust-gain");
+    let signal = input(4800);
+    let mut block = instance(&runtime(true), Source::from_file(path).unwrap(), 512).unwrap();
+    let mut per_sample = instance(&runtime(false), Source::from_file(path).unwrap(), 512).unwrap();
+    assert_eq!(block.entry(), Entry::Block);
+    assert_eq!(per_sample.entry(), Entry::PerSample);
+
+    // At its default, -6 dB, every sample is multiplied by the same factor.
+    let g = 10f32.powf(-6.0 / 20.0);
+    let out = render(&mut block, 512, &signal);
+    for (c, want) in [&signal.0, &signal.1].into_iter().enumerate() {
+        let diff = max_diff(&out[c], &want.iter().map(|x| x * g).collect::<Vec<_>>());
+        assert!(diff < 1e-6, "channel {c}: {diff}");
+    }
+    assert_eq!(render(&mut per_sample, 512, &signal), out);
+
+    // To 0 dB: a glide, not a step, and then unity gain, the same in both entry points.
+    block.set_param(0, 0.0).unwrap();
+    per_sample.set_param(0, 0.0).unwrap();
+    let ones = (vec![1.0; 9600], vec![1.0; 9600]);
+    let glide = render(&mut block, 256, &ones);
+    assert_eq!(render(&mut per_sample, 256, &ones), glide);
+    let left = &glide[0];
+    assert!(
+        left[0] > g && left[0] < g + 0.01,
+        "first sample {}",
+        left[0]
+    );
+    assert!(
+        left.windows(2).all(|w| w[1] >= w[0] && w[1] - w[0] < 0.01),
+        "the gain rises smoothly"
+    );
+    let settled = left.iter().position(|&x| x == 1.0).expect("reaches unity");
+    assert!(
+        settled < 4800,
+        "settles within 100 ms, took {settled} samples"
+    );
+    assert!(left[settled..].iter().all(|&x| x == 1.0));
+}
+
+#[test]
+fn traps_and_runaways_in_wasp_process_are_contained() {
+    let module = |body: &str| {
+        format!(
+            r#"(module
+                 (memory (export "memory") 1)
+                 (global (export "wasp_block") i32 (i32.const 256))
+                 (global (export "wasp_in") i32 (i32.const 0))
+                 (func (export "wasp_process") (param i32) {body})
+                 (func (export "dsp") (param f32) (result f32) local.get 0))"#
+        )
+    };
+    let runtime = Runtime::with_options(RuntimeOptions {
+        min_block_budget: Duration::from_millis(50),
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    for (body, kind) in [
+        ("unreachable", TrapKind::Unreachable),
+        ("(loop (br 0))", TrapKind::Timeout),
+        ("(drop (i32.load (i32.const 70000)))", TrapKind::OutOfBounds),
+    ] {
+        let mut inst = instance(&runtime, wat(&module(body)), 512).unwrap();
+        assert_eq!(inst.entry(), Entry::Block);
+        let mut block = vec![0.5f32; 512];
+        let fault = inst.process(&mut [&mut block]).unwrap_err();
+        assert_eq!(fault.export, "wasp_process", "{body}");
+        assert_eq!(fault.kind, kind, "{body}");
+        assert!(block.iter().all(|&x| x == 0.0), "silence after {body}");
+        // Every later block is silence too, without entering the module again.
+        let mut next = vec![0.5f32; 512];
+        assert!(inst.process(&mut [&mut next]).is_err());
+        assert!(next.iter().all(|&x| x == 0.0));
+    }
+}
+
+#[test]
+fn bad_block_exports_are_refused_with_what_to_fix() {
+    let runtime = runtime(true);
+    let cases = [
+        (
+            // No `wasp_in`.
+            r#"(module (memory (export "memory") 1)
+                 (global (export "wasp_block") i32 (i32.const 64))
+                 (func (export "wasp_process") (param i32))
+                 (func (export "dsp") (param f32) (result f32) local.get 0))"#,
+            "`wasp_in`",
+        ),
+        (
+            // No `wasp_block`.
+            r#"(module (memory (export "memory") 1)
+                 (global (export "wasp_in") i32 (i32.const 0))
+                 (func (export "wasp_process") (param i32))
+                 (func (export "dsp") (param f32) (result f32) local.get 0))"#,
+            "`wasp_block`",
+        ),
+        (
+            // A buffer of zero frames.
+            r#"(module (memory (export "memory") 1)
+                 (global (export "wasp_block") i32 (i32.const 0))
+                 (global (export "wasp_in") i32 (i32.const 0))
+                 (func (export "wasp_process") (param i32))
+                 (func (export "dsp") (param f32) (result f32) local.get 0))"#,
+            "from 1 to 65536",
+        ),
+        (
+            // Stereo buffers of 8192 frames need 64 KiB: they do not fit after byte 1024.
+            r#"(module (memory (export "memory") 1)
+                 (global (export "wasp_block") i32 (i32.const 8192))
+                 (global (export "wasp_in") i32 (i32.const 1024))
+                 (func (export "wasp_process") (param i32))
+                 (func (export "dsp") (param f32 f32) (result f32 f32) local.get 0 local.get 1))"#,
+            "points at byte 1024",
+        ),
+        (
+            // `wasp_out` that is not a global.
+            r#"(module (memory (export "memory") 1)
+                 (global (export "wasp_block") i32 (i32.const 64))
+                 (global (export "wasp_in") i32 (i32.const 0))
+                 (func (export "wasp_out"))
+                 (func (export "wasp_process") (param i32))
+                 (func (export "dsp") (param f32) (result f32) local.get 0))"#,
+            "`wasp_out` must be",
+        ),
+        (
+            // A reserved export name.
+            r#"(module (func (export "__wasp_run"))
+                 (func (export "dsp") (param f32) (result f32) local.get 0))"#,
+            "reserved",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = instance(&runtime, wat(text), 512)
+            .err()
+            .unwrap_or_else(|| panic!("{text} loaded"))
+            .to_string();
+        assert!(err.contains(want), "{err:?} should mention {want:?}");
+    }
+}
+
+#[test]
+fn a_swap_between_per_sample_and_block_carries_the_filter_memory() {
+    let mut rig = Rig::new();
+    rig.load_source(
+        Source::from_file(example("onepole.wat")).unwrap(),
+        Crossfade::Auto,
+    );
+    // DC at 1.0: the filter memory climbs towards 1.
+    let before = rig.run(&vec![1.0; 2048]);
+    let last = *before.last().unwrap();
+    assert!(last > 0.99, "{last}");
+    let generation = rig.load_source(
+        Source::from_file(example("onepole-block.wat")).unwrap(),
+        Crossfade::Auto,
+    );
+    let after = rig.run(&vec![1.0; 512]);
+    assert_eq!(rig.report(generation).carried, vec!["z1".to_string()]);
+    assert!(
+        after.iter().all(|&x| x >= last && x <= 1.0),
+        "the filter goes on from where it was: first {} after {last}",
+        after[0]
+    );
+    assert_eq!(
+        rig.controller().status().current.and_then(|m| m.entry),
+        Some(Entry::Block)
+    );
+    // And back.
+    rig.load_source(
+        Source::from_file(example("onepole.wat")).unwrap(),
+        Crossfade::Auto,
+    );
+    let back = rig.run(&vec![1.0; 512]);
+    assert!(back.iter().all(|&x| x >= after[511] && x <= 1.0));
+}
