@@ -327,7 +327,15 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     s.wait_for_output("the level slider turned the volume down", |y| {
         y.abs() < 0.01
     });
-    let sent = s.host.take_param_output();
+    // The output can fall while the button is still down; the gesture's end reaches the host
+    // once the editor has handled the release, a frame or more later.
+    let mut sent = s.host.take_param_output();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sent.contains(&ParamOutput::End(level_id)) && Instant::now() < deadline {
+        s.dc_response(0.5);
+        std::thread::sleep(Duration::from_millis(20));
+        sent.extend(s.host.take_param_output());
+    }
     let begin = sent.iter().position(|e| *e == ParamOutput::Begin(level_id));
     let end = sent.iter().rposition(|e| *e == ParamOutput::End(level_id));
     let value = sent

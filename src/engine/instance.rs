@@ -97,6 +97,8 @@ pub struct DspInstance {
     shape: DspShape,
     /// Whether calls run under epoch deadlines (the runtime's ticker is running).
     epochs: bool,
+    /// Ticks the epoch may lag the clock by, added to every deadline (see `arm`).
+    slack: u64,
     /// A block's time budget: multiple of its duration, and floor.
     budget: (f32, std::time::Duration),
     reset: Option<TypedFunc<(), ()>>,
@@ -281,6 +283,7 @@ impl DspInstance {
             frame,
             shape: layout.shape,
             epochs,
+            slack: runtime.tick_slack(),
             budget: (
                 runtime.options.block_budget,
                 runtime.options.min_block_budget,
@@ -419,7 +422,11 @@ impl DspInstance {
     #[inline]
     fn arm(&mut self, deadline: Deadline) {
         if self.epochs {
-            self.store.set_epoch_deadline(deadline.ticks_left());
+            // The ticker credits the epoch once per wake-up, so it may lag the clock by up to
+            // `slack` ticks: without them a healthy call could be stopped that much early.
+            let left = deadline.ticks_left();
+            let slack = if left == 0 { 0 } else { self.slack };
+            self.store.set_epoch_deadline(left + slack);
         }
     }
 

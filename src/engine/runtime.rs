@@ -164,7 +164,8 @@ impl Runtime {
     ) -> Result<Self, LoadError> {
         let (engine, linker) = configured(&options, options.epoch_interruption)?;
         let ticker = if options.epoch_interruption {
-            let ticker = Ticker::start(engine.clone(), idle)
+            let period = sandbox::tick_period(options.min_block_budget);
+            let ticker = Ticker::start(engine.clone(), idle, period)
                 .map_err(|e| LoadError::Instantiate(format!("cannot start a thread: {e}")))?;
             Some(Arc::new(ticker))
         } else {
@@ -251,6 +252,12 @@ impl Runtime {
     /// The engine and linker `patch` was compiled for.
     pub(crate) fn engine_for(&self, patch: &Patch) -> (&Engine, &Linker<HostState>) {
         self.engines(patch.0.bounded)
+    }
+
+    /// Ticks the epoch may lag the clock by: the ticker credits them once per wake-up.
+    pub(crate) fn tick_slack(&self) -> u64 {
+        let period = sandbox::tick_period(self.options.min_block_budget);
+        (period.as_nanos() / sandbox::TICK.as_nanos()) as u64
     }
 
     /// Whether the epoch ticker got real-time scheduling (see `sandbox.rs`).

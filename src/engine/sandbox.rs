@@ -4,9 +4,15 @@
 //! # Time
 //!
 //! Every call into a module runs under a wasmtime epoch deadline. A ticker thread per
-//! [`Runtime`](super::Runtime) (the plugin shares one runtime across the process) advances the engine's epoch by one for every [`TICK`] of wall
-//! time that has passed: it counts elapsed time, not wake-ups, so a late wake-up does not
-//! lengthen every deadline. Where the system allows it (Linux, with the right to use real-time
+//! [`Runtime`](super::Runtime) (the plugin shares one runtime across the process) advances the
+//! engine's epoch by one for every [`TICK`] of wall time that has passed: it counts elapsed
+//! time, not wake-ups, so a late wake-up does not lengthen every deadline. It wakes up only as
+//! often as the shortest budget needs: no call on a runtime can have a budget shorter than its
+//! [`RuntimeOptions::min_block_budget`](super::RuntimeOptions), so the ticker wakes every eighth
+//! of that ([`tick_period`]; 2.5 ms for the plugin's 20 ms). The epoch is credited once per
+//! wake-up, so it may lag the clock by up to one period; every deadline gets that many ticks
+//! more, so a healthy call is never stopped early, and a runaway one is stopped at most two
+//! periods after its deadline. Where the system allows it (Linux, with the right to use real-time
 //! scheduling), the ticker runs at the highest `SCHED_FIFO` priority, so a host audio thread
 //! spinning in a runaway module at real-time priority cannot starve it.
 //!
@@ -109,6 +115,12 @@ impl Deadline {
         }
         ticks(left)
     }
+}
+
+/// How often the ticker of a runtime whose shortest budget is `shortest` wakes up: an eighth of
+/// it, from one [`TICK`] to 10 ms.
+pub(crate) fn tick_period(shortest: Duration) -> Duration {
+    (shortest / 8).clamp(TICK, Duration::from_millis(10))
 }
 
 /// Epoch ticks for a deadline of `budget` from now.
@@ -347,7 +359,8 @@ impl Drop for Busy {
     }
 }
 
-/// Advances an engine's epoch by one for every [`TICK`] of elapsed time, until dropped.
+/// Advances an engine's epoch by one for every [`TICK`] of elapsed time, waking every `period`,
+/// until dropped.
 pub(crate) struct Ticker {
     stop: Arc<AtomicBool>,
     demand: Arc<Demand>,
@@ -357,9 +370,9 @@ pub(crate) struct Ticker {
 }
 
 impl Ticker {
-    /// Starts the ticker. With `idle`, it sleeps while no [`Busy`] guard is held; otherwise
-    /// it always ticks.
-    pub fn start(engine: Engine, idle: bool) -> std::io::Result<Self> {
+    /// Starts the ticker, waking every `period` while it ticks. With `idle`, it sleeps while no
+    /// [`Busy`] guard is held; otherwise it always ticks.
+    pub fn start(engine: Engine, idle: bool, period: Duration) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let demand = Arc::new(Demand::default());
         if !idle {
@@ -422,7 +435,7 @@ impl Ticker {
                         start = Instant::now();
                         ticks = 0;
                     }
-                    std::thread::sleep(TICK);
+                    std::thread::sleep(period);
                     // Count the ticks that have passed, however late this wake-up is.
                     let due = (start.elapsed().as_nanos() / TICK.as_nanos()) as u64;
                     while ticks < due {
@@ -534,6 +547,40 @@ pub(crate) fn police(channels: &mut [&mut [f32]]) -> Policed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ticker_wakes_an_eighth_of_the_shortest_budget() {
+        assert_eq!(tick_period(MIN_BLOCK_BUDGET), Duration::from_micros(2500));
+        assert_eq!(tick_period(Duration::from_millis(2)), TICK);
+        assert_eq!(
+            tick_period(Duration::from_secs(1)),
+            Duration::from_millis(10)
+        );
+    }
+
+    #[test]
+    fn a_slow_ticker_still_counts_every_millisecond() {
+        // Waking every 10 ms, the epoch still advances once per millisecond of wall time, so
+        // deadlines (counted in ticks) mean the same whatever the period.
+        let engine = Engine::new(wasmtime::Config::new().epoch_interruption(true)).unwrap();
+        let ticker = Ticker::start(engine.clone(), false, Duration::from_millis(10)).unwrap();
+        // Measure the epoch through a store's deadline: a deadline of N ticks from now has
+        // passed once the epoch moved N.
+        let mut store = wasmtime::Store::new(&engine, ());
+        // 50 ticks, plus the 10 the epoch may lag by (what `DspInstance::arm` adds).
+        store.set_epoch_deadline(50 + 10);
+        let wasm = wat::parse_str(r#"(module (func (export "f") (loop (br 0))))"#).unwrap();
+        let module = wasmtime::Module::new(&engine, wasm).unwrap();
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let f = instance.get_typed_func::<(), ()>(&mut store, "f").unwrap();
+        let started = Instant::now();
+        assert!(f.call(&mut store, ()).is_err(), "the loop is interrupted");
+        let took = started.elapsed();
+        // Never early: at least 50 ms; at most 70 ms, plus scheduling.
+        assert!(took >= Duration::from_millis(50), "{took:?}");
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        drop(ticker);
+    }
 
     #[test]
     fn block_budget_is_twice_the_block_with_a_floor() {
