@@ -121,7 +121,7 @@ fn idle_instances_share_the_ticker_and_their_workers_sleep() {
     );
     assert!(watching < 60, "it only watches while no audio runs");
     assert!(
-        active_after - active_before > 100,
+        active_after - active_before > 80,
         "it ticks while audio runs"
     );
     assert!(after - before <= 2, "it sleeps when not needed");
@@ -129,6 +129,8 @@ fn idle_instances_share_the_ticker_and_their_workers_sleep() {
     hosts[0].activate(48_000.0, 512);
     let before = ticker(&threads());
     std::thread::sleep(Duration::from_millis(200));
-    assert!(ticker(&threads()) - before > 50);
+    // It ticks every 2.5 ms (an eighth of the 20 ms shortest budget) for the 100 ms after a
+    // guard is taken, then watches for audio: about 40 wake-ups.
+    assert!(ticker(&threads()) - before > 20);
     drop(hosts);
 }

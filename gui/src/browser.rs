@@ -1,10 +1,15 @@
 //! A small file browser drawn with egui, so "Load…" works without a desktop toolkit installed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use egui::RichText;
 
-use crate::window::is_module_file;
+/// True for the files the editor accepts: `.wasm` and `.wat`, in any letter case.
+pub fn is_module_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("wasm") || e.eq_ignore_ascii_case("wat"))
+}
 
 pub enum Outcome {
     Browsing,

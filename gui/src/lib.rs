@@ -12,8 +12,9 @@ mod translate;
 mod window;
 
 pub use backend::{Backend, Command, FaultView, MeterView, ModuleView, ParamView, SwapView, View};
+pub use browser::is_module_file;
 pub use state::{EditorState, SavedEditor, DEFAULT_SIZE, MIN_SIZE, RECENTS};
-pub use window::{is_module_file, open, OpenOptions};
+pub use window::{open, OpenOptions};
 
 /// Re-exported so the plugin can build parent handles and host callbacks of the same version.
 pub use baseview;

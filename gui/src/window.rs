@@ -8,7 +8,7 @@
 //! load request to the backend.
 
 use std::cell::{Cell, RefCell};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use baseview::{
 
 use crate::app::{App, DragHover};
 use crate::backend::{Backend, Command};
+use crate::browser::is_module_file;
 use crate::renderer::Renderer;
 use crate::state::{EditorState, MIN_SIZE};
 use crate::translate;
@@ -51,13 +52,6 @@ impl Default for OpenOptions {
             host: None,
         }
     }
-}
-
-/// True for the files the editor accepts: `.wasm` and `.wat`, in any letter case.
-pub fn is_module_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("wasm") || e.eq_ignore_ascii_case("wat"))
 }
 
 /// Opens the editor. The window runs its own event loop (on its own thread on X11); it talks
@@ -402,10 +396,10 @@ mod tests {
     #[test]
     fn only_module_files_are_accepted() {
         for ok in ["a.wasm", "b.WAT", "/x/y/c.wat"] {
-            assert!(is_module_file(Path::new(ok)), "{ok}");
+            assert!(is_module_file(std::path::Path::new(ok)), "{ok}");
         }
         for bad in ["notes.txt", "wat", "a.wasm.txt", "a.wast", ""] {
-            assert!(!is_module_file(Path::new(bad)), "{bad}");
+            assert!(!is_module_file(std::path::Path::new(bad)), "{bad}");
         }
     }
 }

@@ -16,12 +16,7 @@ use super::error::{Fault, LoadError, TrapKind};
 use super::migrate::{self, Plan, StateLayout};
 use super::patch::Patch;
 use super::runtime::Runtime;
-use super::sandbox::{self, Deadline, Limits, MemoryAccount, LOAD_BUDGET};
-
-/// Per-store host data: the resource limiter.
-pub struct HostState {
-    limits: Limits,
-}
+use super::sandbox::{self, Deadline, HostState, Limits, MemoryAccount, LOAD_BUDGET};
 
 /// The host's audio settings a module is prepared for.
 #[derive(Debug, Clone, Copy, PartialEq)]

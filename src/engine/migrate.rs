@@ -29,9 +29,22 @@
 use wasmtime::{Global, Memory, Store, Val, ValType};
 
 use super::error::LoadError;
-use super::instance::HostState;
 use super::metadata::{Address, Metadata, RegionKind};
-use super::preparer::Crossfade;
+use super::sandbox::HostState;
+
+/// When a swap crossfades between the running module and the new one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Crossfade {
+    /// Carry declared state; crossfade only when none can be carried (the default for loads
+    /// the user asks for).
+    #[default]
+    Auto,
+    /// Always crossfade, starting the new module fresh.
+    Always,
+    /// Switch at the block boundary, carrying what can be carried. Used for state restores and
+    /// sample-rate changes, so that rendering a project is deterministic.
+    Never,
+}
 
 /// One declared state region with its address resolved for one instance.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! The worker threads every Wasp instance in the process shares.
 //!
-//! Each instance has a [`Worker`](super::preparer) with its own state and request queue; the
+//! Each instance has a worker (a [`Job`]; see `worker.rs`) with its own state and request queue; the
 //! pool's few threads (at most [`MAX_THREADS`], and no more than the machine has cores) run
 //! whichever worker has something to do. One worker runs on one thread at a time, so its
 //! state needs no more locking than before, and a slow compile holds one thread while the
@@ -16,14 +16,30 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::preparer::{Step, Worker};
-
 /// Most threads the pool runs.
 pub const MAX_THREADS: usize = 4;
 
+/// What a worker round asks for next .
+pub(crate) enum Step {
+    /// Run again as soon as possible.
+    Again,
+    /// Run again after this long (housekeeping while something is in flight).
+    After(Duration),
+    /// Run only when a request arrives.
+    Idle,
+    /// The plugin is gone: drop the worker.
+    Stop,
+}
+
+/// What the pool runs: one instance's worker, a round at a time.
+pub(crate) trait Job: Send {
+    /// One round of work; says when to run the next.
+    fn step(&mut self) -> Step;
+}
+
 /// One instance's worker, as the pool schedules it.
 pub(crate) struct Task {
-    worker: Mutex<Option<Worker>>,
+    worker: Mutex<Option<Box<dyn Job>>>,
     /// In the ready queue (or about to be).
     queued: AtomicBool,
     /// Whether a thread is in a round of it, and whether it was woken meanwhile (then that
@@ -106,7 +122,7 @@ impl Pool {
 
     /// Adds a worker and runs its first round. Starts a thread if the pool has fewer than it
     /// may.
-    pub fn add(self: &Arc<Self>, worker: Worker) -> std::io::Result<Arc<Task>> {
+    pub fn add(self: &Arc<Self>, worker: Box<dyn Job>) -> std::io::Result<Arc<Task>> {
         let task = Arc::new(Task {
             worker: Mutex::new(Some(worker)),
             queued: AtomicBool::new(false),

@@ -10,10 +10,9 @@ use super::contract;
 use super::disk_cache::DiskCache;
 use super::error::LoadError;
 use super::imports;
-use super::instance::HostState;
 use super::metadata::{Metadata, SECTION_NAME};
 use super::patch::{fnv1a, Patch, PatchInner, Source};
-use super::sandbox::{self, Busy, Ticker};
+use super::sandbox::{self, Busy, HostState, Ticker};
 
 /// Engine settings that trade speed for isolation. [`RuntimeOptions::default`] is what the
 /// plugin ships; the other combinations exist so `benches/dsp.rs` can measure what each costs.

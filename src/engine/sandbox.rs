@@ -172,6 +172,11 @@ impl MemoryAccount {
     }
 }
 
+/// Per-store host data: the resource limiter.
+pub struct HostState {
+    pub(crate) limits: Limits,
+}
+
 /// The store's resource limiter: caps memory and tables per instance and per plugin, and
 /// refuses all growth once the instance is processing audio.
 #[derive(Debug)]

@@ -12,6 +12,10 @@ fn export_code(export: &str) -> u8 {
     match export {
         names::RESET => 1,
         names::SET_PARAM => 2,
+        names::PROCESS => 3,
+        names::NOTE_ON => 4,
+        names::NOTE_OFF => 5,
+        names::MIDI => 6,
         _ => 0,
     }
 }
@@ -20,11 +24,13 @@ fn export_name(code: u8) -> &'static str {
     match code {
         1 => names::RESET,
         2 => names::SET_PARAM,
+        3 => names::PROCESS,
+        4 => names::NOTE_ON,
+        5 => names::NOTE_OFF,
+        6 => names::MIDI,
         _ => names::DSP,
     }
 }
-use super::metadata::Metadata;
-use super::migrate::SwapReport;
 
 /// Counters the audio thread publishes. Atomics only: the audio thread writes them without
 /// locking, any thread reads them.
@@ -225,48 +231,4 @@ impl EngineShared {
     pub fn blocks(&self) -> u64 {
         self.blocks.load(Ordering::Relaxed)
     }
-}
-
-/// Facts about a prepared module, for display.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModuleInfo {
-    /// Generation number given to the instance when it was prepared.
-    pub generation: u64,
-    pub name: String,
-    pub metadata: Metadata,
-    pub path: Option<std::path::PathBuf>,
-    pub size: usize,
-    pub hash: u64,
-    /// True for Wasp's built-in default module.
-    pub builtin: bool,
-    /// The host parameter slot each of its parameters is bound to, by parameter index.
-    pub slots: Vec<u8>,
-    /// The entry point its audio goes through; `None` until an instance is prepared.
-    pub entry: Option<super::Entry>,
-}
-
-impl ModuleInfo {
-    /// The parameter bound to host slot `slot`, with its index.
-    pub fn param_in_slot(&self, slot: usize) -> Option<(usize, &super::ParamSpec)> {
-        let index = self.slots.iter().position(|&s| s as usize == slot)?;
-        self.metadata.params.get(index).map(|p| (index, p))
-    }
-}
-
-/// The worker's report: what was prepared last and what went wrong. Guarded by a mutex that
-/// only non-audio threads take.
-#[derive(Debug, Clone, Default)]
-pub struct LoadStatus {
-    /// The module most recently handed to the audio thread.
-    pub current: Option<ModuleInfo>,
-    /// The last load error, cleared by the next successful load.
-    pub last_error: Option<String>,
-    /// The last crash of a running module, as a message.
-    pub last_fault: Option<String>,
-    /// What the most recent swap did with the declared state.
-    pub last_swap: Option<SwapReport>,
-    /// Whether the running module's file is watched for changes.
-    pub watching: bool,
-    /// Milliseconds from the most recent load request to its instance being queued.
-    pub last_prepare_ms: Option<f64>,
 }
