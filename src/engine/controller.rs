@@ -514,7 +514,7 @@ impl Controller {
         &self.shared
     }
 
-    /// Whether the worker thread still runs. It outlives its [`Preparer`] while it finishes a
+    /// Whether the worker thread still runs. It outlives its [`Preparer`](super::Preparer) while it finishes a
     /// compile that was under way when the plugin was removed.
     pub fn worker_running(&self) -> bool {
         self.send(Request::Ping).is_ok()
