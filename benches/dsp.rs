@@ -201,6 +201,17 @@ fn isolation(c: &mut Criterion) {
                     .unwrap();
             })
         });
+        // The block one-pole has a loop, so it always runs with epoch checks when the runtime
+        // has them.
+        let mut wasm = instance_with("onepole-block.wat", &runtime);
+        group.bench_function(format!("block/{label}"), |b| {
+            b.iter(|| {
+                l.copy_from_slice(&in_l);
+                r.copy_from_slice(&in_r);
+                wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
+                    .unwrap();
+            })
+        });
     }
     group.finish();
 }
