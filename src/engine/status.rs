@@ -232,3 +232,23 @@ impl EngineShared {
         self.blocks.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_export_a_fault_can_happen_in_keeps_its_name() {
+        for export in [
+            names::DSP,
+            names::PROCESS,
+            names::RESET,
+            names::SET_PARAM,
+            names::NOTE_ON,
+            names::NOTE_OFF,
+            names::MIDI,
+        ] {
+            assert_eq!(export_name(export_code(export)), export);
+        }
+    }
+}
