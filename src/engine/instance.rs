@@ -92,8 +92,9 @@ pub struct DspInstance {
     shape: DspShape,
     /// Whether calls run under epoch deadlines (the runtime's ticker is running).
     epochs: bool,
-    /// Ticks the epoch may lag the clock by, added to every deadline (see `arm`).
-    slack: u64,
+    /// How far the epoch lags the clock, added to every deadline (see `arm`); `None` without
+    /// a ticker.
+    credit: Option<Arc<sandbox::Credit>>,
     /// A block's time budget: multiple of its duration, and floor.
     budget: (f32, std::time::Duration),
     reset: Option<TypedFunc<(), ()>>,
@@ -278,7 +279,7 @@ impl DspInstance {
             frame,
             shape: layout.shape,
             epochs,
-            slack: runtime.tick_slack(),
+            credit: runtime.credit(),
             budget: (
                 runtime.options.block_budget,
                 runtime.options.min_block_budget,
@@ -417,11 +418,14 @@ impl DspInstance {
     #[inline]
     fn arm(&mut self, deadline: Deadline) {
         if self.epochs {
-            // The ticker credits the epoch once per wake-up, so it may lag the clock by up to
-            // `slack` ticks: without them a healthy call could be stopped that much early.
+            // The ticker credits the epoch once per wake-up, so it lags the clock: without the
+            // lag a healthy call could be stopped that much early.
             let left = deadline.ticks_left();
-            let slack = if left == 0 { 0 } else { self.slack };
-            self.store.set_epoch_deadline(left + slack);
+            let lag = match &self.credit {
+                Some(credit) if left > 0 => credit.lag_ticks(),
+                _ => 0,
+            };
+            self.store.set_epoch_deadline(left + lag);
         }
     }
 

@@ -253,10 +253,9 @@ impl Runtime {
         self.engines(patch.0.bounded)
     }
 
-    /// Ticks the epoch may lag the clock by: the ticker credits them once per wake-up.
-    pub(crate) fn tick_slack(&self) -> u64 {
-        let period = sandbox::tick_period(self.options.min_block_budget);
-        (period.as_nanos() / sandbox::TICK.as_nanos()) as u64
+    /// How far the epoch lags the clock (see `sandbox::Credit`); `None` without a ticker.
+    pub(crate) fn credit(&self) -> Option<Arc<sandbox::Credit>> {
+        self.ticker.as_ref().map(|t| t.credit())
     }
 
     /// Whether the epoch ticker got real-time scheduling (see `sandbox.rs`).

@@ -10,9 +10,10 @@
 //! often as the shortest budget needs: no call on a runtime can have a budget shorter than its
 //! [`RuntimeOptions::min_block_budget`](super::RuntimeOptions), so the ticker wakes every eighth
 //! of that ([`tick_period`]; 2.5 ms for the plugin's 20 ms). The epoch is credited once per
-//! wake-up, so it may lag the clock by up to one period; every deadline gets that many ticks
-//! more, so a healthy call is never stopped early, and a runaway one is stopped at most two
-//! periods after its deadline. Where the system allows it (Linux, with the right to use real-time
+//! wake-up, so it lags the clock; the ticker publishes the moment it last credited
+//! ([`Credit`]) and every deadline adds the lag at the time it is set, so a healthy call is
+//! never stopped early, and a runaway one is stopped at most a period (plus the wake-up's own
+//! lateness) after its deadline. Where the system allows it (Linux, with the right to use real-time
 //! scheduling), the ticker runs at the highest `SCHED_FIFO` priority, so a host audio thread
 //! spinning in a runaway module at real-time priority cannot starve it.
 //!
@@ -121,6 +122,57 @@ impl Deadline {
 /// it, from one [`TICK`] to 10 ms.
 pub(crate) fn tick_period(shortest: Duration) -> Duration {
     (shortest / 8).clamp(TICK, Duration::from_millis(10))
+}
+
+/// The moment the epoch stands for: the ticker credits elapsed milliseconds once per wake-up,
+/// so between wake-ups the epoch lags the clock. Deadlines add the lag, so none is early.
+#[derive(Debug)]
+pub(crate) struct Credit {
+    /// Nanoseconds from [`clock_base`] to the moment the last credited tick stands for.
+    at: AtomicU64,
+    /// The ticker's period; a larger lag (a ticker resuming after a quiet spell) counts as
+    /// four periods, so a call made then is not given a deadline that long.
+    period: Duration,
+}
+
+/// A fixed point on the monotonic clock that [`Credit`] counts from.
+fn clock_base() -> Instant {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+impl Credit {
+    fn new(period: Duration) -> Self {
+        let credit = Self {
+            at: AtomicU64::new(0),
+            period,
+        };
+        credit.set(Instant::now());
+        credit
+    }
+
+    /// Records that the epoch now stands for `moment`. Called after the epoch was advanced, so
+    /// a reader that sees the new moment also sees the new epoch (release, acquire).
+    fn set(&self, moment: Instant) {
+        let nanos = moment.saturating_duration_since(clock_base()).as_nanos();
+        self.at
+            .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// Ticks the epoch lags the clock by now, rounded up. Realtime-safe (an atomic load and a
+    /// clock read).
+    #[inline]
+    pub(crate) fn lag_ticks(&self) -> u64 {
+        let at = self.at.load(Ordering::Acquire);
+        let now = Instant::now()
+            .saturating_duration_since(clock_base())
+            .as_nanos();
+        let lag = u64::try_from(now)
+            .unwrap_or(u64::MAX)
+            .saturating_sub(at)
+            .min(4 * self.period.as_nanos() as u64);
+        lag.div_ceil(TICK.as_nanos() as u64)
+    }
 }
 
 /// Epoch ticks for a deadline of `budget` from now.
@@ -369,6 +421,7 @@ impl Drop for Busy {
 pub(crate) struct Ticker {
     stop: Arc<AtomicBool>,
     demand: Arc<Demand>,
+    credit: Arc<Credit>,
     thread: Option<JoinHandle<()>>,
     /// Whether the thread got real-time scheduling.
     realtime: bool,
@@ -383,7 +436,8 @@ impl Ticker {
         if !idle {
             demand.lock().always = usize::MAX;
         }
-        let (flag, wanted) = (stop.clone(), demand.clone());
+        let credit = Arc::new(Credit::new(period));
+        let (flag, wanted, credited) = (stop.clone(), demand.clone(), credit.clone());
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("wasp-epoch".into())
@@ -439,6 +493,7 @@ impl Ticker {
                         // Nothing ran meanwhile: count from now, without catching up.
                         start = Instant::now();
                         ticks = 0;
+                        credited.set(start);
                     }
                     std::thread::sleep(period);
                     // Count the ticks that have passed, however late this wake-up is.
@@ -447,12 +502,14 @@ impl Ticker {
                         engine.increment_epoch();
                         ticks += 1;
                     }
+                    credited.set(start + TICK * u32::try_from(ticks).unwrap_or(u32::MAX));
                 }
             })?;
         let realtime = rx.recv().unwrap_or(false);
         Ok(Self {
             stop,
             demand,
+            credit,
             thread: Some(thread),
             realtime,
         })
@@ -461,6 +518,11 @@ impl Ticker {
     /// Keeps the ticker going while the guard lives (see [`Busy`]).
     pub fn busy(&self, always: bool) -> Busy {
         Busy::new(&self.demand, always)
+    }
+
+    /// How far the epoch lags the clock (see [`Credit`]).
+    pub(crate) fn credit(&self) -> Arc<Credit> {
+        self.credit.clone()
     }
 
     /// Whether the ticker runs at real-time priority.
@@ -572,18 +634,23 @@ mod tests {
         // Measure the epoch through a store's deadline: a deadline of N ticks from now has
         // passed once the epoch moved N.
         let mut store = wasmtime::Store::new(&engine, ());
-        // 50 ticks, plus the 10 the epoch may lag by (what `DspInstance::arm` adds).
-        store.set_epoch_deadline(50 + 10);
         let wasm = wat::parse_str(r#"(module (func (export "f") (loop (br 0))))"#).unwrap();
         let module = wasmtime::Module::new(&engine, wasm).unwrap();
         let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
         let f = instance.get_typed_func::<(), ()>(&mut store, "f").unwrap();
-        let started = Instant::now();
-        assert!(f.call(&mut store, ()).is_err(), "the loop is interrupted");
-        let took = started.elapsed();
-        // Never early: at least 50 ms; at most 70 ms, plus scheduling.
-        assert!(took >= Duration::from_millis(50), "{took:?}");
-        assert!(took < Duration::from_millis(500), "{took:?}");
+        for wait in [15, 3, 8] {
+            // Somewhere between two wake-ups, as a host's calls are.
+            std::thread::sleep(Duration::from_millis(wait));
+            // 50 ms from now, plus the epoch's lag (what `DspInstance::arm` does).
+            let started = Instant::now();
+            store
+                .set_epoch_deadline(ticks(Duration::from_millis(50)) + ticker.credit().lag_ticks());
+            assert!(f.call(&mut store, ()).is_err(), "the loop is interrupted");
+            let took = started.elapsed();
+            // Never early: at least 50 ms; at most 50 + 1 + 10 ms, plus scheduling.
+            assert!(took >= Duration::from_millis(50), "{took:?}");
+            assert!(took < Duration::from_millis(500), "{took:?}");
+        }
         drop(ticker);
     }
 
