@@ -87,7 +87,13 @@ impl Backend for EngineBackend {
                 None => "as dsp is declared".into(),
             },
             builtin: m.builtin,
-            entry: m.entry.map_or("", |e| e.label()).to_owned(),
+            entry: match (&m.entry, &m.entry_note) {
+                (Some(entry), Some(note)) => {
+                    format!("{}; wasp_process is not used: {note}", entry.label())
+                }
+                (Some(entry), None) => entry.label().to_owned(),
+                (None, _) => String::new(),
+            },
         });
         // The values the host parameters hold: what host automation and the host's own
         // controls set, and what the sliders set through the host.

@@ -199,7 +199,9 @@ fn traps_and_runaways_in_wasp_process_are_contained() {
 }
 
 #[test]
-fn bad_block_exports_are_refused_with_what_to_fix() {
+fn unusable_block_exports_fall_back_to_dsp_and_say_why() {
+    // A module whose `wasp_process` cannot be used loaded while block processing was reserved:
+    // it keeps loading, runs its `dsp`, and the editor says what to fix.
     let runtime = runtime(true);
     let cases = [
         (
@@ -217,6 +219,15 @@ fn bad_block_exports_are_refused_with_what_to_fix() {
                  (func (export "wasp_process") (param i32))
                  (func (export "dsp") (param f32) (result f32) local.get 0))"#,
             "`wasp_block`",
+        ),
+        (
+            // No exported memory.
+            r#"(module (memory 1)
+                 (global (export "wasp_block") i32 (i32.const 64))
+                 (global (export "wasp_in") i32 (i32.const 0))
+                 (func (export "wasp_process") (param i32))
+                 (func (export "dsp") (param f32) (result f32) local.get 0))"#,
+            "`memory`",
         ),
         (
             // A buffer of zero frames.
@@ -246,14 +257,33 @@ fn bad_block_exports_are_refused_with_what_to_fix() {
                  (func (export "dsp") (param f32) (result f32) local.get 0))"#,
             "`wasp_out` must be",
         ),
+    ];
+    for (text, want) in cases {
+        let mut inst = instance(&runtime, wat(text), 512)
+            .unwrap_or_else(|e| panic!("{text} should load and run its dsp: {e}"));
+        assert_eq!(inst.entry(), Entry::PerSample, "{text}");
+        let note = inst.entry_note().unwrap_or_default().to_owned();
+        assert!(note.contains(want), "{note:?} should mention {want:?}");
+        // And it plays: its `dsp` passes the input through.
+        let mut block = vec![0.25f32; 64];
+        inst.process(&mut [&mut block]).unwrap();
+        assert!(block.iter().all(|&x| x == 0.25));
+    }
+
+    // What is refused: a `wasp_process` of the wrong type (refused since block processing was
+    // reserved), and export names Wasp reserves for its block driver.
+    for (text, want) in [
         (
-            // A reserved export name.
+            r#"(module (func (export "wasp_process") (param f32))
+                 (func (export "dsp") (param f32) (result f32) local.get 0))"#,
+            "must be (i32) -> ()",
+        ),
+        (
             r#"(module (func (export "__wasp_run"))
                  (func (export "dsp") (param f32) (result f32) local.get 0))"#,
             "reserved",
         ),
-    ];
-    for (text, want) in cases {
+    ] {
         let err = instance(&runtime, wat(text), 512)
             .err()
             .unwrap_or_else(|| panic!("{text} loaded"))

@@ -72,6 +72,38 @@ pub struct Layout {
     pub has_transport: bool,
     /// `wasp_process` with its buffers: the module processes whole blocks.
     pub has_process: bool,
+    /// Why a `wasp_process` export is not used, if it is not.
+    pub process_issue: Option<ProcessIssue>,
+}
+
+/// What keeps a module's `wasp_process` from being used (its `dsp` runs instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessIssue {
+    Block,
+    In,
+    Out,
+    Memory,
+}
+
+impl ProcessIssue {
+    /// What to fix, in the words of docs/ABI.md §5.
+    pub fn message(self) -> &'static str {
+        match self {
+            ProcessIssue::Block => {
+                "it needs `wasp_block`, the frames per buffer: an i32 global holding it, or a \
+                 function () -> i32 returning it"
+            }
+            ProcessIssue::In => {
+                "it needs `wasp_in`, an i32 global holding the address of the input buffers \
+                 in `memory` (a static array exported by that name does this)"
+            }
+            ProcessIssue::Out => {
+                "`wasp_out` must be an i32 global holding the address of the output buffers \
+                 (or be left out, to process in place)"
+            }
+            ProcessIssue::Memory => "it needs its linear memory exported as `memory`",
+        }
+    }
 }
 
 fn is(ty: &ValType, want: &ValType) -> bool {
@@ -186,37 +218,30 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
             )))
         }
     };
-    if has_process {
-        let global_i32 = |name: &str| matches!(module.get_export(name), Some(ExternType::Global(g)) if is(g.content(), &I32));
-        let block = match module.get_export(names::BLOCK) {
-            Some(ExternType::Global(g)) => is(g.content(), &I32),
-            Some(ExternType::Func(f)) => signature_is(&f, &[], &[I32]),
-            _ => false,
-        };
-        if !block {
-            return Err(LoadError::Abi(
-                "the module exports `wasp_process`, so it must also export `wasp_block`, the \
-                 frames per buffer: an i32 global holding it, or a function () -> i32 \
-                 returning it"
-                    .into(),
-            ));
-        }
-        if !global_i32(names::IN) {
-            return Err(LoadError::Abi(
-                "the module exports `wasp_process`, so it must also export `wasp_in`, an i32 \
-                 global holding the address of its input buffers in `memory` (a static \
-                 array exported by that name does this)"
-                    .into(),
-            ));
-        }
-        if module.get_export(names::OUT).is_some() && !global_i32(names::OUT) {
-            return Err(LoadError::Abi(
-                "`wasp_out` must be an i32 global holding the address of the output buffers \
-                 in `memory` (or be left out, to process in place)"
-                    .into(),
-            ));
-        }
-    }
+    // Without its buffers (or `memory`), `wasp_process` is not used and `dsp` runs: such a
+    // module loaded while block processing was reserved, and it keeps loading.
+    let global_i32 = |name: &str| matches!(module.get_export(name), Some(ExternType::Global(g)) if is(g.content(), &I32));
+    let process_issue = if !has_process {
+        None
+    } else if !match module.get_export(names::BLOCK) {
+        Some(ExternType::Global(g)) => is(g.content(), &I32),
+        Some(ExternType::Func(f)) => signature_is(&f, &[], &[I32]),
+        _ => false,
+    } {
+        Some(ProcessIssue::Block)
+    } else if !global_i32(names::IN) {
+        Some(ProcessIssue::In)
+    } else if module.get_export(names::OUT).is_some() && !global_i32(names::OUT) {
+        Some(ProcessIssue::Out)
+    } else if !matches!(
+        module.get_export(names::MEMORY),
+        Some(ExternType::Memory(_))
+    ) {
+        Some(ProcessIssue::Memory)
+    } else {
+        None
+    };
+    let has_process = has_process && process_issue.is_none();
     let note = |name: &str| -> Result<bool, LoadError> {
         match func_export(name)? {
             None => Ok(false),
@@ -265,13 +290,6 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
         return Err(LoadError::Abi(
             "the module exports `wasp_transport`, so it must export its linear memory as \
              `memory`, where Wasp writes the transport block"
-                .into(),
-        ));
-    }
-    if has_process && !has_memory {
-        return Err(LoadError::Abi(
-            "the module exports `wasp_process`, so it must export its linear memory as \
-             `memory`, where its block buffers are"
                 .into(),
         ));
     }
@@ -348,5 +366,6 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
         has_midi,
         has_transport,
         has_process,
+        process_issue,
     })
 }

@@ -152,6 +152,7 @@ impl Slots {
             builtin,
             slots,
             entry: None,
+            entry_note: None,
         };
         self.preview = Some(info.clone());
         info
@@ -572,6 +573,8 @@ pub struct ModuleInfo {
     pub slots: Vec<u8>,
     /// The entry point its audio goes through; `None` until an instance is prepared.
     pub entry: Option<super::Entry>,
+    /// Why its `wasp_process` is not used, if it exports one that is not.
+    pub entry_note: Option<String>,
 }
 
 impl ModuleInfo {

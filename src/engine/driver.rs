@@ -203,9 +203,10 @@ pub(crate) fn inject(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         }
         _ => None,
     };
-    let Some(sections) = sections(binary) else {
-        return Ok(None);
-    };
+    // The module was validated, so its sections split; if they somehow do not, say so
+    // rather than load it without its driver.
+    let broken = || LoadError::Compile("the module's sections could not be split".into());
+    let sections = sections(binary).ok_or_else(broken)?;
     let io = f.memories;
     let frame = f.globals;
     let run = f.func_types.len() as u32;
@@ -270,9 +271,7 @@ pub(crate) fn inject(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         }
         if let Some(i) = pending.iter().position(|(pid, _)| *pid == id) {
             let (_, items) = pending.remove(i);
-            let Some((count, len)) = leb(content) else {
-                return Ok(None);
-            };
+            let (count, len) = leb(content).ok_or_else(broken)?;
             let mut section = Vec::with_capacity(content.len() + items.len() + 5);
             put_leb(&mut section, count + counts(id));
             section.extend_from_slice(&content[len..]);

@@ -92,6 +92,8 @@ pub struct DspInstance {
     shape: DspShape,
     /// Whether calls run under epoch deadlines (the runtime's ticker is running).
     epochs: bool,
+    /// Why the module's `wasp_process` is not used, if it has one that is not.
+    entry_note: Option<String>,
     /// How far the epoch lags the clock, added to every deadline (see `arm`); `None` without
     /// a ticker.
     credit: Option<Arc<sandbox::Credit>>,
@@ -170,9 +172,15 @@ impl DspInstance {
         );
         store.limiter(|state| &mut state.limits);
         let epochs = runtime.epochs(patch);
-        if epochs {
-            store.set_epoch_deadline(sandbox::ticks(LOAD_BUDGET));
-        }
+        let credit = runtime.credit();
+        // Loading calls get the load budget, plus the epoch's lag (see `arm`).
+        let arm_load = |store: &mut Store<HostState>| {
+            if epochs {
+                let lag = credit.as_ref().map_or(0, |c| c.lag_ticks());
+                store.set_epoch_deadline(sandbox::ticks(LOAD_BUDGET) + lag);
+            }
+        };
+        arm_load(&mut store);
         let user = runtime
             .engine_for(patch)
             .1
@@ -186,9 +194,7 @@ impl DspInstance {
                 .get_typed_func::<(f32, i32), ()>(&mut store, names::INIT)
                 .map_err(wrong)?;
             let max_frames = i32::try_from(config.max_frames).unwrap_or(i32::MAX);
-            if epochs {
-                store.set_epoch_deadline(sandbox::ticks(LOAD_BUDGET));
-            }
+            arm_load(&mut store);
             init.call(&mut store, (config.sample_rate, max_frames))
                 .map_err(load_trap(names::INIT))?;
         }
@@ -253,13 +259,24 @@ impl DspInstance {
             None
         };
 
-        if epochs {
-            store.set_epoch_deadline(sandbox::ticks(LOAD_BUDGET));
-        }
-        let (run, io, frame) = if layout.has_process && runtime.options.block_processing {
-            block_entry(&user, &mut store, layout.shape)?
+        arm_load(&mut store);
+        // `wasp_process` where it can be used; `dsp` otherwise, with the reason kept for the
+        // editor (a module with unusable block exports still loads, as it always did).
+        let mut entry_note = layout.process_issue.map(|i| i.message().to_owned());
+        let block = if layout.has_process && runtime.options.block_processing {
+            match block_entry(&user, &mut store, layout.shape) {
+                Ok(block) => Some(block),
+                Err(e) => {
+                    entry_note = Some(e.to_string());
+                    None
+                }
+            }
         } else {
-            driver_entry(&user, &mut store, layout.shape, config.max_frames)?
+            None
+        };
+        let (run, io, frame) = match block {
+            Some(block) => block,
+            None => driver_entry(&user, &mut store, layout.shape, config.max_frames)?,
         };
 
         let state = StateLayout::resolve(&patch.0.meta, &user, &mut store)?;
@@ -279,7 +296,8 @@ impl DspInstance {
             frame,
             shape: layout.shape,
             epochs,
-            credit: runtime.credit(),
+            credit,
+            entry_note,
             budget: (
                 runtime.options.block_budget,
                 runtime.options.min_block_budget,
@@ -362,6 +380,11 @@ impl DspInstance {
                 data[i] = std::hint::black_box(data[i]);
             }
         }
+    }
+
+    /// Why the module's `wasp_process` is not used, if it exports one that is not.
+    pub fn entry_note(&self) -> Option<&str> {
+        self.entry_note.as_deref()
     }
 
     /// Which entry point processes this instance's audio.

@@ -67,7 +67,7 @@ pub(crate) use audio::piece;
 pub use audio::{
     AudioEngine, CallGuard, FaultOutput, Processed, CROSSFADE_SECONDS, ROLLBACK_SECONDS,
 };
-pub use contract::{DspShape, Layout};
+pub use contract::{DspShape, Layout, ProcessIssue};
 pub use controller::{
     Bindings, Controller, LoadOptions, LoadOutcome, LoadStatus, ModuleInfo, SavedParams,
     MAIN_THREAD_WAIT,

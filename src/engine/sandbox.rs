@@ -130,9 +130,12 @@ pub(crate) fn tick_period(shortest: Duration) -> Duration {
 pub(crate) struct Credit {
     /// Nanoseconds from [`clock_base`] to the moment the last credited tick stands for.
     at: AtomicU64,
-    /// The ticker's period; a larger lag (a ticker resuming after a quiet spell) counts as
-    /// four periods, so a call made then is not given a deadline that long.
+    /// The ticker's period.
     period: Duration,
+    /// Set while the ticker is quiet (not ticking): it will not catch up the time that passes,
+    /// so the lag then counts as four periods at most, or a call made meanwhile would get a
+    /// deadline as long as the quiet spell.
+    quiet: AtomicBool,
 }
 
 /// A fixed point on the monotonic clock that [`Credit`] counts from.
@@ -146,6 +149,7 @@ impl Credit {
         let credit = Self {
             at: AtomicU64::new(0),
             period,
+            quiet: AtomicBool::new(false),
         };
         credit.set(Instant::now());
         credit
@@ -167,10 +171,10 @@ impl Credit {
         let now = Instant::now()
             .saturating_duration_since(clock_base())
             .as_nanos();
-        let lag = u64::try_from(now)
-            .unwrap_or(u64::MAX)
-            .saturating_sub(at)
-            .min(4 * self.period.as_nanos() as u64);
+        let mut lag = u64::try_from(now).unwrap_or(u64::MAX).saturating_sub(at);
+        if self.quiet.load(Ordering::Relaxed) {
+            lag = lag.min(4 * self.period.as_nanos() as u64);
+        }
         lag.div_ceil(TICK.as_nanos() as u64)
     }
 }
@@ -468,6 +472,7 @@ impl Ticker {
                             && !flag.load(Ordering::Relaxed)
                         {
                             fresh = true;
+                            credited.quiet.store(true, Ordering::Relaxed);
                             if state.audio == 0 {
                                 // Nothing needs the epoch: sleep until a guard is taken.
                                 state = wanted
@@ -494,6 +499,7 @@ impl Ticker {
                         start = Instant::now();
                         ticks = 0;
                         credited.set(start);
+                        credited.quiet.store(false, Ordering::Relaxed);
                     }
                     std::thread::sleep(period);
                     // Count the ticks that have passed, however late this wake-up is.
@@ -502,7 +508,9 @@ impl Ticker {
                         engine.increment_epoch();
                         ticks += 1;
                     }
-                    credited.set(start + TICK * u32::try_from(ticks).unwrap_or(u32::MAX));
+                    credited.set(
+                        start + Duration::from_nanos(ticks.saturating_mul(TICK.as_nanos() as u64)),
+                    );
                 }
             })?;
         let realtime = rx.recv().unwrap_or(false);

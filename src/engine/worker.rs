@@ -769,6 +769,7 @@ impl Worker {
         let frames = config.max_frames.clamp(1, 1 << 16) as usize;
         let state = instance.state().clone();
         let entry = instance.entry();
+        let entry_note = instance.entry_note().map(str::to_owned);
         let prepared = Box::new(Prepared {
             instance,
             generation,
@@ -793,6 +794,7 @@ impl Worker {
             builtin,
             slots: bound,
             entry: Some(entry),
+            entry_note,
         };
         let slots = self.slots.clone();
         let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
