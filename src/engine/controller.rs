@@ -24,6 +24,9 @@ use super::status::EngineShared;
 pub const MAIN_THREAD_WAIT: Duration = Duration::from_secs(3);
 
 /// How a load request ended.
+// Made once per load request, off the audio thread: the size of its largest variant costs
+// nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoadOutcome {
     /// The module was prepared and queued for the audio thread.
