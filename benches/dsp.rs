@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use wasp::{DspInstance, ProcessConfig, Runtime, RuntimeOptions, Source};
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 const FRAMES: usize = 512;
 const SR: f32 = 48_000.0;
 
@@ -24,32 +27,11 @@ fn instance_with(file: &str, runtime: &Runtime) -> DspInstance {
 }
 
 /// Builds the Rust example crate `examples/modules/<dir>` for wasm32 and instantiates it.
-fn rust_instance(dir: &str, artifact: &str) -> DspInstance {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/modules")
-        .join(dir);
-    let status = std::process::Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--quiet",
-        ])
-        .current_dir(&root)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .status()
-        .expect("running cargo");
-    assert!(
-        status.success(),
-        "building {dir} for wasm32-unknown-unknown"
-    );
-    let path = root.join(format!(
-        "target/wasm32-unknown-unknown/release/{artifact}.wasm"
-    ));
-    instance_at(path, &Runtime::new().unwrap())
+fn rust_instance(dir: &str) -> DspInstance {
+    instance_at(
+        common::rust_example_wasm(dir).to_path_buf(),
+        &Runtime::new().unwrap(),
+    )
 }
 
 fn instance_at(path: std::path::PathBuf, runtime: &Runtime) -> DspInstance {
@@ -94,86 +76,73 @@ impl OnePole {
     }
 }
 
+type Input = (Vec<f32>, Vec<f32>);
+
+/// One 512-frame stereo block of `input` through `process`, copying the input in first (as
+/// every line does, native or not).
+fn bench_block(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: &str,
+    (in_l, in_r): &Input,
+    mut process: impl FnMut(&mut [f32], &mut [f32]),
+) {
+    let (mut l, mut r) = (in_l.clone(), in_r.clone());
+    group.bench_function(label, |b| {
+        b.iter(|| {
+            l.copy_from_slice(in_l);
+            r.copy_from_slice(in_r);
+            process(black_box(&mut l), black_box(&mut r));
+        })
+    });
+}
+
+/// [`bench_block`] through a module instance.
+fn bench_wasm(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: &str,
+    input: &Input,
+    mut wasm: DspInstance,
+) {
+    bench_block(group, label, input, |l, r| {
+        wasm.process(&mut [l, r]).unwrap()
+    });
+}
+
 fn bench(c: &mut Criterion) {
-    let (in_l, in_r) = input();
+    let input = input();
     let mut group = c.benchmark_group("block512_stereo");
     group.throughput(Throughput::Elements(FRAMES as u64));
 
-    let (mut l, mut r) = (in_l.clone(), in_r.clone());
-    group.bench_function("gain/native", |b| {
-        b.iter(|| {
-            l.copy_from_slice(&in_l);
-            r.copy_from_slice(&in_r);
-            native_gain(black_box(&mut l), black_box(&mut r));
-        })
-    });
-    let mut wasm = instance("gain.wat");
-    group.bench_function("gain/wasm", |b| {
-        b.iter(|| {
-            l.copy_from_slice(&in_l);
-            r.copy_from_slice(&in_r);
-            wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
-                .unwrap();
-        })
-    });
+    bench_block(&mut group, "gain/native", &input, native_gain);
+    bench_wasm(&mut group, "gain/wasm", &input, instance("gain.wat"));
     // The same gain (its default, -6 dB, once it has settled) through `wasp_process`, with
     // WebAssembly SIMD.
-    let mut wasm = rust_instance("rust-gain", "wasp_gain");
-    group.bench_function("gain/wasm-block-simd", |b| {
-        b.iter(|| {
-            l.copy_from_slice(&in_l);
-            r.copy_from_slice(&in_r);
-            wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
-                .unwrap();
-        })
-    });
+    bench_wasm(
+        &mut group,
+        "gain/wasm-block-simd",
+        &input,
+        rust_instance("rust-gain"),
+    );
 
     let mut native = OnePole {
         b: 1.0 - (-std::f32::consts::TAU * 1000.0 / SR).exp(),
         z: [0.0; 2],
     };
-    group.bench_function("onepole/native", |b| {
-        b.iter(|| {
-            l.copy_from_slice(&in_l);
-            r.copy_from_slice(&in_r);
-            native.process(black_box(&mut l), black_box(&mut r));
-        })
+    bench_block(&mut group, "onepole/native", &input, |l, r| {
+        native.process(l, r)
     });
-    let mut wasm = instance("onepole.wat");
-    group.bench_function("onepole/wasm", |b| {
-        b.iter(|| {
-            l.copy_from_slice(&in_l);
-            r.copy_from_slice(&in_r);
-            wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
-                .unwrap();
-        })
-    });
-    let mut wasm = instance("onepole-block.wat");
-    group.bench_function("onepole/wasm-block", |b| {
-        b.iter(|| {
-            l.copy_from_slice(&in_l);
-            r.copy_from_slice(&in_r);
-            wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
-                .unwrap();
-        })
-    });
-    let mut wasm = rust_instance("rust-onepole", "wasp_onepole");
-    group.bench_function("onepole/wasm-block-rust", |b| {
-        b.iter(|| {
-            l.copy_from_slice(&in_l);
-            r.copy_from_slice(&in_r);
-            wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
-                .unwrap();
-        })
-    });
+    bench_wasm(&mut group, "onepole/wasm", &input, instance("onepole.wat"));
+    let block = instance("onepole-block.wat");
+    bench_wasm(&mut group, "onepole/wasm-block", &input, block);
+    let rust = rust_instance("rust-onepole");
+    bench_wasm(&mut group, "onepole/wasm-block-rust", &input, rust);
     group.finish();
 }
 
 /// What the isolation settings cost on the one-pole: signal-based traps or explicit checks,
 /// with and without epoch interruption. The plugin ships explicit checks with epochs.
 fn isolation(c: &mut Criterion) {
-    let (in_l, in_r) = input();
-    let (mut l, mut r) = (in_l.clone(), in_r.clone());
+    let input = input();
     let mut group = c.benchmark_group("onepole_isolation");
     group.throughput(Throughput::Elements(FRAMES as u64));
     // The one-pole has no loops and a short `dsp`, so the shipped settings prove it ends every
@@ -192,26 +161,20 @@ fn isolation(c: &mut Criterion) {
             ..RuntimeOptions::default()
         })
         .unwrap();
-        let mut wasm = instance_with("onepole.wat", &runtime);
-        group.bench_function(label, |b| {
-            b.iter(|| {
-                l.copy_from_slice(&in_l);
-                r.copy_from_slice(&in_r);
-                wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
-                    .unwrap();
-            })
-        });
+        bench_wasm(
+            &mut group,
+            label,
+            &input,
+            instance_with("onepole.wat", &runtime),
+        );
         // The block one-pole has a loop, so it always runs with epoch checks when the runtime
         // has them.
-        let mut wasm = instance_with("onepole-block.wat", &runtime);
-        group.bench_function(format!("block/{label}"), |b| {
-            b.iter(|| {
-                l.copy_from_slice(&in_l);
-                r.copy_from_slice(&in_r);
-                wasm.process(&mut [black_box(&mut l[..]), black_box(&mut r[..])])
-                    .unwrap();
-            })
-        });
+        bench_wasm(
+            &mut group,
+            &format!("block/{label}"),
+            &input,
+            instance_with("onepole-block.wat", &runtime),
+        );
     }
     group.finish();
 }
