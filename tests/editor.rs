@@ -306,6 +306,8 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     assert!(volume.completed(), "{volume:?}");
     s.wait_for_output("volume.wat at 0 dB", |y| (y - 0.5).abs() < 1e-3);
     let words = s.wait_for_text(&["Volume", "Level", "dB"]);
+    // The Module panel says which entry point plays it.
+    s.wait_for_text(&["Runs", "sample"]);
     let label = find_word(&words, "Level").unwrap().clone();
     let level_id = s.host.param_id("Level").expect("Level is a host parameter");
     s.host.take_param_output();
