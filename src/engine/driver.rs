@@ -252,6 +252,13 @@ pub(crate) fn inject(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         put_leb(out, content.len() as u32);
         out.extend_from_slice(content);
     };
+    // A section the module lacks: the count, then the items.
+    let emit_new = |out: &mut Vec<u8>, id: u8, items: &[u8]| {
+        let mut section = Vec::with_capacity(items.len() + 1);
+        put_leb(&mut section, counts(id));
+        section.extend_from_slice(items);
+        emit(out, id, &section);
+    };
     for (id, range) in sections {
         let content = &binary[range];
         if id != 0 {
@@ -260,10 +267,7 @@ pub(crate) fn inject(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             while i < pending.len() {
                 if rank(pending[i].0) < rank(id) {
                     let (pid, items) = pending.remove(i);
-                    let mut section = Vec::new();
-                    put_leb(&mut section, counts(pid));
-                    section.extend_from_slice(&items);
-                    emit(&mut out, pid, &section);
+                    emit_new(&mut out, pid, &items);
                 } else {
                     i += 1;
                 }
@@ -282,10 +286,7 @@ pub(crate) fn inject(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         }
     }
     for (pid, items) in pending {
-        let mut section = Vec::new();
-        put_leb(&mut section, counts(pid));
-        section.extend_from_slice(&items);
-        emit(&mut out, pid, &section);
+        emit_new(&mut out, pid, &items);
     }
     Ok(Some(out))
 }

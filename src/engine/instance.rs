@@ -176,8 +176,8 @@ impl DspInstance {
         // Loading calls get the load budget, plus the epoch's lag (see `arm`).
         let arm_load = |store: &mut Store<HostState>| {
             if epochs {
-                let lag = credit.as_ref().map_or(0, |c| c.lag_ticks());
-                store.set_epoch_deadline(sandbox::ticks(LOAD_BUDGET) + lag);
+                let ticks = sandbox::with_lag(sandbox::ticks(LOAD_BUDGET), credit.as_deref());
+                store.set_epoch_deadline(ticks);
             }
         };
         arm_load(&mut store);
@@ -245,10 +245,7 @@ impl DspInstance {
             // Read after `wasp_init`, like `wasp_frame`.
             let addr = global.get(&mut store).i32().unwrap_or(-1) as u32 as usize;
             let len = memory.data_size(&store);
-            if addr
-                .checked_add(TRANSPORT_BYTES)
-                .is_none_or(|end| end > len)
-            {
+            if !sandbox::fits(addr, TRANSPORT_BYTES, len) {
                 return Err(LoadError::Abi(format!(
                     "`wasp_transport` points at byte {addr}, but the transport block needs \
                      {TRANSPORT_BYTES} bytes there and memory is only {len} bytes long"
@@ -443,12 +440,8 @@ impl DspInstance {
         if self.epochs {
             // The ticker credits the epoch once per wake-up, so it lags the clock: without the
             // lag a healthy call could be stopped that much early.
-            let left = deadline.ticks_left();
-            let lag = match &self.credit {
-                Some(credit) if left > 0 => credit.lag_ticks(),
-                _ => 0,
-            };
-            self.store.set_epoch_deadline(left + lag);
+            let ticks = sandbox::with_lag(deadline.ticks_left(), self.credit.as_deref());
+            self.store.set_epoch_deadline(ticks);
         }
     }
 
@@ -735,7 +728,7 @@ fn driver_entry(
             // The address is read after `wasp_init`, so a module may set it up there.
             let addr = global.get(&mut *store).i32().unwrap_or(-1) as u32 as usize;
             let len = memory.data_size(&*store);
-            if addr.checked_add(8).is_none_or(|end| end > len) {
+            if !sandbox::fits(addr, 8, len) {
                 return Err(LoadError::Abi(format!(
                     "`wasp_frame` points at byte {addr}, but the output pair needs 8 bytes \
                      there and memory is only {len} bytes long"
@@ -807,7 +800,7 @@ fn block_entry(
     let len = memory.data_size(&*store);
     for (name, at) in [(names::IN, input), (names::OUT, output)] {
         let at = at as usize;
-        if at.checked_add(channels * bytes).is_none_or(|end| end > len) {
+        if !sandbox::fits(at, channels * bytes, len) {
             return Err(LoadError::Abi(format!(
                 "`{name}` points at byte {at}, but {channels} buffer(s) of `wasp_block` = \
                  {block} frames need {} bytes there and memory is only {len} bytes long",

@@ -30,7 +30,7 @@ use wasmtime::{Global, Memory, Store, Val, ValType};
 
 use super::error::LoadError;
 use super::metadata::{Address, Metadata, RegionKind};
-use super::sandbox::HostState;
+use super::sandbox::{self, HostState};
 
 /// When a swap crossfades between the running module and the new one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -115,8 +115,7 @@ impl StateLayout {
             let what = format!("state region \"{}\"", r.name);
             let addr = address(&r.at, &what)?;
             let len = r.len as usize;
-            let end = addr.checked_add(len * 4);
-            if end.is_none_or(|end| end > mem_len) {
+            if !sandbox::fits(addr, len * 4, mem_len) {
                 return Err(LoadError::Metadata(format!(
                     "{what} at byte {addr} with {len} elements ends past the end of memory \
                      ({mem_len} bytes)"
@@ -125,7 +124,7 @@ impl StateLayout {
             let cursor = match &r.cursor {
                 Some(c) => {
                     let at = address(c, &what)?;
-                    if at.checked_add(4).is_none_or(|end| end > mem_len) {
+                    if !sandbox::fits(at, 4, mem_len) {
                         return Err(LoadError::Metadata(format!(
                             "the cursor of {what} at byte {at} lies outside memory \
                              ({mem_len} bytes)"

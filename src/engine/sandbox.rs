@@ -179,6 +179,21 @@ impl Credit {
     }
 }
 
+/// `ticks` from now, plus the epoch's lag behind the clock (see [`Credit`]), so the deadline
+/// is never early; 0 stays 0 (a deadline already passed). Realtime-safe.
+#[inline]
+pub(crate) fn with_lag(ticks: u64, credit: Option<&Credit>) -> u64 {
+    match credit {
+        Some(credit) if ticks > 0 => ticks + credit.lag_ticks(),
+        _ => ticks,
+    }
+}
+
+/// Whether `bytes` bytes at byte `at` lie inside a memory of `len` bytes.
+pub(crate) fn fits(at: usize, bytes: usize, len: usize) -> bool {
+    at.checked_add(bytes).is_some_and(|end| end <= len)
+}
+
 /// Epoch ticks for a deadline of `budget` from now.
 pub(crate) fn ticks(budget: Duration) -> u64 {
     (budget.as_nanos() / TICK.as_nanos()) as u64 + 1

@@ -7,29 +7,27 @@ use super::contract::names;
 use super::error::{Fault, TrapKind};
 use super::sandbox::Policed;
 
-/// Exports a fault can happen in, by code, for storing in an atomic.
+/// Exports a fault can happen in; a fault's export is stored in an atomic as its index here.
+const FAULT_EXPORTS: [&str; 7] = [
+    names::DSP,
+    names::RESET,
+    names::SET_PARAM,
+    names::PROCESS,
+    names::NOTE_ON,
+    names::NOTE_OFF,
+    names::MIDI,
+];
+
+/// The code of `export` (0, `dsp`, for any other).
 fn export_code(export: &str) -> u8 {
-    match export {
-        names::RESET => 1,
-        names::SET_PARAM => 2,
-        names::PROCESS => 3,
-        names::NOTE_ON => 4,
-        names::NOTE_OFF => 5,
-        names::MIDI => 6,
-        _ => 0,
-    }
+    FAULT_EXPORTS.iter().position(|&e| e == export).unwrap_or(0) as u8
 }
 
 fn export_name(code: u8) -> &'static str {
-    match code {
-        1 => names::RESET,
-        2 => names::SET_PARAM,
-        3 => names::PROCESS,
-        4 => names::NOTE_ON,
-        5 => names::NOTE_OFF,
-        6 => names::MIDI,
-        _ => names::DSP,
-    }
+    FAULT_EXPORTS
+        .get(usize::from(code))
+        .copied()
+        .unwrap_or(names::DSP)
 }
 
 /// Counters the audio thread publishes. Atomics only: the audio thread writes them without
