@@ -140,24 +140,33 @@ fn bench(c: &mut Criterion) {
 }
 
 /// What the isolation settings cost on the one-pole: signal-based traps or explicit checks,
-/// with and without epoch interruption. The plugin ships explicit checks with epochs.
+/// with and without interruption (epoch checks, or Wasp's stop checks). The plugin ships
+/// explicit checks, no interruption check for modules proven short, stop checks for the rest.
 fn isolation(c: &mut Criterion) {
     let input = input();
     let mut group = c.benchmark_group("onepole_isolation");
     group.throughput(Throughput::Elements(FRAMES as u64));
     // The one-pole has no loops and a short `dsp`, so the shipped settings prove it ends every
-    // call quickly and run it without epoch checks; "checks+epoch" keeps them to show their cost.
-    for (label, signals, epochs, skip) in [
-        ("signals", true, false, false),
-        ("signals+epoch", true, true, false),
-        ("checks", false, false, false),
-        ("checks+epoch", false, true, false),
-        ("shipped (checks, epochs unless bounded)", false, true, true),
+    // call quickly and run it without checks; "checks+epoch" keeps them to show their cost.
+    for (label, signals, epochs, skip, stops) in [
+        ("signals", true, false, false, false),
+        ("signals+epoch", true, true, false, false),
+        ("checks", false, false, false, false),
+        ("checks+epoch", false, true, false, false),
+        ("checks+stop", false, true, false, true),
+        (
+            "shipped (checks, stop checks unless bounded)",
+            false,
+            true,
+            true,
+            true,
+        ),
     ] {
         let runtime = Runtime::with_options(RuntimeOptions {
             signals_based_traps: signals,
             epoch_interruption: epochs,
             skip_epochs_when_bounded: skip,
+            stop_checks: stops,
             ..RuntimeOptions::default()
         })
         .unwrap();
@@ -167,8 +176,8 @@ fn isolation(c: &mut Criterion) {
             &input,
             instance_with("onepole.wat", &runtime),
         );
-        // The block one-pole has a loop, so it always runs with epoch checks when the runtime
-        // has them.
+        // The block one-pole has a loop, so it always runs with interruption checks when the
+        // runtime has them.
         bench_wasm(
             &mut group,
             &format!("block/{label}"),

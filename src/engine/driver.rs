@@ -27,6 +27,7 @@ use wasmparser::{ExternalKind, Payload, TypeRef};
 
 use super::contract::{names, DspShape};
 use super::error::LoadError;
+use super::stop;
 
 /// The driver's exports.
 pub(crate) const RUN: &str = "__wasp_run";
@@ -50,6 +51,7 @@ const FUNCTION: u8 = 3;
 const MEMORY: u8 = 5;
 const GLOBAL: u8 = 6;
 const EXPORT: u8 = 7;
+const START: u8 = 8;
 const CODE: u8 = 10;
 
 /// What the driver needs to know about the module.
@@ -65,6 +67,10 @@ struct Facts {
     globals: u32,
     dsp: Option<u32>,
     memory: Option<u32>,
+    start: Option<u32>,
+    /// Per function body: its byte range in the binary (locals and code), and where stop
+    /// checks go: the start of its code, then after every `loop` instruction.
+    bodies: Vec<(Range<usize>, Vec<usize>)>,
 }
 
 /// The module's sections: id and content range.
@@ -143,6 +149,19 @@ fn facts(binary: &[u8]) -> Result<Facts, String> {
                 }
             }
             Payload::GlobalSection(reader) => f.globals += reader.count(),
+            Payload::StartSection { func, .. } => f.start = Some(func),
+            Payload::CodeSectionEntry(body) => {
+                let mut ops = body.get_operators_reader().map_err(|e| e.to_string())?;
+                let mut checks = vec![ops.original_position()];
+                while !ops.eof() {
+                    if let wasmparser::Operator::Loop { .. } =
+                        ops.read().map_err(|e| e.to_string())?
+                    {
+                        checks.push(ops.original_position());
+                    }
+                }
+                f.bodies.push((body.range(), checks));
+            }
             Payload::ExportSection(reader) => {
                 for export in reader {
                     let export = export.map_err(|e| e.to_string())?;
@@ -179,9 +198,11 @@ fn shape_of(f: &Facts, index: u32) -> Option<DspShape> {
     }
 }
 
-/// Adds the block driver to a validated module. `Ok(None)` when the module has no `dsp` of a
-/// shape Wasp knows: it is left as it is, and the contract check says what is wrong.
-pub(crate) fn inject(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
+/// Adds the block driver to a validated module, and with `stops` the stop checks (see
+/// `stop.rs`): the stop memory, a check at every function entry and loop head of the module's
+/// code, and its start function turned into an export. `Ok(None)` when the module has no `dsp`
+/// of a shape Wasp knows: it is left as it is, and the contract check says what is wrong.
+pub(crate) fn inject(binary: &[u8], stops: bool) -> Result<Option<Vec<u8>>, LoadError> {
     let f = facts(binary).map_err(LoadError::Abi)?;
     let Some(dsp) = f.dsp else { return Ok(None) };
     let Some(shape) = shape_of(&f, dsp) else {
@@ -208,11 +229,12 @@ pub(crate) fn inject(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let broken = || LoadError::Compile("the module's sections could not be split".into());
     let sections = sections(binary).ok_or_else(broken)?;
     let io = f.memories;
+    let stop = f.memories + 1;
     let frame = f.globals;
     let run = f.func_types.len() as u32;
 
-    // The items to append, per section.
-    let mut added: Vec<(u8, Vec<u8>)> = Vec::new();
+    // The items to append, per section: id, count, encoded items.
+    let mut added: Vec<(u8, u32, Vec<u8>)> = Vec::new();
     let mut ty = vec![0x60];
     let params: &[u8] = if user_memory.is_some() {
         &[0x7f, 0x7f, 0x7f]
@@ -222,62 +244,81 @@ pub(crate) fn inject(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     put_leb(&mut ty, params.len() as u32);
     ty.extend_from_slice(params);
     ty.push(0);
-    added.push((TYPE, ty));
+    added.push((TYPE, 1, ty));
     let mut func = Vec::new();
     put_leb(&mut func, f.types);
-    added.push((FUNCTION, func));
+    added.push((FUNCTION, 1, func));
     // Limits: flag 1 (has maximum), minimum 0, maximum.
     let mut mem = vec![0x01, 0x00];
     put_leb(&mut mem, IO_MAX_PAGES as u32);
-    added.push((MEMORY, mem));
+    if stops {
+        // One page, neither more nor less.
+        mem.extend_from_slice(&[0x01, 0x01, 0x01]);
+    }
+    added.push((MEMORY, if stops { 2 } else { 1 }, mem));
     // Mutable i32, initialised by `i32.const 0`.
-    added.push((GLOBAL, vec![0x7f, 0x01, 0x41, 0x00, 0x0b]));
+    added.push((GLOBAL, 1, vec![0x7f, 0x01, 0x41, 0x00, 0x0b]));
     let mut exports = Vec::new();
-    for (name, kind, index) in [(RUN, 0x00, run), (IO, 0x02, io), (FRAME, 0x03, frame)] {
+    let mut list = vec![(RUN, 0x00, run), (IO, 0x02, io), (FRAME, 0x03, frame)];
+    if stops {
+        list.push((stop::MEMORY, 0x02, stop));
+        if let Some(start) = f.start {
+            list.push((stop::START, 0x00, start));
+        }
+    }
+    for &(name, kind, index) in &list {
         name.encode(&mut exports);
         exports.push(kind);
         put_leb(&mut exports, index);
     }
-    added.push((EXPORT, exports));
+    added.push((EXPORT, list.len() as u32, exports));
     let mut code = Vec::new();
     body(shape, dsp, io, frame, user_memory).encode(&mut code);
-    added.push((CODE, code));
-    let counts = |id: u8| if id == EXPORT { 3 } else { 1 };
+    added.push((CODE, 1, code));
 
     let mut out = Vec::with_capacity(binary.len() + 256);
     out.extend_from_slice(&binary[..8]);
-    let mut pending: Vec<(u8, Vec<u8>)> = added;
     let emit = |out: &mut Vec<u8>, id: u8, content: &[u8]| {
         out.push(id);
         put_leb(out, content.len() as u32);
         out.extend_from_slice(content);
     };
     // A section the module lacks: the count, then the items.
-    let emit_new = |out: &mut Vec<u8>, id: u8, items: &[u8]| {
+    let emit_new = |out: &mut Vec<u8>, id: u8, count: u32, items: &[u8]| {
         let mut section = Vec::with_capacity(items.len() + 1);
-        put_leb(&mut section, counts(id));
+        put_leb(&mut section, count);
         section.extend_from_slice(items);
         emit(out, id, &section);
     };
     for (id, range) in sections {
-        let content = &binary[range];
+        if stops && id == START {
+            // Called by Wasp as `__wasp_start`, once the stop word is armed.
+            continue;
+        }
+        let checked;
+        let content = if stops && id == CODE {
+            checked = with_checks(binary, &f.bodies, stop).ok_or_else(broken)?;
+            &checked[..]
+        } else {
+            &binary[range]
+        };
         if id != 0 {
             // Sections the module lacks go before the first section that follows them.
             let mut i = 0;
-            while i < pending.len() {
-                if rank(pending[i].0) < rank(id) {
-                    let (pid, items) = pending.remove(i);
-                    emit_new(&mut out, pid, &items);
+            while i < added.len() {
+                if rank(added[i].0) < rank(id) {
+                    let (pid, count, items) = added.remove(i);
+                    emit_new(&mut out, pid, count, &items);
                 } else {
                     i += 1;
                 }
             }
         }
-        if let Some(i) = pending.iter().position(|(pid, _)| *pid == id) {
-            let (_, items) = pending.remove(i);
+        if let Some(i) = added.iter().position(|(pid, _, _)| *pid == id) {
+            let (_, extra, items) = added.remove(i);
             let (count, len) = leb(content).ok_or_else(broken)?;
             let mut section = Vec::with_capacity(content.len() + items.len() + 5);
-            put_leb(&mut section, count + counts(id));
+            put_leb(&mut section, count + extra);
             section.extend_from_slice(&content[len..]);
             section.extend_from_slice(&items);
             emit(&mut out, id, &section);
@@ -285,10 +326,49 @@ pub(crate) fn inject(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             emit(&mut out, id, content);
         }
     }
-    for (pid, items) in pending {
-        emit_new(&mut out, pid, &items);
+    for (pid, count, items) in added {
+        emit_new(&mut out, pid, count, &items);
     }
     Ok(Some(out))
+}
+
+/// The module's code section with a stop check at each of `bodies`' check points: the count,
+/// then every body with its new size. `None` if a range lies outside the binary.
+fn with_checks(binary: &[u8], bodies: &[(Range<usize>, Vec<usize>)], stop: u32) -> Option<Vec<u8>> {
+    use Instruction as I;
+    let mut check = Vec::new();
+    for instruction in [
+        I::I32Const(0),
+        // Atomic, so the compiler never reuses an earlier load of the flag: a plain load with
+        // no store in between (`loop br 0`) could be hoisted out of the loop, and the flag
+        // would never be seen.
+        I::I32AtomicLoad(MemArg {
+            offset: 0,
+            align: 2,
+            memory_index: stop,
+        }),
+        I::If(BlockType::Empty),
+        I::Unreachable,
+        I::End,
+    ] {
+        instruction.encode(&mut check);
+    }
+    let mut section = Vec::new();
+    put_leb(&mut section, bodies.len() as u32);
+    let mut content = Vec::new();
+    for (range, checks) in bodies {
+        content.clear();
+        let mut from = range.start;
+        for &at in checks {
+            content.extend_from_slice(binary.get(from..at)?);
+            content.extend_from_slice(&check);
+            from = at;
+        }
+        content.extend_from_slice(binary.get(from..range.end)?);
+        put_leb(&mut section, content.len() as u32);
+        section.extend_from_slice(&content);
+    }
+    Some(section)
 }
 
 /// The driver's body: `run(frames, cap)` (plus the output pair's address for the frame-buffer
@@ -426,8 +506,12 @@ mod tests {
                  (func (export "dsp") (param f32 f32)))"#,
         ] {
             let binary = wat::parse_str(text).unwrap();
-            let injected = inject(&binary).unwrap().expect("a driver");
+            let injected = inject(&binary, false).unwrap().expect("a driver");
             valid(&injected);
+            // With stop checks too.
+            let checked = inject(&binary, true).unwrap().expect("a driver");
+            valid(&checked);
+            assert!(checked.len() > injected.len());
             let exports: Vec<String> = wasmparser::Parser::new(0)
                 .parse_all(&injected)
                 .filter_map(|p| match p.unwrap() {
@@ -446,6 +530,56 @@ mod tests {
         }
     }
 
+    /// The export names and start function of a module.
+    fn exports_and_start(binary: &[u8]) -> (Vec<String>, Option<u32>) {
+        let (mut exports, mut start) = (Vec::new(), None);
+        for payload in wasmparser::Parser::new(0).parse_all(binary) {
+            match payload.unwrap() {
+                Payload::ExportSection(r) => {
+                    exports.extend(r.into_iter().map(|e| e.unwrap().name.to_owned()))
+                }
+                Payload::StartSection { func, .. } => start = Some(func),
+                _ => {}
+            }
+        }
+        (exports, start)
+    }
+
+    #[test]
+    fn stop_checks_go_at_every_function_entry_and_loop_head() {
+        let text = r#"(module
+            (func $s (loop $l (br_if $l (i32.const 0))))
+            (start $s)
+            (func $twice (loop (nop)) (loop (nop)))
+            (func (export "dsp") (param f32) (result f32) (call $twice) (local.get 0)))"#;
+        let binary = wat::parse_str(text).unwrap();
+        let checked = inject(&binary, true).unwrap().unwrap();
+        valid(&checked);
+        let (exports, start) = exports_and_start(&checked);
+        assert_eq!(start, None, "the start function becomes an export");
+        for name in [stop::MEMORY, stop::START] {
+            assert!(exports.iter().any(|e| e == name), "{name} in {exports:?}");
+        }
+        // Count the flag loads: from memory 1 (the stop memory; 0 is the I/O memory).
+        let mut loads = 0;
+        for payload in wasmparser::Parser::new(0).parse_all(&checked) {
+            if let Payload::CodeSectionEntry(body) = payload.unwrap() {
+                let mut ops = body.get_operators_reader().unwrap();
+                while !ops.eof() {
+                    if let wasmparser::Operator::I32AtomicLoad { memarg } = ops.read().unwrap() {
+                        assert_eq!(memarg.memory, 1);
+                        loads += 1;
+                    }
+                }
+            }
+        }
+        // Three functions, three loops; the driver adds neither.
+        assert_eq!(loads, 6);
+        // Without stop checks the start function stays.
+        let plain = inject(&binary, false).unwrap().unwrap();
+        assert!(exports_and_start(&plain).1.is_some());
+    }
+
     #[test]
     fn leaves_modules_without_a_known_dsp_alone() {
         for text in [
@@ -454,7 +588,7 @@ mod tests {
             r#"(module (global (export "dsp") i32 (i32.const 0)))"#,
         ] {
             let binary = wat::parse_str(text).unwrap();
-            assert!(inject(&binary).unwrap().is_none(), "{text}");
+            assert!(inject(&binary, false).unwrap().is_none(), "{text}");
         }
     }
 
@@ -465,7 +599,7 @@ mod tests {
                        (func (export "__wasp_run")))"#,
         )
         .unwrap();
-        let err = inject(&binary).unwrap_err().to_string();
+        let err = inject(&binary, false).unwrap_err().to_string();
         assert!(err.contains("reserved"), "{err}");
     }
 }

@@ -14,9 +14,10 @@ use super::contract::{names, DspShape};
 use super::driver;
 use super::error::{Fault, LoadError, TrapKind};
 use super::migrate::{self, Plan, StateLayout};
-use super::patch::Patch;
+use super::patch::{Patch, Watchdog};
 use super::runtime::Runtime;
 use super::sandbox::{self, Deadline, HostState, Limits, MemoryAccount, LOAD_BUDGET};
+use super::stop::{self, Stop};
 
 /// The host's audio settings a module is prepared for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,6 +84,9 @@ struct Io {
 /// An instantiated, initialised module. Owns its wasmtime store, so it can move between threads
 /// but is used by one at a time.
 pub struct DspInstance {
+    /// The stop word of a module with stop checks, registered with the ticker. Declared before
+    /// `store`, which owns its memory, so it is unregistered first.
+    stop: Option<Stop>,
     store: Store<HostState>,
     run: Run,
     io: Io,
@@ -122,10 +126,15 @@ pub struct DspInstance {
     trap_error: Option<wasmtime::Error>,
 }
 
-/// Turns an error from running module code while loading into a `LoadError` naming `export`.
-fn load_trap(export: &'static str) -> impl Fn(wasmtime::Error) -> LoadError {
-    move |e| match e.downcast_ref::<wasmtime::Trap>() {
+/// Turns an error from running module code while loading into a `LoadError` naming `export`;
+/// `stopped` if the ticker raised the module's stop flag.
+fn load_trap(export: &'static str, e: wasmtime::Error, stopped: bool) -> LoadError {
+    match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => LoadError::Timeout {
+            export,
+            seconds: LOAD_BUDGET.as_secs() as u32,
+        },
+        Some(_) if stopped => LoadError::Timeout {
             export,
             seconds: LOAD_BUDGET.as_secs() as u32,
         },
@@ -171,21 +180,46 @@ impl DspInstance {
             },
         );
         store.limiter(|state| &mut state.limits);
-        let epochs = runtime.epochs(patch);
+        let epochs = patch.watchdog() == Watchdog::Epochs;
+        let stops = patch.watchdog() == Watchdog::StopChecks;
+        store.data_mut().limits.stop_page = stops;
         let credit = runtime.credit();
         // Loading calls get the load budget, plus the epoch's lag (see `arm`).
-        let arm_load = |store: &mut Store<HostState>| {
+        let arm_load = |store: &mut Store<HostState>, stop: Option<&Stop>| {
             if epochs {
                 let ticks = sandbox::with_lag(sandbox::ticks(LOAD_BUDGET), credit.as_deref());
                 store.set_epoch_deadline(ticks);
             }
+            if let Some(stop) = stop {
+                stop.arm(Deadline::after(LOAD_BUDGET).instant());
+            }
         };
-        arm_load(&mut store);
+        arm_load(&mut store, None);
         let user = runtime
             .engine_for(patch)
             .1
             .instantiate(&mut store, &patch.0.module)
-            .map_err(load_trap("start function"))?;
+            .map_err(|e| load_trap("start function", e, false))?;
+        let stop = match (stops, runtime.watches()) {
+            (true, Some(watches)) => {
+                let memory = user
+                    .get_memory(&mut store, stop::MEMORY)
+                    .ok_or_else(|| LoadError::Compile("the module lost its stop memory".into()))?;
+                // SAFETY: the stop memory is one page that never grows or moves, owned by
+                // `store`, which the instance drops after `stop` (field order).
+                Some(unsafe { Stop::register(memory.data_ptr(&store), watches) })
+            }
+            _ => None,
+        };
+        let stopped = |stop: &Option<Stop>| stop.as_ref().is_some_and(Stop::stopped);
+        if let Some(start) = user.get_func(&mut store, stop::START) {
+            // The module's start function, which the stop checks moved here (see `stop.rs`).
+            arm_load(&mut store, stop.as_ref());
+            start
+                .typed::<(), ()>(&store)
+                .and_then(|start| start.call(&mut store, ()))
+                .map_err(|e| load_trap("start function", e, stopped(&stop)))?;
+        }
         let layout = patch.0.layout;
         let wrong = |e: wasmtime::Error| LoadError::Abi(format!("{e:#}"));
 
@@ -194,9 +228,9 @@ impl DspInstance {
                 .get_typed_func::<(f32, i32), ()>(&mut store, names::INIT)
                 .map_err(wrong)?;
             let max_frames = i32::try_from(config.max_frames).unwrap_or(i32::MAX);
-            arm_load(&mut store);
+            arm_load(&mut store, stop.as_ref());
             init.call(&mut store, (config.sample_rate, max_frames))
-                .map_err(load_trap(names::INIT))?;
+                .map_err(|e| load_trap(names::INIT, e, stopped(&stop)))?;
         }
         let reset = if layout.has_reset {
             Some(
@@ -256,12 +290,12 @@ impl DspInstance {
             None
         };
 
-        arm_load(&mut store);
+        arm_load(&mut store, stop.as_ref());
         // `wasp_process` where it can be used; `dsp` otherwise, with the reason kept for the
         // editor (a module with unusable block exports still loads, as it always did).
         let mut entry_note = layout.process_issue.map(|i| i.message().to_owned());
         let block = if layout.has_process && runtime.options.block_processing {
-            match block_entry(&user, &mut store, layout.shape) {
+            match block_entry(&user, &mut store, layout.shape, stop.as_ref()) {
                 Ok(block) => Some(block),
                 Err(e) => {
                     entry_note = Some(e.to_string());
@@ -279,7 +313,7 @@ impl DspInstance {
         let state = StateLayout::resolve(&patch.0.meta, &user, &mut store)?;
         let memories = user
             .exports(&mut store)
-            .filter(|e| e.name() != driver::IO)
+            .filter(|e| e.name() != driver::IO && e.name() != stop::MEMORY)
             .filter_map(|e| e.into_memory())
             .collect();
         // Loading is over: from here on the instance may run on the audio thread, where growing
@@ -287,6 +321,7 @@ impl DspInstance {
         store.data_mut().limits.processing = true;
 
         Ok(Self {
+            stop,
             store,
             run,
             io,
@@ -418,9 +453,13 @@ impl DspInstance {
 
     /// Records a trap. Keeps wasmtime's error so it is not freed here. Realtime-safe.
     fn record(&mut self, export: &'static str, frame: usize, error: wasmtime::Error) -> Fault {
-        let kind = error
-            .downcast_ref::<wasmtime::Trap>()
-            .map_or(TrapKind::Other, |t| TrapKind::from_trap(*t));
+        let kind = if self.stop.as_ref().is_some_and(Stop::stopped) {
+            TrapKind::Timeout
+        } else {
+            error
+                .downcast_ref::<wasmtime::Trap>()
+                .map_or(TrapKind::Other, |t| TrapKind::from_trap(*t))
+        };
         let fault = Fault {
             export,
             kind,
@@ -437,6 +476,9 @@ impl DspInstance {
     /// deadlines. Realtime-safe.
     #[inline]
     fn arm(&mut self, deadline: Deadline) {
+        if let Some(stop) = &self.stop {
+            stop.arm(deadline.instant());
+        }
         if self.epochs {
             // The ticker credits the epoch once per wake-up, so it lags the clock: without the
             // lag a healthy call could be stopped that much early.
@@ -763,6 +805,7 @@ fn block_entry(
     user: &Instance,
     store: &mut Store<HostState>,
     shape: DspShape,
+    stop: Option<&Stop>,
 ) -> Result<(Run, Io, Option<Global>), LoadError> {
     let process = user
         .get_typed_func::<i32, ()>(&mut *store, names::PROCESS)
@@ -780,7 +823,8 @@ fn block_entry(
         // The function form, for languages that export statics by address (Rust, C).
         Ok(block) => block
             .call(&mut *store, ())
-            .map_err(load_trap(names::BLOCK))? as u32,
+            .map_err(|e| load_trap(names::BLOCK, e, stop.is_some_and(Stop::stopped)))?
+            as u32,
         Err(_) => read(store, names::BLOCK)?,
     };
     let input = read(store, names::IN)?;

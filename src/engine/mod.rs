@@ -25,8 +25,8 @@
 //! # Layers
 //!
 //! Each file imports only files of the layers below it:
-//! 1. `error`, `events`, `params`, `sandbox` (limits, deadlines, the store's data), `bounds`,
-//!    `disk_cache`, `watch`
+//! 1. `error`, `events`, `params`, `stop` (stop words), `bounds`, `disk_cache`, `watch`, then
+//!    `sandbox` (limits, deadlines, the ticker, the store's data)
 //! 2. `metadata`, `imports`, `slots`
 //! 3. `contract`, `migrate` (state layouts, swap plans, crossfade choice, swap reports)
 //! 4. `driver`, `patch`, `status` (the audio thread's lock-free counters)
@@ -60,6 +60,7 @@ mod runtime;
 mod sandbox;
 mod slots;
 mod status;
+mod stop;
 mod watch;
 mod worker;
 
@@ -83,7 +84,7 @@ pub use metadata::{
 };
 pub use migrate::{Crossfade, SwapReport, STAGE_BYTES};
 pub use params::MAX_PARAMS;
-pub use patch::{Patch, Source};
+pub use patch::{Patch, Source, Watchdog};
 pub use runtime::{read_metadata, Runtime, RuntimeOptions};
 pub use sandbox::{
     Busy, Deadline, MemoryAccount, Policed, BLOCK_BUDGET, LOAD_BUDGET, MAX_MEMORIES, MAX_TABLES,

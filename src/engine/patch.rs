@@ -90,9 +90,22 @@ pub(crate) struct PatchInner {
     pub hash: u64,
     /// Bytes of linear memory the module declares at start, all memories together.
     pub initial_memory: u64,
-    /// Every call into the module provably ends quickly (see `bounds.rs`): it runs without
-    /// epoch checks.
-    pub bounded: bool,
+    /// How calls into the module are kept to their deadlines.
+    pub watchdog: Watchdog,
+}
+
+/// How a runaway call into a module is interrupted. See docs/SANDBOX.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watchdog {
+    /// Not at all: the runtime was made without interruption (to measure what it costs).
+    Off,
+    /// No need: every call provably ends quickly (see `bounds.rs`), so the module runs
+    /// without any check.
+    Proven,
+    /// Wasp's stop checks at every loop head and function entry (see `stop.rs`).
+    StopChecks,
+    /// wasmtime's epoch interruption.
+    Epochs,
 }
 
 impl Patch {
@@ -116,10 +129,15 @@ impl Patch {
         self.0.hash
     }
 
-    /// Whether every call into the module provably ends quickly, so it runs without epoch
-    /// checks (see docs/SANDBOX.md).
+    /// Whether every call into the module provably ends quickly, so it runs without any
+    /// interruption check (see docs/SANDBOX.md).
     pub fn bounded(&self) -> bool {
-        self.0.bounded
+        self.0.watchdog == Watchdog::Proven
+    }
+
+    /// How a runaway call into the module is interrupted.
+    pub fn watchdog(&self) -> Watchdog {
+        self.0.watchdog
     }
 
     /// A display name: the metadata name, else the file name, else "untitled module".

@@ -11,7 +11,7 @@ use super::disk_cache::DiskCache;
 use super::error::LoadError;
 use super::imports;
 use super::metadata::{Metadata, SECTION_NAME};
-use super::patch::{fnv1a, Patch, PatchInner, Source};
+use super::patch::{fnv1a, Patch, PatchInner, Source, Watchdog};
 use super::sandbox::{self, Busy, HostState, Ticker};
 
 /// Engine settings that trade speed for isolation. [`RuntimeOptions::default`] is what the
@@ -31,6 +31,9 @@ pub struct RuntimeOptions {
     /// Run modules whose every call provably ends quickly (see `bounds.rs`) without epoch
     /// checks, which cost more than anything else in the sandbox.
     pub skip_epochs_when_bounded: bool,
+    /// Interrupt every other module through Wasp's own stop checks (see `stop.rs`) rather than
+    /// epoch checks, which cost more.
+    pub stop_checks: bool,
     /// Process whole blocks through `wasp_process` where a module offers it. Off, such a
     /// module runs through its `dsp`, once per frame (to compare the two).
     pub block_processing: bool,
@@ -48,6 +51,7 @@ impl Default for RuntimeOptions {
             block_budget: sandbox::BLOCK_BUDGET,
             min_block_budget: sandbox::MIN_BLOCK_BUDGET,
             skip_epochs_when_bounded: true,
+            stop_checks: true,
             block_processing: true,
         }
     }
@@ -89,8 +93,8 @@ pub struct RuntimeInner {
     /// Advances the epoch while any clone of this runtime lives; `None` without epoch
     /// interruption.
     ticker: Option<Arc<Ticker>>,
-    /// An engine without epoch interruption, for modules proven to end every call quickly;
-    /// `None` when every module runs on `engine`.
+    /// An engine without epoch interruption, for modules proven to end every call quickly and
+    /// modules with stop checks; `None` when every module runs on `engine`.
     free: Option<Free>,
     pub(crate) options: RuntimeOptions,
 }
@@ -170,7 +174,9 @@ impl Runtime {
         } else {
             None
         };
-        let free = if options.epoch_interruption && options.skip_epochs_when_bounded {
+        let free = if options.epoch_interruption
+            && (options.skip_epochs_when_bounded || options.stop_checks)
+        {
             let (engine, linker) = configured(&options, false)?;
             Some(Free {
                 engine,
@@ -233,24 +239,37 @@ fn configured(
 }
 
 impl Runtime {
-    /// Whether calls into instances of `patch` run under epoch deadlines: not for a module
-    /// proven to end every call quickly.
-    pub(crate) fn epochs(&self, patch: &Patch) -> bool {
-        self.ticker.is_some() && !patch.0.bounded
+    /// How this runtime interrupts a module with the code of `binary`.
+    fn watchdog(&self, binary: &[u8]) -> Watchdog {
+        let o = &self.options;
+        if self.ticker.is_none() {
+            Watchdog::Off
+        } else if o.skip_epochs_when_bounded && super::bounds::analyse(binary).is_ok() {
+            Watchdog::Proven
+        } else if o.stop_checks {
+            Watchdog::StopChecks
+        } else {
+            Watchdog::Epochs
+        }
     }
 
-    /// The engine and linker for a module proven `bounded` (without epochs, if this runtime
-    /// has such an engine) or not.
-    fn engines(&self, bounded: bool) -> (&Engine, &Linker<HostState>) {
+    /// The engine and linker for a module interrupted by `watchdog`: epochs need an engine of
+    /// their own.
+    fn engines(&self, watchdog: Watchdog) -> (&Engine, &Linker<HostState>) {
         match &self.free {
-            Some(free) if bounded => (&free.engine, &free.linker),
+            Some(free) if watchdog != Watchdog::Epochs => (&free.engine, &free.linker),
             _ => (&self.engine, &self.linker),
         }
     }
 
     /// The engine and linker `patch` was compiled for.
     pub(crate) fn engine_for(&self, patch: &Patch) -> (&Engine, &Linker<HostState>) {
-        self.engines(patch.0.bounded)
+        self.engines(patch.0.watchdog)
+    }
+
+    /// The stop words the ticker checks; `None` without a ticker.
+    pub(crate) fn watches(&self) -> Option<&Arc<super::stop::Watches>> {
+        self.ticker.as_ref().map(|t| t.watches())
     }
 
     /// How far the epoch lags the clock (see `sandbox::Credit`); `None` without a ticker.
@@ -309,19 +328,26 @@ impl Runtime {
                 source,
                 hash,
                 initial_memory: hit.0.initial_memory,
-                bounded: hit.0.bounded,
+                watchdog: hit.0.watchdog,
             })));
         }
         let binary = to_binary(&source.bytes)?;
         let (meta, initial_memory) = validate(&binary)?;
-        let bounded = self.free.is_some() && super::bounds::analyse(&binary).is_ok();
-        // The block driver goes into the module before it is compiled (see `driver.rs`); the
-        // disk cache is keyed by the bytes compiled, driver included.
-        let binary = match super::driver::inject(&binary)? {
+        let mut watchdog = self.watchdog(&binary);
+        // The block driver (and stop checks) go into the module before it is compiled (see
+        // `driver.rs`); the disk cache is keyed by the bytes compiled, driver included.
+        let stops = watchdog == Watchdog::StopChecks;
+        let binary = match super::driver::inject(&binary, stops)? {
             Some(with_driver) => Cow::Owned(with_driver),
-            None => binary,
+            None => {
+                // Nothing added (the contract check will say why): no stop checks either.
+                if stops {
+                    watchdog = Watchdog::Epochs;
+                }
+                binary
+            }
         };
-        let (engine, _) = self.engines(bounded);
+        let (engine, _) = self.engines(watchdog);
         let module = match self.disk.as_ref().and_then(|d| d.load(&binary, engine)) {
             Some(module) => {
                 self.disk_loads
@@ -347,7 +373,7 @@ impl Runtime {
             source,
             hash,
             initial_memory,
-            bounded,
+            watchdog,
         }));
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() == CACHE_ENTRIES {
@@ -487,10 +513,33 @@ fn malformed(e: wasmparser::BinaryReaderError) -> LoadError {
     }
 }
 
+/// A module the validator refused: threads get a message of their own, since a module built
+/// with them is well formed and its author can rebuild it without.
+fn invalid(e: wasmparser::BinaryReaderError) -> LoadError {
+    let message = e.message();
+    if message.contains("threads support is not enabled")
+        || message.contains("threads must be enabled")
+        || message.contains("shared-everything-threads")
+    {
+        return LoadError::Abi(format!(
+            "the module uses WebAssembly threads (atomic instructions or a shared memory, at \
+             offset {}); Wasp runs a module on one thread: build it without the `atomics` \
+             target feature",
+            e.offset()
+        ));
+    }
+    malformed(e)
+}
+
 /// Validates a binary and extracts its `wasp` metadata section and the bytes of memory it
 /// declares at start.
 fn validate(binary: &[u8]) -> Result<(Metadata, u64), LoadError> {
-    let mut validator = wasmparser::Validator::new();
+    // Threads are Wasp's alone (its stop checks load the flag atomically): a module runs on
+    // one thread, and a shared memory could be seen by another instance.
+    let features = wasmparser::WasmFeatures::default()
+        - wasmparser::WasmFeatures::THREADS
+        - wasmparser::WasmFeatures::SHARED_EVERYTHING_THREADS;
+    let mut validator = wasmparser::Validator::new_with_features(features);
     let mut meta = None;
     let mut totals = Totals::default();
     for payload in wasmparser::Parser::new(0).parse_all(binary) {
@@ -507,10 +556,10 @@ fn validate(binary: &[u8]) -> Result<(Metadata, u64), LoadError> {
             }
         }
         if let wasmparser::ValidPayload::Func(func, body) =
-            validator.payload(&payload).map_err(malformed)?
+            validator.payload(&payload).map_err(invalid)?
         {
             let mut func = func.into_validator(Default::default());
-            func.validate(&body).map_err(malformed)?;
+            func.validate(&body).map_err(invalid)?;
         }
     }
     Ok((meta.unwrap_or_default(), totals.memory_bytes))
@@ -603,6 +652,22 @@ mod tests {
         let bin = to_binary(b"  ;; comment\n(module)").unwrap();
         assert!(bin.starts_with(b"\0asm"));
         assert!(matches!(to_binary(&bin).unwrap(), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn threads_are_refused_with_a_message_of_their_own() {
+        for text in [
+            r#"(module (memory 1) (func (export "dsp") (param f32) (result f32)
+                 (drop (i32.atomic.load (i32.const 0))) (local.get 0)))"#,
+            r#"(module (memory 1 1 shared)
+                 (func (export "dsp") (param f32) (result f32) (local.get 0)))"#,
+        ] {
+            let binary = wat::parse_str(text).unwrap();
+            match validate(&binary) {
+                Err(LoadError::Abi(m)) => assert!(m.contains("WebAssembly threads"), "{m}"),
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
     }
 
     #[test]

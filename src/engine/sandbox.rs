@@ -56,6 +56,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
+use super::stop::{since_base, Watches};
+
 /// How often the epoch ticker advances the engine's epoch.
 pub const TICK: Duration = Duration::from_millis(1);
 /// A block's time budget, in multiples of the block's real-time duration.
@@ -79,8 +81,9 @@ pub const MAX_TABLES: usize = 4;
 /// Memory of the block driver's I/O buffers at the largest block Wasp accepts (65,536 frames).
 pub(crate) const DRIVER_IO_CAP: u64 = 4 * 4 * (1 << 16);
 /// Linear memory all instances of one plugin may hold at once: two instances at the cap with
-/// their I/O buffers (the running one, and the previous one during its second of rollback).
-pub const PLUGIN_MEMORY_CAP: u64 = 2 * (MEMORY_CAP + DRIVER_IO_CAP);
+/// their I/O buffers and stop page (the running one, and the previous one during its second of
+/// rollback).
+pub const PLUGIN_MEMORY_CAP: u64 = 2 * (MEMORY_CAP + DRIVER_IO_CAP + super::stop::BYTES);
 /// Largest module file Wasp loads. Larger modules would also bloat every saved project.
 pub const MODULE_SIZE_CAP: usize = 16 << 20;
 /// Stack a module may use, on top of the host thread's current depth.
@@ -98,6 +101,12 @@ impl Deadline {
     pub fn after(budget: Duration) -> Self {
         let now = Instant::now();
         Self(now.checked_add(budget).unwrap_or(now))
+    }
+
+    /// The moment of the deadline.
+    #[inline]
+    pub(crate) fn instant(self) -> Instant {
+        self.0
     }
 
     /// Time left until the deadline (zero once it has passed). Realtime-safe.
@@ -128,7 +137,8 @@ pub(crate) fn tick_period(shortest: Duration) -> Duration {
 /// so between wake-ups the epoch lags the clock. Deadlines add the lag, so none is early.
 #[derive(Debug)]
 pub(crate) struct Credit {
-    /// Nanoseconds from [`clock_base`] to the moment the last credited tick stands for.
+    /// Nanoseconds from Wasp's fixed point on the clock (`stop::since_base`) to the moment
+    /// the last credited tick stands for.
     at: AtomicU64,
     /// The ticker's period.
     period: Duration,
@@ -136,12 +146,6 @@ pub(crate) struct Credit {
     /// so the lag then counts as four periods at most, or a call made meanwhile would get a
     /// deadline as long as the quiet spell.
     quiet: AtomicBool,
-}
-
-/// A fixed point on the monotonic clock that [`Credit`] counts from.
-fn clock_base() -> Instant {
-    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    *BASE.get_or_init(Instant::now)
 }
 
 impl Credit {
@@ -158,7 +162,7 @@ impl Credit {
     /// Records that the epoch now stands for `moment`. Called after the epoch was advanced, so
     /// a reader that sees the new moment also sees the new epoch (release, acquire).
     fn set(&self, moment: Instant) {
-        let nanos = moment.saturating_duration_since(clock_base()).as_nanos();
+        let nanos = since_base(moment).as_nanos();
         self.at
             .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Release);
     }
@@ -168,9 +172,7 @@ impl Credit {
     #[inline]
     pub(crate) fn lag_ticks(&self) -> u64 {
         let at = self.at.load(Ordering::Acquire);
-        let now = Instant::now()
-            .saturating_duration_since(clock_base())
-            .as_nanos();
+        let now = since_base(Instant::now()).as_nanos();
         let mut lag = u64::try_from(now).unwrap_or(u64::MAX).saturating_sub(at);
         if self.quiet.load(Ordering::Relaxed) {
             lag = lag.min(4 * self.period.as_nanos() as u64);
@@ -257,6 +259,9 @@ pub(crate) struct Limits {
     /// Set while Wasp's block driver is instantiated: its I/O memory counts against
     /// [`DRIVER_IO_CAP`], not against the module's cap.
     pub driver: bool,
+    /// The module has Wasp's stop memory (see `stop.rs`), created with the module's own at
+    /// instantiation, before any of its code runs: the module's cap makes room for its page.
+    pub stop_page: bool,
     /// Bytes of the module's memories, all together.
     module_memory: u64,
     /// Bytes of the driver's I/O memory.
@@ -271,6 +276,7 @@ impl Limits {
         Self {
             processing: false,
             driver: false,
+            stop_page: false,
             module_memory: 0,
             driver_memory: 0,
             table_elements: 0,
@@ -306,6 +312,8 @@ impl wasmtime::ResourceLimiter for Limits {
         let delta = (desired as u64).saturating_sub(current as u64);
         let (total, cap) = if self.driver {
             (&mut self.driver_memory, DRIVER_IO_CAP)
+        } else if self.stop_page {
+            (&mut self.module_memory, MEMORY_CAP + super::stop::BYTES)
         } else {
             (&mut self.module_memory, MEMORY_CAP)
         };
@@ -436,11 +444,14 @@ impl Drop for Busy {
 }
 
 /// Advances an engine's epoch by one for every [`TICK`] of elapsed time, waking every `period`,
-/// until dropped.
+/// and on each wake-up stops the calls of registered stop words that are past their deadline
+/// (see `stop.rs`), until dropped.
 pub(crate) struct Ticker {
     stop: Arc<AtomicBool>,
     demand: Arc<Demand>,
     credit: Arc<Credit>,
+    /// Stop words of instances interrupted by stop checks, checked on every wake-up.
+    watches: Arc<Watches>,
     thread: Option<JoinHandle<()>>,
     /// Whether the thread got real-time scheduling.
     realtime: bool,
@@ -456,7 +467,13 @@ impl Ticker {
             demand.lock().always = usize::MAX;
         }
         let credit = Arc::new(Credit::new(period));
-        let (flag, wanted, credited) = (stop.clone(), demand.clone(), credit.clone());
+        let watches = Arc::new(Watches::default());
+        let (flag, wanted, credited, watched) = (
+            stop.clone(),
+            demand.clone(),
+            credit.clone(),
+            watches.clone(),
+        );
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("wasp-epoch".into())
@@ -526,6 +543,7 @@ impl Ticker {
                     credited.set(
                         start + Duration::from_nanos(ticks.saturating_mul(TICK.as_nanos() as u64)),
                     );
+                    watched.check(Instant::now());
                 }
             })?;
         let realtime = rx.recv().unwrap_or(false);
@@ -533,9 +551,15 @@ impl Ticker {
             stop,
             demand,
             credit,
+            watches,
             thread: Some(thread),
             realtime,
         })
+    }
+
+    /// The stop words this ticker checks (see `stop.rs`).
+    pub(crate) fn watches(&self) -> &Arc<Watches> {
+        &self.watches
     }
 
     /// Keeps the ticker going while the guard lives (see [`Busy`]).
