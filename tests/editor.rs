@@ -223,7 +223,7 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
         .unwrap();
 
     // 2. While a file hovers, the drop zone lights up and says what a drop would do.
-    s.hover_shows(&scratch.join("notes.txt"), &["not a wasm or wat module"]);
+    s.hover_shows(&scratch.join("notes.txt"), &["is not a wasm"]);
     s.hover_shows(&scratch.join("gain.wat"), &["Drop to load"]);
 
     // 2b. Drop a .wat file: accepted, loaded, and the status says so.

@@ -111,7 +111,7 @@ impl App {
             None => "that".into(),
         };
         self.note = Some((
-            format!("Refused {what}: drop a .wasm or .wat module file."),
+            format!("Refused {what}: drop a .wasm, .wat or Faust .dsp file."),
             ERROR,
             Instant::now(),
         ));
@@ -277,7 +277,7 @@ impl App {
         ui.horizontal(|ui| {
             if ui
                 .button("Load…")
-                .on_hover_text("Open a .wasm or .wat file")
+                .on_hover_text("Open a .wasm, .wat or Faust .dsp file")
                 .clicked()
             {
                 let start = self
@@ -772,7 +772,7 @@ fn drop_target(ui: &mut egui::Ui) {
     painter.text(
         rect.center() - egui::vec2(0.0, 9.0),
         egui::Align2::CENTER_CENTER,
-        "Drop a .wasm or .wat module here",
+        "Drop a .wasm, .wat or .dsp module here",
         egui::FontId::proportional(17.0),
         Color32::from_gray(220),
     );
@@ -798,7 +798,7 @@ fn drop_overlay(ui: &mut egui::Ui, drag: &DragHover) {
             .files
             .first()
             .map_or("This".into(), |f| display_name(f));
-        (ERROR, format!("{what} is not a .wasm or .wat module"))
+        (ERROR, format!("{what} is not a .wasm, .wat or .dsp module"))
     };
     // Veil the editor so the message is all that reads while a file hovers.
     painter.rect_filled(rect, 12.0, BACKGROUND.gamma_multiply(0.88));

@@ -35,7 +35,7 @@ pub trait Backend: Send + Sync + 'static {
 /// A request from the editor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// Load a `.wasm` or `.wat` file and swap it in.
+    /// Load a `.wasm`, `.wat` or Faust `.dsp` file and swap it in.
     LoadFile(PathBuf),
     /// Load the running module's file again.
     Reload,

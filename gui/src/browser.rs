@@ -4,11 +4,13 @@ use std::path::{Path, PathBuf};
 
 use egui::RichText;
 
-/// True for the files the editor accepts: `.wasm` and `.wat`, in any letter case.
+/// True for the files the editor accepts: `.wasm`, `.wat` and Faust `.dsp`, in any letter case.
 pub fn is_module_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("wasm") || e.eq_ignore_ascii_case("wat"))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        ["wasm", "wat", "dsp"]
+            .iter()
+            .any(|m| e.eq_ignore_ascii_case(m))
+    })
 }
 
 pub enum Outcome {
@@ -114,7 +116,7 @@ impl Browser {
                             ui.label(RichText::new(error).color(egui::Color32::LIGHT_RED));
                         }
                         if self.entries.is_empty() && self.error.is_none() {
-                            ui.label("No folders or .wasm/.wat files here.");
+                            ui.label("No folders or module files (.wasm, .wat, .dsp) here.");
                         }
                         for entry in &self.entries {
                             let label = if entry.dir {

@@ -23,7 +23,7 @@
 //! and the re-run after a rollback all share it.
 
 use std::cell::Cell;
-use std::f32::consts::FRAC_PI_2;
+use std::f32::consts::{FRAC_PI_2, PI};
 use std::sync::Arc;
 
 use super::error::Fault;
@@ -37,6 +37,10 @@ use super::status::EngineShared;
 
 /// Length of the equal-power crossfade used when a swap cannot carry state.
 pub const CROSSFADE_SECONDS: f32 = 0.020;
+/// Length of the fade when a module carries its state and blends (metadata `blend`): both
+/// sides play the same sound, so the fade is equal-gain, and long and S-shaped so the new side's
+/// first milliseconds (its memory meeting new coefficients) weigh almost nothing.
+pub const BLEND_SECONDS: f32 = 0.100;
 
 /// How long after a swap a crash of the new module rolls back to the previous one.
 pub const ROLLBACK_SECONDS: f32 = 1.0;
@@ -70,6 +74,8 @@ struct Previous {
     /// Whether the engine may switch back to it (not for an instance that crashed, nor across
     /// a restore or new audio settings).
     can_rollback: bool,
+    /// The fade is a blend (see [`BLEND_SECONDS`]), not an equal-power crossfade.
+    blend: bool,
 }
 
 impl Previous {
@@ -263,10 +269,11 @@ impl AudioEngine {
                 self.staging = Some(next);
                 return;
             }
-            let carried = self
-                .current
-                .as_ref()
-                .is_some_and(|c| c.generation == next.plan.from_generation);
+            let carried = !next.plan.blend
+                && self
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| c.generation == next.plan.from_generation);
             self.install(next, carried);
         }
         // Each commit may hand back two instances: the previous one and a crashed current one.
@@ -299,7 +306,8 @@ impl AudioEngine {
                     } else {
                         instance.migrate_from(&mut old.instance, plan);
                     }
-                    carried = true;
+                    // Blending: the state came along, and the old module still fades out.
+                    carried = !plan.blend;
                 } else if !matches && !next.plan.crossfade {
                     self.shared.publish_fallback_crossfade();
                 }
@@ -318,17 +326,19 @@ impl AudioEngine {
                 self.hand_back(previous.prepared);
             }
             if old.instance.fault().is_none() {
-                let fade = if carried {
-                    0
-                } else {
-                    (CROSSFADE_SECONDS * next.instance.config().sample_rate) as usize
+                let blend = next.plan.blend && !carried;
+                let seconds = match (carried, blend) {
+                    (true, _) => 0.0,
+                    (false, true) => BLEND_SECONDS,
+                    (false, false) => CROSSFADE_SECONDS,
                 };
                 self.previous = Some(Previous {
                     prepared: old,
                     pos: 0,
-                    len: fade,
+                    len: (seconds * next.instance.config().sample_rate) as usize,
                     age: 0,
                     can_rollback: next.rollback,
+                    blend,
                 });
             } else {
                 self.hand_back(old);
@@ -628,8 +638,13 @@ impl AudioEngine {
                     for (ch, old) in channels.iter_mut().zip(scratch.iter()) {
                         for (i, (y, o)) in ch.iter_mut().zip(old.iter()).enumerate() {
                             let t = ((previous.pos + i) as f32 / previous.len as f32).min(1.0);
-                            let angle = t * FRAC_PI_2;
-                            *y = *y * angle.sin() + *o * angle.cos();
+                            if previous.blend {
+                                let new = 0.5 - 0.5 * (t * PI).cos();
+                                *y = *y * new + *o * (1.0 - new);
+                            } else {
+                                let angle = t * FRAC_PI_2;
+                                *y = *y * angle.sin() + *o * angle.cos();
+                            }
                         }
                     }
                 }
@@ -718,6 +733,7 @@ impl AudioEngine {
                     len: 0,
                     age: 0,
                     can_rollback: false,
+                    blend: false,
                 });
                 return outcome;
             }

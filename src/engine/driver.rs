@@ -27,6 +27,9 @@ use wasmparser::{ExternalKind, Payload, TypeRef};
 
 use super::contract::{names, DspShape};
 use super::error::LoadError;
+use super::rewrite::{
+    self, put_leb, sections, Edit, CODE, EXPORT, FUNCTION, GLOBAL, MEMORY, START, TYPE,
+};
 use super::stop;
 
 /// The driver's exports.
@@ -38,21 +41,6 @@ pub(crate) const RESERVED: &str = "__wasp_";
 
 /// Most 64 KiB pages the I/O memory may grow to: four buffers of 65,536 frames.
 const IO_MAX_PAGES: u64 = 16;
-
-/// Section ids in the order a module must place them (custom sections, id 0, go anywhere).
-const ORDER: [u8; 13] = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
-
-fn rank(id: u8) -> usize {
-    ORDER.iter().position(|&o| o == id).unwrap_or(usize::MAX)
-}
-
-const TYPE: u8 = 1;
-const FUNCTION: u8 = 3;
-const MEMORY: u8 = 5;
-const GLOBAL: u8 = 6;
-const EXPORT: u8 = 7;
-const START: u8 = 8;
-const CODE: u8 = 10;
 
 /// What the driver needs to know about the module.
 #[derive(Default)]
@@ -71,40 +59,6 @@ struct Facts {
     /// Per function body: its byte range in the binary (locals and code), and where stop
     /// checks go: the start of its code, then after every `loop` instruction.
     bodies: Vec<(Range<usize>, Vec<usize>)>,
-}
-
-/// The module's sections: id and content range.
-fn sections(binary: &[u8]) -> Option<Vec<(u8, Range<usize>)>> {
-    let mut at = 8;
-    let mut out = Vec::new();
-    while at < binary.len() {
-        let id = binary[at];
-        let (size, len) = leb(binary.get(at + 1..)?)?;
-        let start = at + 1 + len;
-        let end = start.checked_add(size as usize)?;
-        if end > binary.len() {
-            return None;
-        }
-        out.push((id, start..end));
-        at = end;
-    }
-    Some(out)
-}
-
-/// Reads an unsigned LEB128 `u32`: value and length in bytes.
-fn leb(bytes: &[u8]) -> Option<(u32, usize)> {
-    let mut value = 0u32;
-    for (i, &b) in bytes.iter().enumerate().take(5) {
-        value |= u32::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
-}
-
-fn put_leb(out: &mut Vec<u8>, value: u32) {
-    value.encode(out);
 }
 
 fn facts(binary: &[u8]) -> Result<Facts, String> {
@@ -276,60 +230,17 @@ pub(crate) fn inject(binary: &[u8], stops: bool) -> Result<Option<Vec<u8>>, Load
     body(shape, dsp, io, frame, user_memory).encode(&mut code);
     added.push((CODE, 1, code));
 
-    let mut out = Vec::with_capacity(binary.len() + 256);
-    out.extend_from_slice(&binary[..8]);
-    let emit = |out: &mut Vec<u8>, id: u8, content: &[u8]| {
-        out.push(id);
-        put_leb(out, content.len() as u32);
-        out.extend_from_slice(content);
-    };
-    // A section the module lacks: the count, then the items.
-    let emit_new = |out: &mut Vec<u8>, id: u8, count: u32, items: &[u8]| {
-        let mut section = Vec::with_capacity(items.len() + 1);
-        put_leb(&mut section, count);
-        section.extend_from_slice(items);
-        emit(out, id, &section);
-    };
-    for (id, range) in sections {
-        if stops && id == START {
-            // Called by Wasp as `__wasp_start`, once the stop word is armed.
-            continue;
-        }
-        let checked;
-        let content = if stops && id == CODE {
-            checked = with_checks(binary, &f.bodies, stop).ok_or_else(broken)?;
-            &checked[..]
-        } else {
-            &binary[range]
-        };
-        if id != 0 {
-            // Sections the module lacks go before the first section that follows them.
-            let mut i = 0;
-            while i < added.len() {
-                if rank(added[i].0) < rank(id) {
-                    let (pid, count, items) = added.remove(i);
-                    emit_new(&mut out, pid, count, &items);
-                } else {
-                    i += 1;
-                }
-            }
-        }
-        if let Some(i) = added.iter().position(|(pid, _, _)| *pid == id) {
-            let (_, extra, items) = added.remove(i);
-            let (count, len) = leb(content).ok_or_else(broken)?;
-            let mut section = Vec::with_capacity(content.len() + items.len() + 5);
-            put_leb(&mut section, count + extra);
-            section.extend_from_slice(&content[len..]);
-            section.extend_from_slice(&items);
-            emit(&mut out, id, &section);
-        } else {
-            emit(&mut out, id, content);
-        }
-    }
-    for (pid, count, items) in added {
-        emit_new(&mut out, pid, count, &items);
-    }
-    Ok(Some(out))
+    rewrite::rebuild(binary, sections, added, |id| match id {
+        // Called by Wasp as `__wasp_start`, once the stop word is armed.
+        START if stops => Edit::Drop,
+        CODE if stops => match with_checks(binary, &f.bodies, stop) {
+            Some(checked) => Edit::Replace(checked),
+            None => Edit::Fail,
+        },
+        _ => Edit::Keep,
+    })
+    .map(Some)
+    .ok_or_else(broken)
 }
 
 /// The module's code section with a stop check at each of `bodies`' check points: the count,

@@ -49,6 +49,9 @@ pub enum LoadError {
     Busy { seconds: u32 },
     /// The worker has stopped (the plugin is being removed).
     Stopped,
+    /// A Faust (`.dsp`) file could not be compiled: the compiler's own message (with line
+    /// numbers), or why the compiler could not run.
+    Faust(String),
 }
 
 impl fmt::Display for LoadError {
@@ -108,6 +111,7 @@ impl fmt::Display for LoadError {
                  while to compile); it starts playing as soon as it is ready"
             ),
             LoadError::Stopped => write!(f, "Wasp is shutting down and loads nothing more"),
+            LoadError::Faust(message) => write!(f, "{message}"),
         }
     }
 }

@@ -33,6 +33,10 @@ pub struct Metadata {
     pub state: Vec<StateRegion>,
     /// Names of exported mutable globals that carry DSP state across a live swap.
     pub globals: Vec<String>,
+    /// Carry the declared state *and* crossfade from the old module: for state whose meaning
+    /// depends on constants a new version may change (a direct-form filter's memory), where a
+    /// plain carry would start the new module with a jump.
+    pub blend: bool,
 }
 
 impl Default for Metadata {
@@ -48,6 +52,7 @@ impl Default for Metadata {
             params: Vec::new(),
             state: Vec::new(),
             globals: Vec::new(),
+            blend: false,
         }
     }
 }

@@ -84,6 +84,8 @@ pub(crate) struct StateLayout {
     pub memory: Option<Memory>,
     pub regions: Vec<Region>,
     pub globals: Vec<StateGlobal>,
+    /// The module asks for its state to be carried and crossfaded (metadata `blend`).
+    pub blend: bool,
 }
 
 impl StateLayout {
@@ -168,6 +170,7 @@ impl StateLayout {
             memory,
             regions,
             globals,
+            blend: meta.blend,
         })
     }
 }
@@ -183,7 +186,8 @@ pub struct SwapReport {
     pub reset: Vec<String>,
     /// Declared by the old module only: gone.
     pub dropped: Vec<String>,
-    /// True when the swap crossfades between the old and new module instead of carrying state.
+    /// True when the swap crossfades between the old and new module: instead of carrying state,
+    /// or as well as carrying it for a module that asks to blend (metadata `blend`).
     pub crossfade: bool,
 }
 
@@ -199,6 +203,8 @@ pub(crate) struct Plan {
     pub globals: Vec<(usize, usize)>,
     /// Crossfade instead of (or, when nothing matches, in place of) carrying state.
     pub crossfade: bool,
+    /// Carry the state and crossfade too (the new module asks for it: metadata `blend`).
+    pub blend: bool,
     /// New sample rate over old: rings are resampled when it is not 1.
     pub rate_ratio: f64,
     /// Staging progress: the region being copied and how many of its elements are done.
@@ -218,6 +224,7 @@ impl Default for Plan {
             regions: Vec::new(),
             globals: Vec::new(),
             crossfade: false,
+            blend: false,
             rate_ratio: 1.0,
             stage_region: 0,
             stage_done: 0,
@@ -287,7 +294,9 @@ pub(crate) fn plan(
         plan.regions.clear();
         plan.globals.clear();
     }
-    report.crossfade = plan.crossfade;
+    // Only where the user's load would have carried: restores and rate changes stay exact.
+    plan.blend = new.blend && crossfade == Crossfade::Auto && !plan.crossfade;
+    report.crossfade = plan.crossfade || plan.blend;
     // Staging order: arrays and scalars first, then rings, longest first, so the time between
     // a ring's copy and the switch (while the old instance keeps writing it) is as short as
     // possible for the rings it matters most to.

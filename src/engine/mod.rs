@@ -25,12 +25,14 @@
 //! # Layers
 //!
 //! Each file imports only files of the layers below it:
-//! 1. `error`, `events`, `params`, `stop` (stop words), `bounds`, `disk_cache`, `watch`, then
+//! 1. `error`, `events`, `params`, `stop` (stop words), `bounds`, `disk_cache`, `watch`,
+//!    `rewrite` (adding items to a binary), then
 //!    `sandbox` (limits, deadlines, the ticker, the store's data)
 //! 2. `metadata`, `imports`, `slots`
 //! 3. `contract`, `migrate` (state layouts, swap plans, crossfade choice, swap reports)
 //! 4. `driver`, `patch`, `status` (the audio thread's lock-free counters)
-//! 5. `runtime` (engines, compile cache, ticker)
+//! 5. `faust` (Faust programs made Wasp modules), then `runtime` (engines, compile cache,
+//!    ticker)
 //! 6. `instance`
 //! 7. `handoff` (what the worker gives the audio thread)
 //! 8. `audio` (audio thread) and `controller` (any thread), then `pool`
@@ -48,6 +50,7 @@ mod disk_cache;
 mod driver;
 mod error;
 mod events;
+mod faust;
 mod handoff;
 mod imports;
 mod instance;
@@ -56,6 +59,7 @@ mod migrate;
 mod params;
 mod patch;
 mod pool;
+mod rewrite;
 mod runtime;
 mod sandbox;
 mod slots;
@@ -66,7 +70,8 @@ mod worker;
 
 pub(crate) use audio::piece;
 pub use audio::{
-    AudioEngine, CallGuard, FaultOutput, Processed, CROSSFADE_SECONDS, ROLLBACK_SECONDS,
+    AudioEngine, CallGuard, FaultOutput, Processed, BLEND_SECONDS, CROSSFADE_SECONDS,
+    ROLLBACK_SECONDS,
 };
 pub use contract::{DspShape, Layout, ProcessIssue};
 pub use controller::{

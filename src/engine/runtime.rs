@@ -293,11 +293,22 @@ impl Runtime {
         Some(hit)
     }
 
-    /// Validates, checks and compiles a module. Slow (milliseconds to seconds): never call it on
-    /// the audio thread.
+    /// Validates, checks and compiles a module (a Faust `.dsp` file through the Faust compiler
+    /// first). Slow (milliseconds to seconds): never call it on the audio thread.
     ///
     /// Recently compiled modules with the same bytes are reused from a cache.
     pub fn compile(&self, source: Source) -> Result<Patch, LoadError> {
+        // Faust source becomes the module the Faust compiler writes; the patch keeps that
+        // module as its source bytes, so a saved project reopens without the compiler.
+        let source = match &source.path {
+            Some(path) if super::faust::is_source(path) && !source.bytes.starts_with(b"\0asm") => {
+                Source {
+                    bytes: super::faust::compile_source(&source.bytes, path)?.into(),
+                    path: source.path.clone(),
+                }
+            }
+            _ => source,
+        };
         if source.bytes.len() > sandbox::MODULE_SIZE_CAP {
             return Err(LoadError::Limit(format!(
                 "the module is {:.1} MiB; Wasp loads modules up to {} MiB",
@@ -331,7 +342,7 @@ impl Runtime {
                 watchdog: hit.0.watchdog,
             })));
         }
-        let binary = to_binary(&source.bytes)?;
+        let binary = adapted(to_binary(&source.bytes)?)?;
         let (meta, initial_memory) = validate(&binary)?;
         let mut watchdog = self.watchdog(&binary);
         // The block driver (and stop checks) go into the module before it is compiled (see
@@ -490,11 +501,19 @@ pub(crate) fn to_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
     Ok(Cow::Owned(wat.encode().map_err(syntax)?))
 }
 
+/// The module with Wasp's contract added if the Faust compiler wrote it (see `faust.rs`).
+fn adapted(binary: Cow<'_, [u8]>) -> Result<Cow<'_, [u8]>, LoadError> {
+    Ok(match super::faust::adapt(&binary)? {
+        Some(adapted) => Cow::Owned(adapted),
+        None => binary,
+    })
+}
+
 /// Reads a module's `wasp` metadata (binary or text) without validating or compiling it, for
 /// showing a module's parameters before it can be prepared. A module without the section
 /// gets the default metadata.
 pub fn read_metadata(bytes: &[u8]) -> Result<Metadata, LoadError> {
-    let binary = to_binary(bytes)?;
+    let binary = adapted(to_binary(bytes)?)?;
     for payload in wasmparser::Parser::new(0).parse_all(&binary) {
         if let wasmparser::Payload::CustomSection(section) = payload.map_err(malformed)? {
             if section.name() == SECTION_NAME {
