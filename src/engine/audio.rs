@@ -269,11 +269,10 @@ impl AudioEngine {
                 self.staging = Some(next);
                 return;
             }
-            let carried = !next.plan.blend
-                && self
-                    .current
-                    .as_ref()
-                    .is_some_and(|c| c.generation == next.plan.from_generation);
+            let carried = self
+                .current
+                .as_ref()
+                .is_some_and(|c| c.generation == next.plan.from_generation);
             self.install(next, carried);
         }
         // Each commit may hand back two instances: the previous one and a crashed current one.
@@ -306,8 +305,7 @@ impl AudioEngine {
                     } else {
                         instance.migrate_from(&mut old.instance, plan);
                     }
-                    // Blending: the state came along, and the old module still fades out.
-                    carried = !plan.blend;
+                    carried = true;
                 } else if !matches && !next.plan.crossfade {
                     self.shared.publish_fallback_crossfade();
                 }
@@ -317,8 +315,8 @@ impl AudioEngine {
     }
 
     /// Makes `next` the running instance; the one it replaces fades out (unless its state was
-    /// carried) and stays available for a rollback. Callers check there is room to hand back
-    /// two instances.
+    /// carried without a blend) and stays available for a rollback. Callers check there is
+    /// room to hand back two instances.
     fn install(&mut self, next: Box<Prepared>, carried: bool) {
         let generation = next.generation;
         if let Some(old) = self.current.take() {
@@ -326,11 +324,12 @@ impl AudioEngine {
                 self.hand_back(previous.prepared);
             }
             if old.instance.fault().is_none() {
-                let blend = next.plan.blend && !carried;
+                // A blend only where the state was copied; otherwise the usual crossfade.
+                let blend = next.plan.blend && carried;
                 let seconds = match (carried, blend) {
-                    (true, _) => 0.0,
-                    (false, true) => BLEND_SECONDS,
-                    (false, false) => CROSSFADE_SECONDS,
+                    (true, true) => BLEND_SECONDS,
+                    (true, false) => 0.0,
+                    (false, _) => CROSSFADE_SECONDS,
                 };
                 self.previous = Some(Previous {
                     prepared: old,

@@ -44,9 +44,14 @@ use super::metadata::{
 use super::params::MAX_PARAMS;
 use super::patch::fnv1a;
 use super::rewrite::{self, put_leb, sections, Edit, CUSTOM, EXPORT, FUNCTION, GLOBAL, TYPE};
+use super::sandbox::MEMORY_CAP;
 
 /// Frames per `compute` call: the size of each audio buffer.
 pub const BLOCK: u32 = 512;
+
+/// Most state regions a Faust program's structure is split into (real programs have a few:
+/// the constants sit together at the start of the structure).
+const MAX_REGIONS: usize = 256;
 
 /// What the adapter reads from a Faust module.
 #[derive(Default)]
@@ -188,9 +193,13 @@ fn id_of(name: &str) -> String {
     }
 }
 
-/// Every input control of the UI tree, in order.
+/// Every input control of the UI tree, in order; stops one past [`MAX_PARAMS`] (enough to
+/// refuse the program) however many it has.
 fn controls(items: &[Value], out: &mut Vec<Control>) {
     for item in items {
+        if out.len() > MAX_PARAMS {
+            return;
+        }
         let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
         if let Some(children) = item.get("items").and_then(Value::as_array) {
             controls(children, out);
@@ -214,9 +223,12 @@ fn controls(items: &[Value], out: &mut Vec<Control>) {
             .get("shortname")
             .and_then(Value::as_str)
             .unwrap_or(label);
-        let mut id = id_of(short);
-        if out.iter().any(|c| c.spec.id == id) {
-            id = format!("{id}_{}", out.len());
+        let base = id_of(short);
+        let mut id = base.clone();
+        let mut n = 1;
+        while out.iter().any(|c| c.spec.id == id) {
+            n += 1;
+            id = format!("{base}_{n}");
         }
         let scale = match meta(item, "scale") {
             Some("log") if min > 0.0 => Scale::Log,
@@ -294,15 +306,31 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         ));
     }
     let stereo = inputs == 2 || outputs == 2;
-    let size = count("size") as u32;
+    let size = u32::try_from(count("size")).unwrap_or(u32::MAX);
     let mut list = Vec::new();
     if let Some(ui) = json.get("ui").and_then(Value::as_array) {
         controls(ui, &mut list);
     }
     if list.len() > MAX_PARAMS {
         return refuse(format!(
-            "has {} controls; Wasp maps at most {MAX_PARAMS} to parameters",
-            list.len()
+            "has more than {MAX_PARAMS} controls; Wasp maps at most {MAX_PARAMS} to parameters"
+        ));
+    }
+    if u64::from(size) > MEMORY_CAP || count("size") > MEMORY_CAP {
+        return refuse(format!(
+            "says its DSP structure is {} bytes, more than a module's memory may hold",
+            count("size")
+        ));
+    }
+    // A zone `setParamValue` writes must lie inside the structure, or the first parameter
+    // change would crash the program on the audio thread.
+    if let Some(bad) = list
+        .iter()
+        .find(|c| c.zone % 4 != 0 || c.zone.saturating_add(4) > size)
+    {
+        return refuse(format!(
+            "places the control \"{}\" at byte {}, outside its {size}-byte DSP structure",
+            bad.spec.name, bad.zone
         ));
     }
     let func = |name: &str| match f.exports.get(name) {
@@ -346,6 +374,12 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         let start = word;
         while word < constant.len() && !constant[word] {
             word += 1;
+        }
+        if state.len() == MAX_REGIONS {
+            return refuse(format!(
+                "has its constants scattered through its DSP structure in more than \
+                 {MAX_REGIONS} pieces"
+            ));
         }
         state.push(StateRegion {
             name: format!("faust-{structure:016x}-{start}"),
@@ -593,12 +627,7 @@ pub(crate) fn compile_source(text: &[u8], path: &Path) -> Result<Vec<u8>, LoadEr
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "program.dsp".to_owned());
     let failed = |why: String| LoadError::Faust(format!("could not compile {name}: {why}"));
-    let dir = std::env::temp_dir().join(format!(
-        "wasp-faust-{}-{:016x}",
-        std::process::id(),
-        fnv1a(text)
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| failed(e.to_string()))?;
+    let dir = fresh_dir().map_err(|e| failed(format!("no temporary folder: {e}")))?;
     let cleanup = Cleanup(&dir);
     // The bytes Wasp read, not the file as it may be now, so the module matches its source.
     let copy = dir.join(&name);
@@ -664,11 +693,106 @@ pub(crate) fn compile_source(text: &[u8], path: &Path) -> Result<Vec<u8>, LoadEr
     bytes
 }
 
+/// A new, empty folder of Wasp's own for one compile: never one that exists already (which
+/// another compile, or another user, could be using), and private to this user.
+fn fresh_dir() -> std::io::Result<std::path::PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = std::env::temp_dir();
+    loop {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = base.join(format!(
+            "wasp-faust-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        match builder.create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Removes a temporary folder however the compile ends.
 struct Cleanup<'a>(&'a Path);
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module with Faust's exports and `json` at address 0, as a hostile file could fake.
+    fn fake(json: &str) -> Vec<u8> {
+        let escaped = json.replace('\\', "\\\\").replace('"', "\\\"");
+        wat::parse_str(format!(
+            r#"(module
+                 (memory (export "memory") 1 100)
+                 (data (i32.const 0) "{escaped}")
+                 (func (export "compute") (param i32 i32 i32 i32))
+                 (func (export "init") (param i32 i32))
+                 (func (export "instanceClear") (param i32))
+                 (func (export "setParamValue") (param i32 i32 f32)))"#
+        ))
+        .unwrap()
+    }
+
+    fn refusal(json: &str) -> String {
+        adapt(&fake(json)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_fake_description_cannot_crash_or_exhaust_wasp() {
+        let slider = |index: u64| {
+            format!(
+                r#"{{"type":"hslider","label":"x","shortname":"x","index":{index},"init":0,"min":0,"max":1,"step":0.1}}"#
+            )
+        };
+        let program = |size: u64, items: &str| {
+            format!(
+                r#"{{"name":"fake","size":{size},"inputs":1,"outputs":1,"ui":[{{"type":"vgroup","label":"g","items":[{items}]}}]}}"#
+            )
+        };
+        // A zone outside the structure would trap on the audio thread at the first change.
+        let m = refusal(&program(16, &slider(4096)));
+        assert!(m.contains("outside its 16-byte DSP structure"), "{m}");
+        let m = refusal(&program(16, &slider(2)));
+        assert!(m.contains("at byte 2"), "{m}");
+        // An absurd structure size is refused before anything is allocated for it.
+        let m = refusal(&program(1 << 40, &slider(0)));
+        assert!(m.contains("more than a module's memory may hold"), "{m}");
+        // Thousands of controls: refused, after collecting no more than the cap.
+        let many = vec![slider(0); 5000].join(",");
+        let m = refusal(&program(16, &many));
+        assert!(m.contains("more than 64 controls"), "{m}");
+        // A sound description loads.
+        let ok = adapt(&fake(&program(16, &slider(8)))).unwrap().unwrap();
+        wasmparser::Validator::new().validate_all(&ok).unwrap();
+    }
+
+    #[test]
+    fn repeated_control_names_get_ids_of_their_own() {
+        let items: Vec<Value> = ["gain", "gain", "gain_2", "Gain!"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                serde_json::json!({"type": "hslider", "label": name, "shortname": name,
+                                   "index": 4 * i, "init": 0, "min": 0, "max": 1})
+            })
+            .collect();
+        let mut out = Vec::new();
+        controls(&items, &mut out);
+        let ids: Vec<&str> = out.iter().map(|c| c.spec.id.as_str()).collect();
+        assert_eq!(ids, ["gain", "gain_2", "gain_2_2", "gain_"]);
     }
 }

@@ -134,7 +134,7 @@ fn load_trap(export: &'static str, e: wasmtime::Error, stopped: bool) -> LoadErr
             export,
             seconds: LOAD_BUDGET.as_secs() as u32,
         },
-        Some(_) if stopped => LoadError::Timeout {
+        Some(wasmtime::Trap::UnreachableCodeReached) if stopped => LoadError::Timeout {
             export,
             seconds: LOAD_BUDGET.as_secs() as u32,
         },
@@ -453,7 +453,13 @@ impl DspInstance {
 
     /// Records a trap. Keeps wasmtime's error so it is not freed here. Realtime-safe.
     fn record(&mut self, export: &'static str, frame: usize, error: wasmtime::Error) -> Fault {
-        let kind = if self.stop.as_ref().is_some_and(Stop::stopped) {
+        // The check traps with `unreachable`; any other trap is the module's own, even if the
+        // ticker raised the flag just after it.
+        let checked = matches!(
+            error.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::UnreachableCodeReached)
+        );
+        let kind = if checked && self.stop.as_ref().is_some_and(Stop::stopped) {
             TrapKind::Timeout
         } else {
             error

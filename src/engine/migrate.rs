@@ -194,6 +194,10 @@ pub struct SwapReport {
 /// Most bytes of declared state the audio thread copies in one block (see the module docs).
 pub const STAGE_BYTES: usize = 256 << 10;
 
+/// Most state a blending swap copies, all in the block where the new module takes over (about
+/// 100 us of copying): a blend cannot be staged (see [`plan`]).
+pub const BLEND_BYTES: usize = 4 << 20;
+
 /// The copies to make at commit: indices into the old and new layouts.
 #[derive(Debug)]
 pub(crate) struct Plan {
@@ -296,6 +300,16 @@ pub(crate) fn plan(
     }
     // Only where the user's load would have carried: restores and rate changes stay exact.
     plan.blend = new.blend && crossfade == Crossfade::Auto && !plan.crossfade;
+    if plan.blend && plan.bytes(old, new) > BLEND_BYTES {
+        // A blend copies at the switch, whole: staged arrays would miss the old module's last
+        // blocks. Too much for one block: a plain crossfade, the new module fresh.
+        plan.blend = false;
+        plan.crossfade = true;
+        plan.regions.clear();
+        plan.globals.clear();
+        report.reset.append(&mut report.carried);
+        report.reset.append(&mut report.resized);
+    }
     report.crossfade = plan.crossfade || plan.blend;
     // Staging order: arrays and scalars first, then rings, longest first, so the time between
     // a ring's copy and the switch (while the old instance keeps writing it) is as short as
@@ -325,7 +339,7 @@ impl Plan {
     /// Whether applying the plan in one block would copy more than [`STAGE_BYTES`] (and the
     /// plan can be staged: resampling plans are always applied whole).
     pub fn needs_staging(&self, old: &StateLayout, new: &StateLayout) -> bool {
-        self.rate_ratio == 1.0 && self.bytes(old, new) > STAGE_BYTES
+        self.rate_ratio == 1.0 && !self.blend && self.bytes(old, new) > STAGE_BYTES
     }
 }
 
