@@ -317,3 +317,47 @@ fn a_reverb_tail_survives_a_swap_to_a_new_version() {
     assert!(carried > 0.2 * tail, "{carried} vs {tail}");
     assert!(fresh < 0.01 * tail, "{fresh} vs {tail}");
 }
+
+fn zero_crossings(x: &[f32]) -> usize {
+    x.windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count()
+}
+
+/// A Faust voice (`freq`, `gain`, `gate` controls) is played with notes: the key sets the
+/// pitch, the velocity the level, the release closes the gate; the voice controls are not
+/// parameters, the others are.
+#[test]
+fn a_faust_synth_plays_the_notes_it_is_given() {
+    use wasp::ModuleEvent;
+    let mut rig = Rig::new();
+    rig.load_source(Source::from_bytes(example("synth.dsp")), Crossfade::Never);
+    let silence = vec![0.0f32; 12_000];
+    assert!(rig.run(&silence).iter().all(|x| x.abs() < 1e-6), "silent");
+    let meta = rig.audio.metadata().unwrap().clone();
+    let ids: Vec<&str> = meta.params.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["cutoff"]);
+    for (key, hz) in [(69u8, 440.0f32), (81, 880.0), (60, 261.63)] {
+        rig.audio
+            .send_event(ModuleEvent::NoteOn { key, velocity: 0.8 });
+        let out = rig.run(&vec![0.0f32; SR as usize]);
+        // Over the last half second: the note's pitch, at about the velocity's level (a
+        // first-order low-pass at 6 kHz takes a little off).
+        let tail = &out[out.len() / 2..];
+        let measured = zero_crossings(tail) as f32;
+        assert!(
+            (measured - hz).abs() <= 3.0,
+            "key {key}: {measured} crossings, want {hz}"
+        );
+        let peak = tail.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!((0.7..=0.81).contains(&peak), "key {key}: peak {peak}");
+        rig.audio
+            .send_event(ModuleEvent::NoteOff { key, velocity: 0.0 });
+        // `si.smoo` closes the gate with a 21 ms time constant: silent a second later.
+        let released = rig.run(&vec![0.0f32; SR as usize]);
+        let rest = released[released.len() / 2..]
+            .iter()
+            .fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(rest < 1e-5, "key {key} released: {rest}");
+    }
+}

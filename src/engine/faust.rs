@@ -249,6 +249,46 @@ fn controls(items: &[Value], out: &mut Vec<Control>) {
     }
 }
 
+/// Pushes the frequency in Hz of MIDI key `local 0` (equal temperament, A4 = key 69 = 440 Hz):
+/// C-1's 8.18 Hz times the semitone's ratio times two to the octave.
+fn key_to_hz(func: &mut Function) {
+    // key clamped to 0..=127, then octave and semitone.
+    func.instruction(&I::LocalGet(0))
+        .instruction(&I::I32Const(0))
+        .instruction(&I::LocalGet(0))
+        .instruction(&I::I32Const(0))
+        .instruction(&I::I32GtS)
+        .instruction(&I::Select)
+        .instruction(&I::LocalTee(0))
+        .instruction(&I::I32Const(127))
+        .instruction(&I::LocalGet(0))
+        .instruction(&I::I32Const(127))
+        .instruction(&I::I32LtS)
+        .instruction(&I::Select)
+        .instruction(&I::LocalSet(0));
+    func.instruction(&I::F32Const(8.175_799.into()));
+    // The semitone's ratio: a chain of selects on key % 12, each keeping the ratio so far
+    // unless the semitone is its own.
+    func.instruction(&I::F32Const(1.0.into()));
+    for semitone in 1..12 {
+        func.instruction(&I::F32Const(2f32.powf(semitone as f32 / 12.0).into()))
+            .instruction(&I::LocalGet(0))
+            .instruction(&I::I32Const(12))
+            .instruction(&I::I32RemU)
+            .instruction(&I::I32Const(semitone))
+            .instruction(&I::I32Ne)
+            .instruction(&I::Select);
+    }
+    func.instruction(&I::F32Mul)
+        .instruction(&I::I32Const(1))
+        .instruction(&I::LocalGet(0))
+        .instruction(&I::I32Const(12))
+        .instruction(&I::I32DivU)
+        .instruction(&I::I32Shl)
+        .instruction(&I::F32ConvertI32U)
+        .instruction(&I::F32Mul);
+}
+
 /// A value from the program's top-level `declare` metadata.
 fn declared<'a>(json: &'a Value, key: &str) -> Option<&'a str> {
     json.get("meta")?
@@ -310,6 +350,16 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let mut list = Vec::new();
     if let Some(ui) = json.get("ui").and_then(Value::as_array) {
         controls(ui, &mut list);
+    }
+    // Faust's voice convention: a program with a `gate` control is played with notes, which
+    // drive `gate`, `freq` and `gain`; those three are then not parameters.
+    let voice = |name: &str| list.iter().position(|c| c.spec.id == name);
+    let notes = voice("gate").map(|gate| {
+        let zone = |i: Option<usize>| i.map(|i| list[i].zone);
+        (list[gate].zone, zone(voice("freq")), zone(voice("gain")))
+    });
+    if notes.is_some() {
+        list.retain(|c| !matches!(c.spec.id.as_str(), "gate" | "freq" | "gain"));
     }
     if list.len() > MAX_PARAMS {
         return refuse(format!(
@@ -439,8 +489,9 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let first = f.imported_funcs + f.funcs;
     let (f_init, f_process, f_set, f_reset, f_dsp) =
         (first, first + 1, first + 2, first + 3, first + 4);
+    let (f_note_on, f_note_off) = (first + 5, first + 6);
     let g = f.globals;
-    let (g_base, g_in, g_out, g_block) = (g, g + 1, g + 2, g + 3);
+    let (g_base, g_in, g_out, g_block, g_key) = (g, g + 1, g + 2, g + 3, g + 4);
 
     let bytes_per_buffer = (BLOCK * 4) as i32;
     let at = |offset: u64| MemArg {
@@ -559,13 +610,55 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     }
     dsp.instruction(&I::End);
 
+    // Notes: the last key held plays (monophonic); its release closes the gate.
+    let zone_set = |func: &mut Function, zone: u32, value: &dyn Fn(&mut Function)| {
+        func.instruction(&I::I32Const(0))
+            .instruction(&I::I32Const(zone as i32));
+        value(func);
+        func.instruction(&I::Call(set));
+    };
+    let mut note_on = Function::new([]);
+    let mut note_off = Function::new([]);
+    if let Some((gate, freq, gain)) = notes {
+        note_on
+            .instruction(&I::LocalGet(0))
+            .instruction(&I::GlobalSet(g_key));
+        if let Some(freq) = freq {
+            zone_set(&mut note_on, freq, &|func| key_to_hz(func));
+        }
+        if let Some(gain) = gain {
+            zone_set(&mut note_on, gain, &|func| {
+                func.instruction(&I::LocalGet(1));
+            });
+        }
+        zone_set(&mut note_on, gate, &|func| {
+            func.instruction(&I::F32Const(1.0.into()));
+        });
+        note_off
+            .instruction(&I::LocalGet(0))
+            .instruction(&I::GlobalGet(g_key))
+            .instruction(&I::I32Eq)
+            .instruction(&I::If(BlockType::Empty));
+        zone_set(&mut note_off, gate, &|func| {
+            func.instruction(&I::F32Const(0.0.into()));
+        });
+        note_off.instruction(&I::End);
+    }
+    note_on.instruction(&I::End);
+    note_off.instruction(&I::End);
+
     let mut added: Vec<(u8, u32, Vec<u8>)> = Vec::new();
     added.push((TYPE, types.len() as u32, types.concat()));
     let mut funcs = Vec::new();
-    for ty in [t_init, t_process, t_set, t_reset, t_dsp] {
+    let with_notes = notes.is_some();
+    let mut func_types = vec![t_init, t_process, t_set, t_reset, t_dsp];
+    if with_notes {
+        func_types.extend([t_set, t_set]);
+    }
+    for &ty in &func_types {
         put_leb(&mut funcs, ty);
     }
-    added.push((FUNCTION, 5, funcs));
+    added.push((FUNCTION, func_types.len() as u32, funcs));
     let mut globals = Vec::new();
     for _ in 0..3 {
         globals.extend_from_slice(&[I32, 0x01]);
@@ -575,9 +668,12 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     globals.extend_from_slice(&[I32, 0x00]);
     I::I32Const(BLOCK as i32).encode(&mut globals);
     I::End.encode(&mut globals);
-    added.push((GLOBAL, 4, globals));
+    globals.extend_from_slice(&[I32, 0x01]);
+    I::I32Const(-1).encode(&mut globals);
+    I::End.encode(&mut globals);
+    added.push((GLOBAL, 5, globals));
     let mut exports = Vec::new();
-    let list_of_exports = [
+    let mut list_of_exports = vec![
         ("wasp_init", 0x00, f_init),
         ("wasp_process", 0x00, f_process),
         ("wasp_set_param", 0x00, f_set),
@@ -587,17 +683,25 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         ("wasp_out", 0x03, g_out),
         ("wasp_block", 0x03, g_block),
     ];
-    for (name, kind, index) in list_of_exports {
+    if with_notes {
+        list_of_exports.push(("wasp_note_on", 0x00, f_note_on));
+        list_of_exports.push(("wasp_note_off", 0x00, f_note_off));
+    }
+    for &(name, kind, index) in &list_of_exports {
         name.encode(&mut exports);
         exports.push(kind);
         put_leb(&mut exports, index);
     }
     added.push((EXPORT, list_of_exports.len() as u32, exports));
     let mut code = Vec::new();
-    for body in [&wasp_init, &wasp_process, &wasp_set, &wasp_reset, &dsp] {
+    let mut bodies = vec![&wasp_init, &wasp_process, &wasp_set, &wasp_reset, &dsp];
+    if with_notes {
+        bodies.extend([&note_on, &note_off]);
+    }
+    for body in &bodies {
         body.encode(&mut code);
     }
-    added.push((rewrite::CODE, 5, code));
+    added.push((rewrite::CODE, bodies.len() as u32, code));
     added.push((CUSTOM, 0, rewrite::custom(SECTION_NAME, &payload)));
 
     let broken = || LoadError::Compile("the Faust module's sections could not be split".into());
