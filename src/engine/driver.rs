@@ -27,9 +27,7 @@ use wasmparser::{ExternalKind, Payload, TypeRef};
 
 use super::contract::{names, DspShape};
 use super::error::LoadError;
-use super::rewrite::{
-    self, put_leb, sections, Edit, CODE, EXPORT, FUNCTION, GLOBAL, MEMORY, START, TYPE,
-};
+use super::rewrite::{self, put_leb, sections, Edit, CODE, FUNCTION, GLOBAL, MEMORY, START, TYPE};
 use super::stop;
 
 /// The driver's exports.
@@ -212,7 +210,6 @@ pub(crate) fn inject(binary: &[u8], stops: bool) -> Result<Option<Vec<u8>>, Load
     added.push((MEMORY, if stops { 2 } else { 1 }, mem));
     // Mutable i32, initialised by `i32.const 0`.
     added.push((GLOBAL, 1, vec![0x7f, 0x01, 0x41, 0x00, 0x0b]));
-    let mut exports = Vec::new();
     let mut list = vec![(RUN, 0x00, run), (IO, 0x02, io), (FRAME, 0x03, frame)];
     if stops {
         list.push((stop::MEMORY, 0x02, stop));
@@ -220,12 +217,7 @@ pub(crate) fn inject(binary: &[u8], stops: bool) -> Result<Option<Vec<u8>>, Load
             list.push((stop::START, 0x00, start));
         }
     }
-    for &(name, kind, index) in &list {
-        name.encode(&mut exports);
-        exports.push(kind);
-        put_leb(&mut exports, index);
-    }
-    added.push((EXPORT, list.len() as u32, exports));
+    added.push(rewrite::exports(&list));
     let mut code = Vec::new();
     body(shape, dsp, io, frame, user_memory).encode(&mut code);
     added.push((CODE, 1, code));

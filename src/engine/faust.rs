@@ -43,7 +43,7 @@ use super::metadata::{
 };
 use super::params::MAX_PARAMS;
 use super::patch::fnv1a;
-use super::rewrite::{self, put_leb, sections, Edit, CUSTOM, EXPORT, FUNCTION, GLOBAL, TYPE};
+use super::rewrite::{self, put_leb, sections, Edit, CUSTOM, FUNCTION, GLOBAL, TYPE};
 use super::sandbox::MEMORY_CAP;
 
 /// Frames per `compute` call: the size of each audio buffer.
@@ -351,6 +351,23 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     if let Some(ui) = json.get("ui").and_then(Value::as_array) {
         controls(ui, &mut list);
     }
+    if count("size") > MEMORY_CAP {
+        return refuse(format!(
+            "says its DSP structure is {} bytes, more than a module's memory may hold",
+            count("size")
+        ));
+    }
+    // A zone `setParamValue` writes (for a parameter or a note) must lie inside the structure,
+    // or the first change would crash the program on the audio thread.
+    if let Some(bad) = list
+        .iter()
+        .find(|c| c.zone % 4 != 0 || c.zone.saturating_add(4) > size)
+    {
+        return refuse(format!(
+            "places the control \"{}\" at byte {}, outside its {size}-byte DSP structure",
+            bad.spec.name, bad.zone
+        ));
+    }
     // Faust's voice convention: a program with a `gate` control is played with notes, which
     // drive `gate`, `freq` and `gain`; those three are then not parameters.
     let voice = |name: &str| list.iter().position(|c| c.spec.id == name);
@@ -364,23 +381,6 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     if list.len() > MAX_PARAMS {
         return refuse(format!(
             "has more than {MAX_PARAMS} controls; Wasp maps at most {MAX_PARAMS} to parameters"
-        ));
-    }
-    if u64::from(size) > MEMORY_CAP || count("size") > MEMORY_CAP {
-        return refuse(format!(
-            "says its DSP structure is {} bytes, more than a module's memory may hold",
-            count("size")
-        ));
-    }
-    // A zone `setParamValue` writes must lie inside the structure, or the first parameter
-    // change would crash the program on the audio thread.
-    if let Some(bad) = list
-        .iter()
-        .find(|c| c.zone % 4 != 0 || c.zone.saturating_add(4) > size)
-    {
-        return refuse(format!(
-            "places the control \"{}\" at byte {}, outside its {size}-byte DSP structure",
-            bad.spec.name, bad.zone
         ));
     }
     let func = |name: &str| match f.exports.get(name) {
@@ -672,7 +672,6 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     I::I32Const(-1).encode(&mut globals);
     I::End.encode(&mut globals);
     added.push((GLOBAL, 5, globals));
-    let mut exports = Vec::new();
     let mut list_of_exports = vec![
         ("wasp_init", 0x00, f_init),
         ("wasp_process", 0x00, f_process),
@@ -687,12 +686,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         list_of_exports.push(("wasp_note_on", 0x00, f_note_on));
         list_of_exports.push(("wasp_note_off", 0x00, f_note_off));
     }
-    for &(name, kind, index) in &list_of_exports {
-        name.encode(&mut exports);
-        exports.push(kind);
-        put_leb(&mut exports, index);
-    }
-    added.push((EXPORT, list_of_exports.len() as u32, exports));
+    added.push(rewrite::exports(&list_of_exports));
     let mut code = Vec::new();
     let mut bodies = vec![&wasp_init, &wasp_process, &wasp_set, &wasp_reset, &dsp];
     if with_notes {

@@ -143,6 +143,17 @@ pub(crate) fn rebuild(
     Some(out)
 }
 
+/// Items for an export section: name, kind (0 function, 2 memory, 3 global) and index of each.
+pub(crate) fn exports(list: &[(&str, u8, u32)]) -> (u8, u32, Vec<u8>) {
+    let mut items = Vec::new();
+    for &(name, kind, index) in list {
+        name.encode(&mut items);
+        items.push(kind);
+        put_leb(&mut items, index);
+    }
+    (EXPORT, list.len() as u32, items)
+}
+
 /// A custom section's content: its name, then `payload`.
 pub(crate) fn custom(name: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(name.len() + payload.len() + 5);
