@@ -326,3 +326,59 @@ fn a_swap_between_per_sample_and_block_carries_the_filter_memory() {
     let back = rig.run(&vec![1.0; 512]);
     assert!(back.iter().all(|&x| x >= after[511] && x <= 1.0));
 }
+
+/// The C SDK (`sdk/c/wasp.h`): its gain and block one-pole load with the metadata the macros
+/// wrote, and sound exactly like the WAT references.
+#[test]
+fn c_sdk_modules_sound_like_the_wat_references() {
+    let signal = input(5000);
+    let rt = runtime(true);
+    let gain = rt
+        .compile(Source::from_bytes(c_example_wasm("gain")))
+        .unwrap();
+    assert_eq!(gain.metadata().name, "Gain -6 dB (C)");
+    let mut c_gain = DspInstance::new(
+        &rt,
+        &gain,
+        ProcessConfig {
+            sample_rate: SR,
+            max_frames: 512,
+        },
+    )
+    .unwrap();
+    let mut wat_gain = instance(&rt, Source::from_file(example("gain.wat")).unwrap(), 512).unwrap();
+    assert_eq!(
+        render(&mut c_gain, 512, &signal),
+        render(&mut wat_gain, 512, &signal)
+    );
+
+    let onepole = rt
+        .compile(Source::from_bytes(c_example_wasm("onepole")))
+        .unwrap();
+    let meta = onepole.metadata();
+    assert_eq!(meta.params.len(), 1);
+    assert_eq!(
+        (meta.params[0].id.as_str(), meta.params[0].unit.as_str()),
+        ("cutoff", "Hz")
+    );
+    assert_eq!(meta.state[0].name, "z1");
+    for host_block in [64, 1024, 3000] {
+        let config = ProcessConfig {
+            sample_rate: SR,
+            max_frames: 4096,
+        };
+        let mut c = DspInstance::new(&rt, &onepole, config).unwrap();
+        assert_eq!(c.entry(), Entry::Block);
+        let mut wat = instance(
+            &rt,
+            Source::from_file(example("onepole.wat")).unwrap(),
+            4096,
+        )
+        .unwrap();
+        assert_eq!(
+            render(&mut c, host_block, &signal),
+            render(&mut wat, host_block, &signal),
+            "C one-pole in host blocks of {host_block}"
+        );
+    }
+}

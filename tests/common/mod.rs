@@ -38,6 +38,34 @@ pub fn rust_tremolo_wasm() -> &'static Path {
     rust_example_wasm("rust-tremolo")
 }
 
+/// Builds `examples/modules/c/<name>.c` with clang and wasm-ld through `sdk/c/wasp.h` (the
+/// build line docs/ABI.md gives) and returns the `.wasm` bytes.
+pub fn c_example_wasm(name: &str) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("wasp-c-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(format!("{name}.wasm"));
+    let result = Command::new("clang")
+        .args(["--target=wasm32", "-O2", "-nostdlib"])
+        .args([
+            "-Wl,--no-entry",
+            "-Wl,--export-dynamic",
+            "-Wl,--allow-undefined",
+        ])
+        .arg("-I")
+        .arg(root().join("sdk/c"))
+        .arg("-o")
+        .arg(&out)
+        .arg(example(&format!("c/{name}.c")))
+        .output()
+        .expect("clang and lld are installed (Debian packages `clang` and `lld`)");
+    assert!(
+        result.status.success(),
+        "building examples/modules/c/{name}.c: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    std::fs::read(out).unwrap()
+}
+
 /// Builds the Rust example crate in `examples/modules/<dir>` for wasm32-unknown-unknown (once
 /// per test binary) and returns the path of its `.wasm` file.
 pub fn rust_example_wasm(dir: &str) -> &'static Path {
