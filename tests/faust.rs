@@ -18,6 +18,11 @@ const SR: f32 = 48_000.0;
 
 /// Compiles Faust source with the real compiler; returns the `.wasm` bytes.
 fn faust(name: &str, source: &str) -> Vec<u8> {
+    faust_with(name, source, &[])
+}
+
+/// Like [`faust`], with more compiler options.
+fn faust_with(name: &str, source: &str, options: &[&str]) -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("wasp-faust-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let dsp = dir.join(format!("{name}.dsp"));
@@ -25,6 +30,7 @@ fn faust(name: &str, source: &str) -> Vec<u8> {
     let wasm = dir.join(format!("{name}.wasm"));
     let out = Command::new("faust")
         .args(["-lang", "wasm"])
+        .args(options)
         .arg(&dsp)
         .arg("-o")
         .arg(&wasm)
@@ -167,20 +173,7 @@ fn faust_programs_that_wasp_cannot_play_are_refused_with_the_reason() {
         .unwrap_err()
         .to_string();
     assert!(m.contains("4 inputs and 4 outputs"), "{m}");
-    let double = {
-        let dir = std::env::temp_dir().join(format!("wasp-faust-d-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("d.dsp"), "process = *(0.5);").unwrap();
-        let out = Command::new("faust")
-            .args(["-lang", "wasm", "-double"])
-            .arg(dir.join("d.dsp"))
-            .arg("-o")
-            .arg(dir.join("d.wasm"))
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        std::fs::read(dir.join("d.wasm")).unwrap()
-    };
+    let double = faust_with("d", "process = *(0.5);", &["-double"]);
     let e = runtime.compile(Source::from_bytes(double)).unwrap_err();
     assert!(matches!(e, LoadError::Abi(_)), "{e:?}");
     assert!(e.to_string().contains("-double"), "{e}");

@@ -118,6 +118,16 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+impl LoadError {
+    /// A binary the parser or validator rejected, with the offset it stopped at.
+    pub(crate) fn malformed(e: wasmparser::BinaryReaderError) -> Self {
+        LoadError::Malformed {
+            offset: e.offset(),
+            message: e.message().to_owned(),
+        }
+    }
+}
+
 /// How a module crashed. `Copy`, so the audio thread can record it without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -68,26 +68,19 @@ struct Facts {
     constants: Vec<(u32, u32)>,
 }
 
-fn err(e: wasmparser::BinaryReaderError) -> LoadError {
-    LoadError::Malformed {
-        offset: e.offset(),
-        message: e.message().to_owned(),
-    }
-}
-
 fn facts(binary: &[u8]) -> Result<Facts, LoadError> {
     let mut f = Facts::default();
     let mut bodies = Vec::new();
     for payload in Parser::new(0).parse_all(binary) {
-        match payload.map_err(err)? {
+        match payload.map_err(LoadError::malformed)? {
             Payload::TypeSection(reader) => {
                 for group in reader {
-                    f.types += group.map_err(err)?.types().len() as u32;
+                    f.types += group.map_err(LoadError::malformed)?.types().len() as u32;
                 }
             }
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
-                    match import.map_err(err)?.ty {
+                    match import.map_err(LoadError::malformed)?.ty {
                         TypeRef::Func(_) => f.imported_funcs += 1,
                         TypeRef::Global(_) => f.globals += 1,
                         TypeRef::Memory(_) => f.memory_imported = true,
@@ -99,14 +92,14 @@ fn facts(binary: &[u8]) -> Result<Facts, LoadError> {
             Payload::GlobalSection(reader) => f.globals += reader.count(),
             Payload::ExportSection(reader) => {
                 for export in reader {
-                    let export = export.map_err(err)?;
+                    let export = export.map_err(LoadError::malformed)?;
                     f.exports
                         .insert(export.name.to_owned(), (export.kind, export.index));
                 }
             }
             Payload::DataSection(reader) => {
                 for data in reader {
-                    let data = data.map_err(err)?;
+                    let data = data.map_err(LoadError::malformed)?;
                     if let DataKind::Active {
                         memory_index: 0,
                         offset_expr,
@@ -131,9 +124,9 @@ fn facts(binary: &[u8]) -> Result<Facts, LoadError> {
             .checked_sub(f.imported_funcs)
             .and_then(|i| bodies.get(i as usize))
         {
-            let mut ops = body.get_operators_reader().map_err(err)?;
+            let mut ops = body.get_operators_reader().map_err(LoadError::malformed)?;
             while !ops.eof() {
-                let (offset, bytes) = match ops.read().map_err(err)? {
+                let (offset, bytes) = match ops.read().map_err(LoadError::malformed)? {
                     Operator::I32Store { memarg } | Operator::F32Store { memarg } => {
                         (memarg.offset, 4)
                     }

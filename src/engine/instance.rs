@@ -126,15 +126,24 @@ pub struct DspInstance {
     trap_error: Option<wasmtime::Error>,
 }
 
-/// Turns an error from running module code while loading into a `LoadError` naming `export`;
-/// `stopped` if the ticker raised the module's stop flag.
-fn load_trap(export: &'static str, e: wasmtime::Error, stopped: bool) -> LoadError {
-    match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => LoadError::Timeout {
-            export,
-            seconds: LOAD_BUDGET.as_secs() as u32,
-        },
-        Some(wasmtime::Trap::UnreachableCodeReached) if stopped => LoadError::Timeout {
+/// How a call into a module ended, if it trapped: a timeout if epochs interrupted it, or if
+/// the stop check trapped (`unreachable`) with its flag raised; any other trap is the module's
+/// own, even if the ticker raised the flag just after it. `None` for an error that is no trap.
+/// Realtime-safe.
+fn trap_kind(error: &wasmtime::Error, stop: Option<&Stop>) -> Option<TrapKind> {
+    let trap = *error.downcast_ref::<wasmtime::Trap>()?;
+    let checked = matches!(trap, wasmtime::Trap::UnreachableCodeReached);
+    Some(if checked && stop.is_some_and(Stop::stopped) {
+        TrapKind::Timeout
+    } else {
+        TrapKind::from_trap(trap)
+    })
+}
+
+/// Turns an error from running module code while loading into a `LoadError` naming `export`.
+fn load_trap(export: &'static str, e: wasmtime::Error, stop: Option<&Stop>) -> LoadError {
+    match trap_kind(&e, stop) {
+        Some(TrapKind::Timeout) => LoadError::Timeout {
             export,
             seconds: LOAD_BUDGET.as_secs() as u32,
         },
@@ -199,7 +208,7 @@ impl DspInstance {
             .engine_for(patch)
             .1
             .instantiate(&mut store, &patch.0.module)
-            .map_err(|e| load_trap("start function", e, false))?;
+            .map_err(|e| load_trap("start function", e, None))?;
         let stop = match (stops, runtime.watches()) {
             (true, Some(watches)) => {
                 let memory = user
@@ -211,14 +220,13 @@ impl DspInstance {
             }
             _ => None,
         };
-        let stopped = |stop: &Option<Stop>| stop.as_ref().is_some_and(Stop::stopped);
         if let Some(start) = user.get_func(&mut store, stop::START) {
             // The module's start function, which the stop checks moved here (see `stop.rs`).
             arm_load(&mut store, stop.as_ref());
             start
                 .typed::<(), ()>(&store)
                 .and_then(|start| start.call(&mut store, ()))
-                .map_err(|e| load_trap("start function", e, stopped(&stop)))?;
+                .map_err(|e| load_trap("start function", e, stop.as_ref()))?;
         }
         let layout = patch.0.layout;
         let wrong = |e: wasmtime::Error| LoadError::Abi(format!("{e:#}"));
@@ -230,7 +238,7 @@ impl DspInstance {
             let max_frames = i32::try_from(config.max_frames).unwrap_or(i32::MAX);
             arm_load(&mut store, stop.as_ref());
             init.call(&mut store, (config.sample_rate, max_frames))
-                .map_err(|e| load_trap(names::INIT, e, stopped(&stop)))?;
+                .map_err(|e| load_trap(names::INIT, e, stop.as_ref()))?;
         }
         let reset = if layout.has_reset {
             Some(
@@ -453,19 +461,7 @@ impl DspInstance {
 
     /// Records a trap. Keeps wasmtime's error so it is not freed here. Realtime-safe.
     fn record(&mut self, export: &'static str, frame: usize, error: wasmtime::Error) -> Fault {
-        // The check traps with `unreachable`; any other trap is the module's own, even if the
-        // ticker raised the flag just after it.
-        let checked = matches!(
-            error.downcast_ref::<wasmtime::Trap>(),
-            Some(wasmtime::Trap::UnreachableCodeReached)
-        );
-        let kind = if checked && self.stop.as_ref().is_some_and(Stop::stopped) {
-            TrapKind::Timeout
-        } else {
-            error
-                .downcast_ref::<wasmtime::Trap>()
-                .map_or(TrapKind::Other, |t| TrapKind::from_trap(*t))
-        };
+        let kind = trap_kind(&error, self.stop.as_ref()).unwrap_or(TrapKind::Other);
         let fault = Fault {
             export,
             kind,
@@ -829,8 +825,7 @@ fn block_entry(
         // The function form, for languages that export statics by address (Rust, C).
         Ok(block) => block
             .call(&mut *store, ())
-            .map_err(|e| load_trap(names::BLOCK, e, stop.is_some_and(Stop::stopped)))?
-            as u32,
+            .map_err(|e| load_trap(names::BLOCK, e, stop))? as u32,
         Err(_) => read(store, names::BLOCK)?,
     };
     let input = read(store, names::IN)?;

@@ -515,21 +515,15 @@ fn adapted(binary: Cow<'_, [u8]>) -> Result<Cow<'_, [u8]>, LoadError> {
 pub fn read_metadata(bytes: &[u8]) -> Result<Metadata, LoadError> {
     let binary = adapted(to_binary(bytes)?)?;
     for payload in wasmparser::Parser::new(0).parse_all(&binary) {
-        if let wasmparser::Payload::CustomSection(section) = payload.map_err(malformed)? {
+        if let wasmparser::Payload::CustomSection(section) =
+            payload.map_err(LoadError::malformed)?
+        {
             if section.name() == SECTION_NAME {
                 return Metadata::parse(section.data());
             }
         }
     }
     Ok(Metadata::default())
-}
-
-/// A binary the parser or validator rejected, with the offset it stopped at.
-fn malformed(e: wasmparser::BinaryReaderError) -> LoadError {
-    LoadError::Malformed {
-        offset: e.offset(),
-        message: e.message().to_owned(),
-    }
 }
 
 /// A module the validator refused: threads get a message of their own, since a module built
@@ -547,7 +541,7 @@ fn invalid(e: wasmparser::BinaryReaderError) -> LoadError {
             e.offset()
         ));
     }
-    malformed(e)
+    LoadError::malformed(e)
 }
 
 /// Validates a binary and extracts its `wasp` metadata section and the bytes of memory it
@@ -562,7 +556,7 @@ fn validate(binary: &[u8]) -> Result<(Metadata, u64), LoadError> {
     let mut meta = None;
     let mut totals = Totals::default();
     for payload in wasmparser::Parser::new(0).parse_all(binary) {
-        let payload = payload.map_err(malformed)?;
+        let payload = payload.map_err(LoadError::malformed)?;
         totals.add(&payload)?;
         if let wasmparser::Payload::CustomSection(section) = &payload {
             if section.name() == SECTION_NAME {
@@ -601,7 +595,7 @@ impl Totals {
         match payload {
             wasmparser::Payload::MemorySection(reader) => {
                 for memory in reader.clone() {
-                    let memory = memory.map_err(malformed)?;
+                    let memory = memory.map_err(LoadError::malformed)?;
                     let page = 1u64 << memory.page_size_log2.unwrap_or(16);
                     self.memories += 1;
                     self.memory_bytes = self
@@ -611,7 +605,7 @@ impl Totals {
             }
             wasmparser::Payload::TableSection(reader) => {
                 for table in reader.clone() {
-                    let table = table.map_err(malformed)?;
+                    let table = table.map_err(LoadError::malformed)?;
                     self.tables += 1;
                     self.table_elements = self.table_elements.saturating_add(table.ty.initial);
                 }
