@@ -3,17 +3,11 @@
 //! The plugin library is built with the allocation checker armed, so every test here also
 //! proves the audio thread does not allocate while handling events, splits and notes.
 
-#[path = "common/clap_host.rs"]
-mod clap_host;
-mod common;
-#[path = "common/state.rs"]
-mod state;
-
+use crate::clap_host::{cdylib_path, ParamInfoOwned, TestHost};
+use crate::common::*;
+use crate::state::*;
 use clack_host::events::event_types::{MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent};
 use clack_host::prelude::*;
-use clap_host::{cdylib_path, ParamInfoOwned, TestHost};
-use common::*;
-use state::*;
 
 const EFFECT: &str = "dev.wasp-audio.wasp";
 const INSTRUMENT: &str = "dev.wasp-audio.wasp-instrument";

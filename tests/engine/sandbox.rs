@@ -2,13 +2,11 @@
 //! while it runs, the good module keeps playing, the saved module is untouched, and a good
 //! module loads afterwards. Also: time limits, stack limits, output policing, rollback.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::rig::{Rig, BLOCK, SR};
-use common::*;
+use crate::common::rig::{Rig, BLOCK, SR};
+use crate::common::*;
 use wasp::{
     Crossfade, FaultOutput, LoadOptions, LoadOutcome, Processed, Source, TrapKind, MODULE_SIZE_CAP,
     OUTPUT_CEILING,

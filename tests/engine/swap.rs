@@ -1,13 +1,11 @@
 //! Live swaps through the real pipeline: a worker prepares, the audio side commits at block
 //! boundaries, declared state is carried (or crossfaded), and nothing is lost on failure.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::rig::{Rig, BLOCK, SR};
-use common::*;
+use crate::common::rig::{Rig, BLOCK, SR};
+use crate::common::*;
 use wasp::{Crossfade, LoadOptions, LoadOutcome, ProcessConfig, Processed, Source};
 
 fn fixture(name: &str) -> PathBuf {

@@ -1,14 +1,12 @@
 //! Regression tests for the defects of issue 8 that show in the engine: one time budget per
 //! block, the audio thread's per-thread setup, restores, bounded commits, long blocks,
 //! rollbacks, reconfiguration, main-thread waits and offline rendering. Each test names its
-//! item. The ones that show at the plugin boundary are in `tests/clap_plugin.rs`.
-
-mod common;
+//! item. The ones that show at the plugin boundary are in `tests/plugin/clap_plugin.rs`.
 
 use std::time::{Duration, Instant};
 
-use common::rig::{Rig, BLOCK, SR};
-use common::*;
+use crate::common::rig::{Rig, BLOCK, SR};
+use crate::common::*;
 use wasp::{
     AudioEngine, Crossfade, FaultOutput, LoadOptions, LoadOutcome, Preparer, ProcessConfig,
     Processed, Runtime, RuntimeOptions, Source, TrapKind, MAIN_THREAD_WAIT,

@@ -1,8 +1,6 @@
 //! Every example module, run headless through the engine, produces the samples it should.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use wasp::{DspInstance, DspShape, ProcessConfig, Runtime, RuntimeOptions, Source};
 
 const SR: f32 = 48_000.0;

@@ -3,13 +3,11 @@
 //! its controls onto parameters, runs it in blocks, and carries its state across a swap to a new
 //! version of the same program.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::rig::{Rig, BLOCK};
-use common::*;
+use crate::common::rig::{Rig, BLOCK};
+use crate::common::*;
 use wasp::{
     Crossfade, DspInstance, Entry, LoadError, Patch, ProcessConfig, Runtime, Scale, Source,
 };

@@ -2,10 +2,8 @@
 //! runs them: notes between pieces of a block, the transport written before each piece, and
 //! live swaps that carry held voices.
 
-mod common;
-
-use common::rig::{Rig, BLOCK, SR};
-use common::*;
+use crate::common::rig::{Rig, BLOCK, SR};
+use crate::common::*;
 use wasp::{transport_valid, Crossfade, ModuleEvent, Source, Transport};
 
 /// A rig playing `module` (committed, so events reach it).

@@ -1,9 +1,7 @@
 //! Module parameters: declared in metadata, set from a non-audio thread, delivered through
 //! `wasp_set_param` at block boundaries, and carried by id across a live swap.
 
-mod common;
-
-use common::rig::{Rig, BLOCK};
+use crate::common::rig::{Rig, BLOCK};
 use wasp::{Crossfade, LoadOutcome, Source};
 
 /// A mono module whose `dsp` returns `input * gain + bias`, with both as parameters. `$order`
@@ -151,7 +149,7 @@ fn a_trap_in_set_param_on_the_audio_thread_is_a_reported_fault() {
 #[test]
 fn the_volume_example_follows_its_level_parameter() {
     let mut rig = Rig::new();
-    let source = Source::from_bytes(common::example_bytes("volume.wat"));
+    let source = Source::from_bytes(crate::common::example_bytes("volume.wat"));
     rig.load_source(source, Crossfade::Never);
     assert!(rig.controller().set_param(0, -20.0));
     let mut last = 0.0;

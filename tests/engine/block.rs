@@ -3,12 +3,10 @@
 //! buffers; traps and runaways in `wasp_process` are contained like any other; a swap between
 //! a per-sample and a block module carries the state; bad block exports get clear errors.
 
-mod common;
-
 use std::time::Duration;
 
-use common::rig::Rig;
-use common::*;
+use crate::common::rig::Rig;
+use crate::common::*;
 use wasp::{
     Crossfade, DspInstance, Entry, LoadError, ProcessConfig, Runtime, RuntimeOptions, Source,
     TrapKind,

@@ -1,15 +1,9 @@
 //! The built plugin library, loaded in-process by a real CLAP host (clack-host), processes
 //! audio, restores modules from state, and round-trips its state.
 
-#[path = "common/clap_host.rs"]
-mod clap_host;
-mod common;
-#[path = "common/state.rs"]
-mod state;
-
-use clap_host::{cdylib_path, TestHost};
-use common::*;
-use state::*;
+use crate::clap_host::{cdylib_path, TestHost};
+use crate::common::*;
+use crate::state::*;
 use wasp::{SavedModule, Source};
 
 const ID: &str = "dev.wasp-audio.wasp";
@@ -218,13 +212,13 @@ fn damaged_module_data_in_state_keeps_the_default_and_is_saved_untouched() {
 #[test]
 fn allocation_on_the_audio_thread_aborts() {
     let exe = std::env::current_exe().unwrap();
+    // The harness names a test by its path inside the test crate.
+    let name = match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::allocating_process_call"),
+        None => "allocating_process_call".to_owned(),
+    };
     let output = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "allocating_process_call",
-        ])
+        .args(["--exact", "--ignored", "--nocapture", &name])
         .env("WASP_ALLOC_PROBE", "1")
         .output()
         .unwrap();

@@ -1,13 +1,9 @@
 //! Property test: mutated modules and mutated saved states always give a module or an error,
 //! never a panic or a crash. Mutations are seeded, so a failure names a reproducible input.
 
-#[path = "common/clap_host.rs"]
-mod clap_host;
-mod common;
-
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use common::*;
+use crate::common::*;
 use wasp::{DspInstance, ProcessConfig, Runtime, SavedModule, Source};
 
 /// xorshift64*: small, seeded, good enough to pick mutations.
@@ -149,8 +145,11 @@ fn mutated_saved_states_restore_or_fail_cleanly() {
     }
 
     // The whole state, through the real plugin: the host must keep running.
-    let mut host =
-        clap_host::TestHost::new(clap_host::cdylib_path("wasp"), "dev.wasp-audio.wasp").unwrap();
+    let mut host = crate::clap_host::TestHost::new(
+        crate::clap_host::cdylib_path("wasp"),
+        "dev.wasp-audio.wasp",
+    )
+    .unwrap();
     host.activate(48_000.0, 256);
     let mut accepted = 0;
     for _ in 0..150 {

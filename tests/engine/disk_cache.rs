@@ -1,8 +1,6 @@
 //! Compiled modules kept on disk: a new runtime (a reopened project, a new process) loads them
 //! instead of compiling, and only intact entries Wasp wrote are loaded.
 
-mod common;
-
 use std::time::Instant;
 
 use wasp::{DspInstance, Patch, ProcessConfig, Runtime, RuntimeOptions, Source};
@@ -30,7 +28,7 @@ fn render(runtime: &Runtime, patch: &Patch) -> Vec<f32> {
 fn compiled_modules_are_loaded_from_disk_and_verified() {
     let dir = std::env::temp_dir().join(format!("wasp-disk-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let modules = ["synth.wat", "onepole.wat"].map(common::example_bytes);
+    let modules = ["synth.wat", "onepole.wat"].map(crate::common::example_bytes);
     let compile = |runtime: &Runtime| -> Vec<(Patch, f64)> {
         modules
             .iter()
