@@ -14,13 +14,13 @@ use nice_plug::editor::{
 };
 use wasp_gui::baseview;
 use wasp_gui::{
-    Backend, Command, EditorState, FaultView, MeterView, ModuleView, OpenOptions, ParamView,
-    SwapView, View,
+    Backend, Command, EditorState, FaultView, LibraryEntry, MeterView, ModuleView, OpenOptions,
+    ParamView, SwapView, View,
 };
 
 use nice_plug::prelude::{FloatParam, ParamSetter};
 
-use crate::engine::{Channels, Controller, ParamSpec, Scale};
+use crate::engine::{Channels, Controller, ParamSpec, Scale, Source};
 use crate::host_params::HostBank;
 use crate::meters::{MeterShared, SCOPE_VIEW};
 
@@ -159,6 +159,11 @@ impl Backend for EngineBackend {
     fn send(&self, command: Command) {
         match command {
             Command::LoadFile(path) => self.controller.load_file(path),
+            Command::LoadBuiltin(name) => {
+                if let Some(builtin) = crate::library::builtin(&name) {
+                    self.controller.load(Source::from_bytes(builtin.bytes));
+                }
+            }
             Command::Reload => {
                 let path = self.controller.status().current.and_then(|m| m.path);
                 if let Some(path) = path {
@@ -183,6 +188,17 @@ impl Backend for EngineBackend {
                 }
             }
         }
+    }
+
+    fn library(&self) -> Vec<LibraryEntry> {
+        crate::library::LIBRARY
+            .iter()
+            .map(|b| LibraryEntry {
+                name: b.name.to_owned(),
+                about: b.about.to_owned(),
+                instrument: b.instrument,
+            })
+            .collect()
     }
 
     fn param_text(&self, index: usize, value: f32) -> String {

@@ -6,12 +6,14 @@
 mod editor;
 mod engine;
 mod host_params;
+mod library;
 mod meters;
 mod params;
 mod plugin;
 
 pub use engine::*;
 pub use host_params::slot_id;
+pub use library::{builtin, Builtin, LIBRARY};
 pub use meters::MeterShared;
 pub use params::{SavedModule, WaspParams};
 pub use plugin::{Effect, Flavor, Instrument, Wasp, WaspInstrument, WaspPlugin, INSTRUMENT_MODULE};

@@ -352,6 +352,16 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
     s.screenshot()
         .write_ppm(common::root().join("target/editor-screenshot.ppm"))
         .unwrap();
+
+    // 9. The built-in library: "Library" lists the modules that ship inside the plugin; a
+    //    click on Utility loads it, and at its defaults it passes the input unchanged.
+    s.click_word("Library");
+    s.wait_for_text(&["Tape", "Compressor", "Saturator", "Poly"]);
+    s.click_word("Utility");
+    s.wait_for_output("Utility from the library passes the input", |y| {
+        (y - 0.5).abs() < 1e-3
+    });
+    s.wait_for_text(&["Utility", "Width", "Balance"]);
     drop(s);
     let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -289,6 +289,7 @@ impl App {
                     .map(Path::to_path_buf);
                 self.browser = Some(Browser::new(start));
             }
+            self.library_menu(ui, backend);
             let has_file = self.view.module.as_ref().is_some_and(|m| m.path.is_some());
             if ui
                 .add_enabled(has_file, egui::Button::new("Reload"))
@@ -323,6 +324,29 @@ impl App {
                 }
             }
         });
+    }
+
+    /// "Library": the modules built into the plugin, instruments first in Wasp Instrument.
+    fn library_menu(&mut self, ui: &mut egui::Ui, backend: &dyn Backend) {
+        let menu = ui.menu_button("Library", |ui| {
+            let mut entries = backend.library();
+            if self.view.instrument {
+                entries.sort_by_key(|e| !e.instrument);
+            }
+            for entry in entries {
+                let label = if entry.instrument {
+                    format!("{} (instrument)", entry.name)
+                } else {
+                    entry.name.clone()
+                };
+                if ui.button(label).on_hover_text(&entry.about).clicked() {
+                    self.send(backend, Command::LoadBuiltin(entry.name));
+                    ui.close();
+                }
+            }
+        });
+        menu.response
+            .on_hover_text("Modules that come with Wasp: effects and a synth to start from");
     }
 
     fn body(&mut self, ui: &mut egui::Ui, backend: &dyn Backend) {

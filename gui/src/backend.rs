@@ -25,6 +25,12 @@ pub trait Backend: Send + Sync + 'static {
         format!("{value:.2}")
     }
 
+    /// The modules built into the plugin, which the editor lists under "Library". Called when
+    /// the list is opened.
+    fn library(&self) -> Vec<LibraryEntry> {
+        Vec::new()
+    }
+
     /// Reads a value typed for parameter `index`; `None` if it is not one.
     fn param_parse(&self, index: usize, text: &str) -> Option<f32> {
         let _ = index;
@@ -37,6 +43,8 @@ pub trait Backend: Send + Sync + 'static {
 pub enum Command {
     /// Load a `.wasm`, `.wat` or Faust `.dsp` file and swap it in.
     LoadFile(PathBuf),
+    /// Load the built-in module of this name (one of [`Backend::library`]) and swap it in.
+    LoadBuiltin(String),
     /// Load the running module's file again.
     Reload,
     /// Follow (or stop following) the running module's file: reload it when it changes.
@@ -48,6 +56,16 @@ pub enum Command {
     SetParam { index: usize, value: f32 },
     /// The gesture on parameter `index` is over.
     EndParam { index: usize },
+}
+
+/// A module built into the plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibraryEntry {
+    pub name: String,
+    /// What it does, in a line.
+    pub about: String,
+    /// Whether it plays notes.
+    pub instrument: bool,
 }
 
 /// Everything the editor draws, as of one snapshot.

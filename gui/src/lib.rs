@@ -11,7 +11,9 @@ mod state;
 mod translate;
 mod window;
 
-pub use backend::{Backend, Command, FaultView, MeterView, ModuleView, ParamView, SwapView, View};
+pub use backend::{
+    Backend, Command, FaultView, LibraryEntry, MeterView, ModuleView, ParamView, SwapView, View,
+};
 pub use browser::is_module_file;
 pub use state::{EditorState, SavedEditor, DEFAULT_SIZE, MIN_SIZE, RECENTS};
 pub use window::{open, OpenOptions};

@@ -523,6 +523,13 @@ impl DspInstance {
         Ok(())
     }
 
+    /// Passes a note or MIDI message to the module, if it has the export for it, with the time
+    /// budget of a block of the largest size.
+    pub fn event(&mut self, event: ModuleEvent) -> Result<(), Fault> {
+        let deadline = self.own_deadline();
+        self.event_until(event, deadline)
+    }
+
     /// Passes a note or MIDI message to the module, if it has the export for it, ending by
     /// `deadline`. Realtime-safe unless the module traps.
     pub(crate) fn event_until(

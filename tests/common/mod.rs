@@ -69,12 +69,17 @@ pub fn c_example_wasm(name: &str) -> Vec<u8> {
 /// Builds the Rust example crate in `examples/modules/<dir>` for wasm32-unknown-unknown (once
 /// per test binary) and returns the path of its `.wasm` file.
 pub fn rust_example_wasm(dir: &str) -> &'static Path {
-    static BUILT: Mutex<Vec<(String, &'static Path)>> = Mutex::new(Vec::new());
+    rust_crate_wasm(&example(dir))
+}
+
+/// Builds the Rust module crate at `root` for wasm32-unknown-unknown (once per test binary)
+/// and returns the path of its `.wasm` file.
+pub fn rust_crate_wasm(root: &Path) -> &'static Path {
+    static BUILT: Mutex<Vec<(PathBuf, &'static Path)>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, path)) = built.iter().find(|(d, _)| d == dir) {
+    if let Some((_, path)) = built.iter().find(|(d, _)| d == root) {
         return path;
     }
-    let root = example(dir);
     ensure_wasm32_target();
     let status = Command::new(env!("CARGO"))
         .args([
@@ -84,7 +89,7 @@ pub fn rust_example_wasm(dir: &str) -> &'static Path {
             "wasm32-unknown-unknown",
             "--quiet",
         ])
-        .current_dir(&root)
+        .current_dir(root)
         // The example is its own workspace; do not inherit this build's target directory or
         // flags.
         .env_remove("CARGO_TARGET_DIR")
@@ -94,8 +99,9 @@ pub fn rust_example_wasm(dir: &str) -> &'static Path {
         .expect("running cargo");
     assert!(
         status.success(),
-        "building examples/modules/{dir} failed; is the wasm32-unknown-unknown target \
-         installed (`rustup target add wasm32-unknown-unknown`)?"
+        "building {} failed; is the wasm32-unknown-unknown target installed (`rustup target \
+         add wasm32-unknown-unknown`)?",
+        root.display()
     );
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     let name = manifest
@@ -108,8 +114,50 @@ pub fn rust_example_wasm(dir: &str) -> &'static Path {
         root.join(format!("target/wasm32-unknown-unknown/release/{name}.wasm"))
             .into_boxed_path(),
     );
-    built.push((dir.to_owned(), path));
+    built.push((root.to_owned(), path));
     path
+}
+
+/// Builds an AssemblyScript module with the template in `sdk/assemblyscript` (its `build.mjs`:
+/// asc, then the metadata from `config`), installing the template's npm packages first if
+/// they are missing. `entry` and `config` are relative to `sdk/assemblyscript`.
+pub fn assemblyscript_wasm(entry: &str, config: &str) -> Vec<u8> {
+    static INSTALLED: Mutex<bool> = Mutex::new(false);
+    let dir = root().join("sdk/assemblyscript");
+    {
+        let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+        if !*installed && !dir.join("node_modules/assemblyscript").exists() {
+            let result = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .output()
+                .expect("npm is installed (Debian packages `nodejs` and `npm`)");
+            assert!(
+                result.status.success(),
+                "npm ci in sdk/assemblyscript: {}",
+                String::from_utf8_lossy(&result.stderr)
+            );
+        }
+        *installed = true;
+    }
+    let out = std::env::temp_dir()
+        .join(format!("wasp-as-{}", std::process::id()))
+        .join(Path::new(entry).with_extension("wasm").file_name().unwrap());
+    let result = Command::new("node")
+        .arg("build.mjs")
+        .arg(entry)
+        .arg(config)
+        .arg(&out)
+        .current_dir(&dir)
+        .output()
+        .expect("node is installed");
+    assert!(
+        result.status.success(),
+        "building {entry} with the AssemblyScript template: {}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    std::fs::read(out).unwrap()
 }
 
 /// Installs the wasm32-unknown-unknown target through rustup when it is missing, so the test
@@ -133,6 +181,11 @@ fn ensure_wasm32_target() {
         // No rustup: assume the toolchain was set up some other way; the build will tell.
         Err(_) => {}
     }
+}
+
+/// Root mean square of a signal.
+pub fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt()
 }
 
 /// Largest absolute difference between two signals of the same length.

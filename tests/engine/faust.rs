@@ -64,10 +64,6 @@ fn load(runtime: &Runtime, wasm: Vec<u8>) -> (Patch, DspInstance) {
     (patch, instance)
 }
 
-fn rms(x: &[f32]) -> f32 {
-    (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt()
-}
-
 /// Gain in dB of a mono instance at `freq`, measured on the second half of a second of sine.
 fn gain_db(instance: &mut DspInstance, freq: f32) -> f32 {
     let input = sine(freq, SR, 0.5, 0, SR as usize);

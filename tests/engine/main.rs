@@ -13,6 +13,7 @@ mod disk_cache;
 mod examples;
 mod faust;
 mod hardening;
+mod library;
 mod params;
 mod playing;
 mod sandbox;

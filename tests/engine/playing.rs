@@ -26,10 +26,6 @@ fn run_with(rig: &mut Rig, input: &[f32], transport: &Transport) -> Vec<f32> {
     out
 }
 
-fn rms(x: &[f32]) -> f32 {
-    (x.iter().map(|s| s * s).sum::<f32>() / x.len() as f32).sqrt()
-}
-
 fn note_on(key: u8, velocity: f32) -> ModuleEvent {
     ModuleEvent::NoteOn { key, velocity }
 }

@@ -1,63 +1,70 @@
-//! A stereo tremolo for Wasp, written in Rust: a 5 Hz sine LFO modulating the level by ±50 %.
+//! A stereo tremolo for Wasp, in Rust with the Wasp SDK (`sdk/rust`): a sine LFO modulating
+//! the level, 5 Hz and ±50 % by default.
 //!
-//! Stable Rust on wasm32 cannot return two floats from a function (the C ABI returns structs
-//! through memory), so this module uses the stereo frame-buffer shape of the Wasp contract:
-//! `dsp(left, right)` returns nothing and writes the output pair to `wasp_frame`, a static whose
-//! address Rust exports as an `i32` global.
+//! The LFO phase is declared state, so a live swap to a new version keeps the tremolo in time.
+
+#![no_std]
 
 use core::f32::consts::TAU;
+use wasp_sdk::{math, Module};
 
-/// Output pair `[left, right]`, read by Wasp after every `dsp` call.
-#[export_name = "wasp_frame"]
-pub static mut FRAME: [f32; 2] = [0.0; 2];
-
-/// LFO phase in cycles, declared as state so a live swap keeps the tremolo in time.
-#[export_name = "lfo_phase"]
-pub static mut PHASE: f32 = 0.0;
-
-static mut STEP: f32 = 5.0 / 48_000.0;
-
-const RATE_HZ: f32 = 5.0;
-const DEPTH: f32 = 0.5;
-
-/// Metadata read by Wasp without running the module (see docs/ABI.md).
-#[link_section = "wasp"]
-pub static METADATA: [u8; METADATA_JSON.len()] = {
-    // Copy the JSON into an array: a link section needs the bytes themselves, not a pointer.
-    let mut out = [0u8; METADATA_JSON.len()];
-    let mut i = 0;
-    while i < out.len() {
-        out[i] = METADATA_JSON[i];
-        i += 1;
-    }
-    out
-};
-const METADATA_JSON: &[u8] = br#"{"abi":1,"name":"Tremolo (Rust)","author":"Wasp examples","version":"1.0.0","channels":"stereo","state":[{"name":"lfo_phase","kind":"scalar","at":"lfo_phase"}]}"#;
-
-/// Called once before processing with the sample rate and the largest block size.
-#[no_mangle]
-pub extern "C" fn wasp_init(sample_rate: f32, _max_frames: i32) {
-    // SAFETY: Wasp calls a module from one thread at a time, so nothing else touches the statics.
-    unsafe { STEP = RATE_HZ / sample_rate };
+struct Tremolo {
+    rate: f32,
+    /// LFO cycles per sample.
+    step: f32,
+    depth: f32,
+    /// LFO phase in cycles, in declared state.
+    phase: &'static mut f32,
 }
 
-/// Called when the host resets the transport.
-#[no_mangle]
-pub extern "C" fn wasp_reset() {
-    // SAFETY: as in `wasp_init`.
-    unsafe { PHASE = 0.0 };
-}
-
-/// Processes one stereo frame, writing the result to `wasp_frame`.
-#[no_mangle]
-pub extern "C" fn dsp(left: f32, right: f32) {
-    // SAFETY: as in `wasp_init`.
-    unsafe {
-        let gain = 1.0 - DEPTH * 0.5 * (1.0 + (TAU * PHASE).sin());
-        PHASE += STEP;
-        if PHASE >= 1.0 {
-            PHASE -= 1.0;
+impl Module for Tremolo {
+    fn new(sample_rate: f32, _max_frames: usize) -> Self {
+        Tremolo {
+            rate: sample_rate,
+            step: 5.0 / sample_rate,
+            depth: 0.5,
+            phase: state::lfo_phase.take(),
         }
-        FRAME = [left * gain, right * gain];
     }
+
+    fn set_param(&mut self, index: usize, value: f32) {
+        match index {
+            param::speed => self.step = value / self.rate,
+            param::depth => self.depth = value / 100.0,
+            _ => {}
+        }
+    }
+
+    fn reset(&mut self) {
+        *self.phase = 0.0;
+    }
+
+    fn process(&mut self, channels: &mut [&mut [f32]]) {
+        let [left, right] = channels else { return };
+        let mut phase = *self.phase;
+        for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+            let gain = 1.0 - self.depth * 0.5 * (1.0 + math::sin(TAU * phase));
+            phase += self.step;
+            if phase >= 1.0 {
+                phase -= 1.0;
+            }
+            *l *= gain;
+            *r *= gain;
+        }
+        *self.phase = phase;
+    }
+}
+
+wasp_sdk::module! {
+    module: Tremolo,
+    name: "Tremolo (Rust)",
+    author: "Wasp examples",
+    version: "1.1.0",
+    channels: stereo,
+    block: 512,
+    params: [
+        { id: speed, name: "Speed", min: 0.1, max: 20.0, default: 5.0, unit: "Hz", scale: log },
+        { id: depth, name: "Depth", min: 0.0, max: 100.0, default: 50.0, unit: "%" },
+    ],
+    state: { lfo_phase: scalar f32 },
 }

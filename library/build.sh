@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Rebuilds the library's modules into library/built/, which the plugin embeds (src/library.rs).
+# Needs the Faust compiler, clang and lld, and Rust's wasm32-unknown-unknown target:
+#   apt-get install faust clang lld && rustup target add wasm32-unknown-unknown
+# The built files are committed, so building the plugin needs none of these; tests/engine/
+# library.rs checks that each one still sounds exactly like its source built afresh.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+out="$here/built"
+mkdir -p "$out"
+
+for dsp in "$here"/faust/*.dsp; do
+    name="$(basename "$dsp" .dsp)"
+    # Faust writes a JavaScript loader beside the module; Wasp needs only the module.
+    faust -lang wasm -o "$out/$name.wasm" "$dsp"
+    rm -f "$out/$name.js"
+done
+
+for c in "$here"/c/*.c; do
+    name="$(basename "$c" .c)"
+    clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -Wl,--export-dynamic \
+        -Wl,--allow-undefined -I "$root/sdk/c" -o "$out/$name.wasm" "$c"
+done
+
+for crate in "$here"/rust/*/; do
+    name="$(basename "$crate")"
+    # The paths of source files end up in panic messages: keep this machine's out of them.
+    (cd "$crate" && env -u RUSTFLAGS CARGO_TARGET_DIR="$crate/target" \
+        CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$root=wasp" \
+        cargo build --release --target wasm32-unknown-unknown --quiet)
+    cp "$crate/target/wasm32-unknown-unknown/release/wasp_${name//-/_}.wasm" "$out/$name.wasm"
+done
+ls -l "$out"
