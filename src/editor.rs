@@ -112,6 +112,11 @@ impl Backend for EngineBackend {
                     default: p.default,
                     value: values.get(i).copied().unwrap_or(p.default),
                     logarithmic: p.scale == Scale::Log,
+                    choices: p
+                        .choices
+                        .iter()
+                        .map(|c| (c.name.clone(), c.value))
+                        .collect(),
                 })
                 .collect()
         });

@@ -362,6 +362,10 @@ fn editor_draws_takes_drops_and_swaps_from_clicks() {
         (y - 0.5).abs() < 1e-3
     });
     s.wait_for_text(&["Utility", "Width", "Balance"]);
+    // A second pick from the library replaces it: Auto-pan, a Faust program.
+    s.click_word("Library");
+    s.click_word("Auto");
+    s.wait_for_text(&["Autopan", "Rate", "Depth"]);
     drop(s);
     let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -564,6 +564,10 @@ impl App {
                     .on_hover_text(format!("{} ({})", p.name, p.id));
             },
         );
+        if !p.choices.is_empty() {
+            self.choice(ui, backend, index, width);
+            return;
+        }
         let value = &mut self.params[index];
         ui.spacing_mut().slider_width = (width * 0.68 - 90.0).max(60.0);
         let slider = egui::Slider::new(value, p.min..=p.max)
@@ -593,6 +597,38 @@ impl App {
         if response.drag_stopped() {
             backend.send(Command::EndParam { index });
             self.editing = None;
+        }
+    }
+
+    /// A parameter that takes only some values: a menu of their names. Picking one is one
+    /// complete host gesture.
+    fn choice(&mut self, ui: &mut egui::Ui, backend: &dyn Backend, index: usize, width: f32) {
+        let p = &self.view.params[index];
+        let current = self.params[index];
+        let selected = p
+            .choices
+            .iter()
+            .min_by(|a, b| (a.1 - current).abs().total_cmp(&(b.1 - current).abs()))
+            .map_or(String::new(), |c| c.0.clone());
+        let mut picked = None;
+        egui::ComboBox::from_id_salt(("choice", index))
+            .selected_text(selected)
+            .width((width * 0.68 - 20.0).max(60.0))
+            .show_ui(ui, |ui| {
+                for (name, value) in &p.choices {
+                    if ui
+                        .selectable_label(*value == current, name.as_str())
+                        .clicked()
+                    {
+                        picked = Some(*value);
+                    }
+                }
+            });
+        if let Some(value) = picked {
+            self.params[index] = value;
+            backend.send(Command::BeginParam { index });
+            backend.send(Command::SetParam { index, value });
+            backend.send(Command::EndParam { index });
         }
     }
 }

@@ -172,4 +172,7 @@ pub struct ParamView {
     pub value: f32,
     /// Logarithmic scale (then `min > 0`).
     pub logarithmic: bool,
+    /// The values it takes, named, for a parameter that takes only some (then a menu shows
+    /// them instead of a slider).
+    pub choices: Vec<(String, f32)>,
 }

@@ -3,7 +3,7 @@
  * values and the hold counter are declared state, so a swap keeps the staircase in step. */
 #include "wasp.h"
 
-WASP_MODULE("Bitcrusher", "Wasp library", "1.0.0", "stereo",
+WASP_MODULE("Bitcrusher", "Wasp", "1.0.0", "stereo",
             WASP_PARAMS(WASP_PARAM("bits", "Bits", 1, 16, 8, "bits", "linear"),
                         WASP_PARAM("downsample", "Downsample", 1, 32, 4, "x", "linear"),
                         WASP_PARAM("mix", "Mix", 0, 100, 100, "%", "linear")),

@@ -24,8 +24,9 @@ export function module(fields) {
 }
 
 /** A parameter: `id` (stable, for automation), `name`, and { min, max, default, unit,
- * scale: "linear" | "log" }. Its index in `params` is what wasp_set_param receives. */
-export function param(id, name, { min, max, default: value, unit, scale }) {
+ * scale: "linear" | "log", choices: [["Sine", 0], ["Saw", 1]] }. Its index in `params` is
+ * what wasp_set_param receives; a parameter with choices only ever receives their values. */
+export function param(id, name, { min, max, default: value, unit, scale, choices }) {
   if (!/^[A-Za-z0-9_.-]+$/.test(id)) throw new Error(`param("${id}"): letters, digits, _ . -`);
   for (const [k, v] of Object.entries({ min, max, default: value })) {
     if (typeof v !== "number" || !Number.isFinite(v)) {
@@ -39,6 +40,12 @@ export function param(id, name, { min, max, default: value, unit, scale }) {
   const p = { id, name, min, max, default: value };
   if (unit !== undefined) p.unit = unit;
   if (scale !== undefined) p.scale = scale;
+  if (choices !== undefined) {
+    p.choices = choices.map(([choiceName, choiceValue]) => ({ name: choiceName, value: choiceValue }));
+    if (!p.choices.some((c) => c.value === value)) {
+      throw new Error(`param("${id}"): the default must be one of the choices' values`);
+    }
+  }
   return p;
 }
 

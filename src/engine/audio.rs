@@ -488,11 +488,7 @@ impl AudioEngine {
                 let Some(spec) = declared.get(index) else {
                     break;
                 };
-                let value = values
-                    .get(index)
-                    .copied()
-                    .unwrap_or(spec.default)
-                    .clamp(spec.min, spec.max);
+                let value = spec.limit(values.get(index).copied().unwrap_or(spec.default));
                 if let Some(v) = current.values.get_mut(index) {
                     *v = value;
                 }

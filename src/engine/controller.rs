@@ -323,7 +323,7 @@ impl Controller {
         if module.generation != bank.generation() || value.is_nan() {
             return false;
         }
-        bank.set(index, value.clamp(p.min, p.max));
+        bank.set(index, p.limit(value));
         true
     }
 

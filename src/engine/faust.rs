@@ -39,7 +39,8 @@ use wasmparser::{DataKind, ExternalKind, Operator, Parser, Payload, TypeRef};
 
 use super::error::LoadError;
 use super::metadata::{
-    Address, Channels, Metadata, ParamSpec, RegionKind, Scale, StateRegion, SECTION_NAME,
+    Address, Channels, Choice, Metadata, ParamSpec, RegionKind, Scale, StateRegion, MAX_CHOICES,
+    SECTION_NAME,
 };
 use super::params::MAX_PARAMS;
 use super::patch::fnv1a;
@@ -227,18 +228,67 @@ fn controls(items: &[Value], out: &mut Vec<Control>) {
             Some("log") if min > 0.0 => Scale::Log,
             _ => Scale::Linear,
         };
+        let choices = match (kind, meta(item, "style")) {
+            ("checkbox", _) => vec![choice("Off", 0.0), choice("On", 1.0)],
+            (_, Some(style)) => menu(style, min, max),
+            _ => Vec::new(),
+        };
+        let mut spec = ParamSpec {
+            id,
+            name: label.to_owned(),
+            min,
+            max,
+            default: default.clamp(min.min(max), max.max(min)),
+            unit: meta(item, "unit").unwrap_or("").to_owned(),
+            scale,
+            choices,
+        };
+        // Faust's `init` need not be one of a menu's values.
+        spec.default = spec.limit(spec.default);
         out.push(Control {
-            spec: ParamSpec {
-                id,
-                name: label.to_owned(),
-                min,
-                max,
-                default: default.clamp(min.min(max), max.max(min)),
-                unit: meta(item, "unit").unwrap_or("").to_owned(),
-                scale,
-            },
+            spec,
             zone: zone as u32,
         });
+    }
+}
+
+fn choice(name: &str, value: f32) -> Choice {
+    Choice {
+        name: name.to_owned(),
+        value,
+    }
+}
+
+/// The entries of a `[style:menu{'Sine':0;'Saw':1}]` (or `radio{...}`) control. Nothing (a
+/// plain slider) unless every entry is named, inside the range and of its own value, and
+/// there are 2 to [`MAX_CHOICES`] of them.
+fn menu(style: &str, min: f32, max: f32) -> Vec<Choice> {
+    let Some(body) = ["menu{", "radio{"]
+        .iter()
+        .find_map(|prefix| style.trim().strip_prefix(prefix))
+        .and_then(|rest| rest.strip_suffix('}'))
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<Choice> = Vec::new();
+    for entry in body.split(';').filter(|e| !e.trim().is_empty()) {
+        let Some((name, value)) = entry.rsplit_once(':') else {
+            return Vec::new();
+        };
+        let name = name.trim().trim_matches('\'').trim();
+        let Ok(value) = value.trim().parse::<f32>() else {
+            return Vec::new();
+        };
+        if name.is_empty() || !(min..=max).contains(&value) || out.iter().any(|c| c.value == value)
+        {
+            return Vec::new();
+        }
+        out.push(choice(name, value));
+    }
+    if (2..=MAX_CHOICES).contains(&out.len()) {
+        out
+    } else {
+        Vec::new()
     }
 }
 

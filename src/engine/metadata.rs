@@ -140,11 +140,59 @@ pub struct ParamSpec {
     pub unit: String,
     #[serde(default)]
     pub scale: Scale,
+    /// For a parameter that takes only some values (a waveform, a mode, an on/off switch):
+    /// each with its name, in the order the host and the editor list them. Other values snap
+    /// to the nearest of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<Choice>,
 }
 
+/// One value of a parameter with [`ParamSpec::choices`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Choice {
+    pub name: String,
+    pub value: f32,
+}
+
+/// Most choices one parameter may have.
+pub const MAX_CHOICES: usize = 128;
+
 impl ParamSpec {
+    /// `plain` as the module may receive it: inside the range, and one of the choices if the
+    /// parameter has them.
+    pub fn limit(&self, plain: f32) -> f32 {
+        let v = if plain.is_nan() {
+            self.default
+        } else {
+            plain.clamp(self.min, self.max)
+        };
+        match self.nearest_choice(v) {
+            Some(i) => self.choices[i].value,
+            None => v,
+        }
+    }
+
+    /// The index of the choice nearest to `plain`, for a parameter with choices.
+    fn nearest_choice(&self, plain: f32) -> Option<usize> {
+        (0..self.choices.len()).min_by(|&a, &b| {
+            let da = (self.choices[a].value - plain).abs();
+            let db = (self.choices[b].value - plain).abs();
+            da.total_cmp(&db)
+        })
+    }
+
     /// Where `plain` lies in the range, from 0 to 1, on the parameter's scale.
     pub fn normalize(&self, plain: f32) -> f32 {
+        // Choices are spread evenly along the host's range, in their order.
+        if let Some(i) = self.nearest_choice(plain) {
+            let last = self.choices.len() - 1;
+            return if last == 0 {
+                0.0
+            } else {
+                i as f32 / last as f32
+            };
+        }
         let v = plain.clamp(self.min, self.max);
         let n = match self.scale {
             Scale::Linear => (v - self.min) / (self.max - self.min),
@@ -164,6 +212,10 @@ impl ParamSpec {
         } else {
             0.0
         };
+        if !self.choices.is_empty() {
+            let last = self.choices.len() - 1;
+            return self.choices[(n * last as f32).round() as usize].value;
+        }
         let v = match self.scale {
             Scale::Linear => self.min + n * (self.max - self.min),
             Scale::Log => self.min * (self.max / self.min).powf(n),
@@ -174,6 +226,9 @@ impl ParamSpec {
     /// The value as a musician reads it, in the parameter's unit: "1.20 kHz", "-6.0 dB",
     /// "350 ms", "1.50 s".
     pub fn format(&self, plain: f32) -> String {
+        if let Some(i) = self.nearest_choice(plain) {
+            return self.choices[i].name.clone();
+        }
         let (value, unit) = match self.unit.as_str() {
             "Hz" if plain.abs() >= 1000.0 => (plain / 1000.0, "kHz"),
             "ms" if plain.abs() >= 1000.0 => (plain / 1000.0, "s"),
@@ -213,6 +268,13 @@ impl ParamSpec {
     /// form of it ("1.2 kHz", "1.2k" for Hz; "1.5 s" for ms). Clamped to the range.
     pub fn parse(&self, text: &str) -> Option<f32> {
         let text = text.trim();
+        if let Some(c) = self
+            .choices
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(text))
+        {
+            return Some(c.value);
+        }
         let split = text
             .char_indices()
             .find(|&(i, c)| {
@@ -233,7 +295,7 @@ impl ParamSpec {
             _ => return None,
         };
         let value = number * factor;
-        value.is_finite().then(|| value.clamp(self.min, self.max))
+        value.is_finite().then(|| self.limit(value))
     }
 }
 
@@ -282,6 +344,44 @@ pub enum RegionKind {
 pub enum Address {
     Bytes(u32),
     Global(String),
+}
+
+/// A parameter's choices: at least two, at most [`MAX_CHOICES`], named, inside the range, no
+/// value twice, and the default among them.
+fn check_choices(p: &ParamSpec) -> Result<(), LoadError> {
+    let bad = |why: String| {
+        Err(LoadError::Metadata(format!(
+            "parameter \"{}\": {why}",
+            p.id
+        )))
+    };
+    if p.choices.len() < 2 || p.choices.len() > MAX_CHOICES {
+        return bad(format!(
+            "\"choices\" needs 2 to {MAX_CHOICES} entries, got {}",
+            p.choices.len()
+        ));
+    }
+    for (i, c) in p.choices.iter().enumerate() {
+        if c.name.trim().is_empty() {
+            return bad(format!("choice {} has no name", i + 1));
+        }
+        if !(p.min..=p.max).contains(&c.value) {
+            return bad(format!(
+                "choice \"{}\" has value {} outside the range {}..{}",
+                c.name, c.value, p.min, p.max
+            ));
+        }
+        if p.choices[..i].iter().any(|d| d.value == c.value) {
+            return bad(format!("two choices have the value {}", c.value));
+        }
+    }
+    if !p.choices.iter().any(|c| c.value == p.default) {
+        return bad(format!(
+            "the default {} is not one of the choices' values",
+            p.default
+        ));
+    }
+    Ok(())
 }
 
 impl Metadata {
@@ -342,6 +442,9 @@ impl Metadata {
                     "parameter \"{}\" has default {} outside its range {}..{}",
                     p.id, p.default, p.min, p.max
                 )));
+            }
+            if !p.choices.is_empty() {
+                check_choices(p)?;
             }
             if p.scale == Scale::Log && p.min <= 0.0 {
                 return Err(LoadError::Metadata(format!(
@@ -421,6 +524,7 @@ mod tests {
 
     fn spec(min: f32, max: f32, unit: &str, scale: Scale) -> ParamSpec {
         ParamSpec {
+            choices: Vec::new(),
             id: "p".into(),
             name: "P".into(),
             min,
@@ -481,5 +585,50 @@ mod tests {
         assert!(err.contains("tail"), "{err}");
         let err = Metadata::parse(b"{not json").unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn choices_snap_name_and_step_evenly() {
+        let meta = Metadata::parse(
+            br#"{"params":[{"id":"shape","name":"Shape","min":0,"max":10,"default":4,
+                "choices":[{"name":"Sine","value":0},{"name":"Saw","value":4},
+                           {"name":"Square","value":10}]}]}"#,
+        )
+        .unwrap();
+        let p = &meta.params[0];
+        assert_eq!(p.limit(1.9), 0.0);
+        assert_eq!(p.limit(2.1), 4.0);
+        assert_eq!(p.limit(99.0), 10.0);
+        assert_eq!(p.limit(f32::NAN), 4.0);
+        assert_eq!(p.normalize(4.0), 0.5);
+        assert_eq!(p.denormalize(0.74), 4.0);
+        assert_eq!(p.denormalize(0.76), 10.0);
+        assert_eq!(p.format(3.0), "Saw");
+        assert_eq!(p.parse("SQUARE"), Some(10.0));
+        assert_eq!(p.parse("8"), Some(10.0));
+    }
+
+    #[test]
+    fn bad_choices_are_refused_with_the_reason() {
+        let check = |choices: &str, default: f32| {
+            let text = format!(
+                r#"{{"params":[{{"id":"m","name":"M","min":0,"max":2,"default":{default},
+                    "choices":{choices}}}]}}"#
+            );
+            match Metadata::parse(text.as_bytes()) {
+                Err(LoadError::Metadata(m)) => m,
+                other => panic!("{choices}: {other:?}"),
+            }
+        };
+        let one = r#"[{"name":"A","value":0}]"#;
+        assert!(check(one, 0.0).contains("2 to 128"));
+        let outside = r#"[{"name":"A","value":0},{"name":"B","value":5}]"#;
+        assert!(check(outside, 0.0).contains("outside the range"));
+        let twice = r#"[{"name":"A","value":1},{"name":"B","value":1}]"#;
+        assert!(check(twice, 1.0).contains("two choices"));
+        let default = r#"[{"name":"A","value":0},{"name":"B","value":2}]"#;
+        assert!(check(default, 1.0).contains("not one of the choices"));
+        let unnamed = r#"[{"name":" ","value":0},{"name":"B","value":2}]"#;
+        assert!(check(unnamed, 0.0).contains("no name"));
     }
 }

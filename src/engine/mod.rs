@@ -84,8 +84,8 @@ pub use handoff::Prepared;
 pub use imports::IMPORT_MODULE;
 pub use instance::{DspInstance, Entry, ProcessConfig};
 pub use metadata::{
-    Address, Channels, Endless, Metadata, ParamSpec, RegionKind, Scale, StateRegion, Tail,
-    CONTRACT_VERSION, SECTION_NAME,
+    Address, Channels, Choice, Endless, Metadata, ParamSpec, RegionKind, Scale, StateRegion, Tail,
+    CONTRACT_VERSION, MAX_CHOICES, SECTION_NAME,
 };
 pub use migrate::{Crossfade, SwapReport, STAGE_BYTES};
 pub use params::MAX_PARAMS;

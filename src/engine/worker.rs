@@ -666,7 +666,7 @@ impl Worker {
                 .map(|p| {
                     old.and_then(|m| m.metadata.params.iter().position(|q| q.id == p.id))
                         .and_then(|j| values.get(j))
-                        .map_or(p.default, |v| v.clamp(p.min, p.max))
+                        .map_or(p.default, |v| p.limit(*v))
                 })
                 .collect();
         }
@@ -682,7 +682,7 @@ impl Worker {
             .iter()
             .map(|p| {
                 old.and_then(|m| m.metadata.params.iter().position(|q| q.id == p.id))
-                    .map_or(p.default, |j| bank.value(j).clamp(p.min, p.max))
+                    .map_or(p.default, |j| p.limit(bank.value(j)))
             })
             .collect()
     }
@@ -865,7 +865,7 @@ fn saved_values(patch: &Patch, saved: &[(String, f32)]) -> Vec<f32> {
             saved
                 .iter()
                 .find(|(id, v)| *id == p.id && !v.is_nan())
-                .map_or(p.default, |(_, v)| v.clamp(p.min, p.max))
+                .map_or(p.default, |(_, v)| p.limit(*v))
         })
         .collect()
 }

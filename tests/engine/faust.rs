@@ -134,6 +134,56 @@ fn a_faust_oscillator_with_no_input_plays_its_frequency() {
     assert!((peak - 0.5).abs() < 0.01, "{peak}");
 }
 
+/// Menus, radio buttons and checkboxes become parameters with named choices; a menu whose
+/// entries Wasp cannot use stays a plain slider.
+#[test]
+fn faust_menus_and_checkboxes_become_named_choices() {
+    let runtime = Runtime::new().unwrap();
+    let source = r#"import("stdfaust.lib");
+shape = nentry("shape [style:menu{'Sine':0;'Triangle':1;'Square':2}]", 1, 0, 2, 1);
+octave = hslider("octave [style:radio{'Low':-1;'Mid':0;'High':1}]", 0, -1, 1, 1);
+mute = checkbox("mute");
+odd = nentry("odd [style:menu{'A':0;'B':9}]", 0, 0, 2, 1);
+process = (shape + octave * 10 + odd * 100) * (1 - mute);"#;
+    let (patch, mut osc) = load(&runtime, faust("choices", source));
+    let params = &patch.metadata().params;
+    let index = |id: &str| params.iter().position(|p| p.id == id).unwrap();
+    let names = |id: &str| -> Vec<(String, f32)> {
+        params[index(id)]
+            .choices
+            .iter()
+            .map(|c| (c.name.clone(), c.value))
+            .collect()
+    };
+    let pairs = |list: &[(&str, f32)]| -> Vec<(String, f32)> {
+        list.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+    };
+    assert_eq!(
+        names("shape"),
+        pairs(&[("Sine", 0.0), ("Triangle", 1.0), ("Square", 2.0)])
+    );
+    assert_eq!(
+        names("octave"),
+        pairs(&[("Low", -1.0), ("Mid", 0.0), ("High", 1.0)])
+    );
+    assert_eq!(names("mute"), pairs(&[("Off", 0.0), ("On", 1.0)]));
+    // 'B':9 lies outside 0..2, so that menu is a slider.
+    assert!(names("odd").is_empty());
+    let shape = &params[index("shape")];
+    assert_eq!(shape.format(1.0), "Triangle");
+    // The program hears the values: Square, High, not muted.
+    let octave = &params[index("octave")];
+    osc.set_param(index("shape"), shape.limit(1.8)).unwrap();
+    osc.set_param(index("octave"), octave.limit(0.9)).unwrap();
+    let mut out = vec![0.0f32; 512];
+    osc.process(&mut [&mut out]).unwrap();
+    assert_eq!(out[511], 12.0);
+    let mute = &params[index("mute")];
+    osc.set_param(index("mute"), mute.limit(0.7)).unwrap();
+    osc.process(&mut [&mut out]).unwrap();
+    assert_eq!(out[511], 0.0);
+}
+
 #[test]
 fn a_faust_reverb_rings_on_and_stays_bounded() {
     let runtime = Runtime::new().unwrap();

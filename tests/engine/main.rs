@@ -10,6 +10,7 @@ mod common;
 mod block;
 mod contract_errors;
 mod disk_cache;
+mod docs;
 mod examples;
 mod faust;
 mod hardening;

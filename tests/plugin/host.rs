@@ -99,6 +99,40 @@ fn module_parameters_are_host_parameters_with_names_units_and_texts() {
     assert!(host.param_id("On crash").is_some());
 }
 
+/// A module parameter with named choices (a waveform): the host reads the names as the values'
+/// text, can type a name back, moves between the choices in equal steps of its range, and the
+/// module only ever receives one of the choices' values.
+const CHOOSER: &str = r#"(module
+  (@custom "wasp" "{\"name\":\"Chooser\",\"params\":[{\"id\":\"shape\",\"name\":\"Shape\",\"min\":0,\"max\":1,\"default\":0,\"choices\":[{\"name\":\"Sine\",\"value\":0},{\"name\":\"Saw\",\"value\":0.4},{\"name\":\"Square\",\"value\":1}]}]}")
+  (global $shape (mut f32) (f32.const 0))
+  (func (export "wasp_set_param") (param $i i32) (param $v f32) (global.set $shape (local.get $v)))
+  (func (export "dsp") (param $l f32) (param $r f32) (result f32 f32)
+    (global.get $shape) (global.get $shape)))"#;
+
+#[test]
+fn choices_are_named_values_for_the_host_and_the_module() {
+    let mut host = playing(CHOOSER.as_bytes(), &[]);
+    let shape = by_name(&host.param_infos(), "Shape").id;
+    assert_eq!(host.value_to_text(shape, 0.0).unwrap(), "Sine");
+    assert_eq!(host.value_to_text(shape, 0.5).unwrap(), "Saw");
+    assert_eq!(host.value_to_text(shape, 0.8).unwrap(), "Square");
+    assert_eq!(host.text_to_value(shape, "square").unwrap(), 1.0);
+    assert_eq!(host.text_to_value(shape, "0.45").unwrap(), 0.5);
+    // Automation between two choices reaches the module as the nearer one's value.
+    let input = vec![0.0f32; BLOCK];
+    for (normalized, want) in [(0.4, 0.4), (0.7, 0.4), (0.8, 1.0), (0.1, 0.0)] {
+        let mut events = EventBuffer::new();
+        events.push(&ParamValueEvent::new(
+            0,
+            shape,
+            Pckn::match_all(),
+            normalized,
+        ));
+        let (l, _) = host.process_with_events(&input, &input, &events);
+        assert_eq!(l[BLOCK - 1], want, "host value {normalized}");
+    }
+}
+
 #[test]
 fn a_parameter_event_changes_the_output_from_its_frame_on() {
     let mut host = playing(GAINER.as_bytes(), &[]);

@@ -289,6 +289,8 @@ impl Ring {
 /// [params: [
 ///     { id: cutoff, name: "Cutoff", min: 20.0, max: 20000.0, default: 1000.0,
 ///       unit: "Hz", scale: log },       unit and scale (linear or log) may be left out
+///     { id: shape, name: "Shape", min: 0.0, max: 2.0, default: 0.0,
+///       choices: ["Sine" = 0.0, "Saw" = 1.0, "Square" = 2.0] },
 /// ],]
 /// [state: {
 ///     z1: array [f32; 2],               f32, i32 or u32 elements
@@ -322,6 +324,10 @@ macro_rules! module {
                 default: $pdefault:literal
                 $(, unit: $punit:literal)?
                 $(, scale: $pscale:ident)?
+                $(, choices: [
+                    $pc1name:literal = $pc1value:literal
+                    $(, $pcname:literal = $pcvalue:literal)* $(,)?
+                ])?
                 $(,)?
             }),* $(,)?
         ],)?
@@ -346,6 +352,15 @@ macro_rules! module {
                     ",\"default\":", stringify!($pdefault),
                     $(",\"unit\":", stringify!($punit),)?
                     $(",\"scale\":\"", stringify!($pscale), "\"",)?
+                    $(
+                        ",\"choices\":[{\"name\":", stringify!($pc1name),
+                        ",\"value\":", stringify!($pc1value), "}",
+                        $(
+                            ",{\"name\":", stringify!($pcname),
+                            ",\"value\":", stringify!($pcvalue), "}",
+                        )*
+                        "]",
+                    )?
                     "}"
                 ),
             )*)?];
@@ -387,7 +402,7 @@ macro_rules! module {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __wasp_first {
-    ($first:expr, $($rest:tt)*) => {
+    ($first:expr $(, $rest:expr)*) => {
         $first
     };
 }

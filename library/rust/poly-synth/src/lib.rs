@@ -216,7 +216,7 @@ impl Module for PolySynth {
 wasp_sdk::module! {
     module: PolySynth,
     name: "Poly synth",
-    author: "Wasp library",
+    author: "Wasp",
     version: "1.0.0",
     channels: stereo,
     block: 512,

@@ -133,7 +133,7 @@ impl Module for TapeDelay {
 wasp_sdk::module! {
     module: TapeDelay,
     name: "Tape delay",
-    author: "Wasp library",
+    author: "Wasp",
     version: "1.0.0",
     channels: stereo,
     block: 512,
