@@ -41,8 +41,25 @@ pub fn rust_tremolo_wasm() -> &'static Path {
 /// Builds `examples/modules/c/<name>.c` with clang and wasm-ld through `sdk/c/wasp.h` (the
 /// build line docs/ABI.md gives) and returns the `.wasm` bytes.
 pub fn c_example_wasm(name: &str) -> Vec<u8> {
+    clang_wasm(&example(&format!("c/{name}.c")))
+}
+
+/// Runs a build command and fails the test with its error output if it fails.
+pub fn run_ok(command: &mut Command) {
+    let result = command.output().expect("the compiler is installed");
+    assert!(
+        result.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+/// Builds a C module with clang and wasm-ld through `sdk/c/wasp.h`, with the build line the
+/// header gives, and returns the `.wasm` bytes.
+pub fn clang_wasm(source: &Path) -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("wasp-c-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let name = source.file_stem().unwrap().to_string_lossy();
     let out = dir.join(format!("{name}.wasm"));
     let result = Command::new("clang")
         .args(["--target=wasm32", "-O2", "-nostdlib"])
@@ -55,12 +72,13 @@ pub fn c_example_wasm(name: &str) -> Vec<u8> {
         .arg(root().join("sdk/c"))
         .arg("-o")
         .arg(&out)
-        .arg(example(&format!("c/{name}.c")))
+        .arg(source)
         .output()
         .expect("clang and lld are installed (Debian packages `clang` and `lld`)");
     assert!(
         result.status.success(),
-        "building examples/modules/c/{name}.c: {}",
+        "building {}: {}",
+        source.display(),
         String::from_utf8_lossy(&result.stderr)
     );
     std::fs::read(out).unwrap()

@@ -322,92 +322,82 @@ fn a_swap_between_per_sample_and_block_carries_the_filter_memory() {
     assert!(back.iter().all(|&x| x >= after[511] && x <= 1.0));
 }
 
-/// The C SDK (`sdk/c/wasp.h`): its gain and block one-pole load with the metadata the macros
-/// wrote, and sound exactly like the WAT references.
-/// The SDKs' gain and one-pole against the WAT references, sample for sample: the Rust SDK
-/// here (its one-pole is compared at every host block size above), the C SDK below.
-#[test]
-fn rust_sdk_gain_sounds_like_the_wat_reference() {
-    let signal = input(5000);
-    let rt = runtime(true);
-    let mut rust = instance(
-        &rt,
-        Source::from_file(rust_example_wasm("rust-gain")).unwrap(),
-        512,
-    )
-    .unwrap();
-    let mut wat = instance(&rt, Source::from_file(example("gain.wat")).unwrap(), 512).unwrap();
-    // gain.wat halves the signal: 20 log10(0.5) dB, which the module turns back into a factor
-    // through `powf`, so the two agree to the rounding of that factor. The gain glides to the
-    // new setting over a few milliseconds; compare once it has arrived.
-    rust.set_param(0, 20.0 * 0.5f32.log10()).unwrap();
-    render(&mut rust, 512, &input(4800));
-    for host_block in [512, 100] {
-        let got = render(&mut rust, host_block, &signal);
-        let want = render(&mut wat, host_block, &signal);
-        for c in 0..2 {
-            let diff = max_diff(&got[c], &want[c]);
-            assert!(diff <= 1e-7, "block {host_block}, channel {c}: {diff}");
-        }
-    }
-}
+// The SDKs: each one's one-pole and gain against the WAT references, sample for sample.
 
-/// The AssemblyScript template (a one-pole) and its gain example against the WAT references,
-/// built with the real AssemblyScript compiler from npm.
-#[test]
-fn assemblyscript_modules_sound_like_the_wat_references() {
+/// A block one-pole built with an SDK against `onepole.wat`, in host blocks shorter and
+/// longer than its buffers: the same samples, to the bit. Its metadata declares the cutoff and
+/// the state "z1".
+fn assert_onepole_matches_wat(rt: &Runtime, bytes: Vec<u8>, sdk: &str) {
     let signal = input(5000);
-    let rt = runtime(true);
-    let onepole = rt
-        .compile(Source::from_bytes(assemblyscript_wasm(
-            "assembly/index.ts",
-            "wasp.config.mjs",
-        )))
-        .unwrap();
+    let onepole = rt.compile(Source::from_bytes(bytes)).unwrap();
     let meta = onepole.metadata();
-    assert_eq!(meta.name, "One-pole low-pass 1 kHz (AssemblyScript)");
+    assert_eq!(meta.params.len(), 1, "{sdk}");
     assert_eq!(
-        (meta.params[0].id.as_str(), meta.state[0].name.as_str()),
-        ("cutoff", "z1")
+        (meta.params[0].id.as_str(), meta.params[0].unit.as_str()),
+        ("cutoff", "Hz"),
+        "{sdk}"
     );
+    assert_eq!(meta.state[0].name, "z1", "{sdk}");
     for host_block in [64, 1024, 3000] {
         let config = ProcessConfig {
             sample_rate: SR,
             max_frames: 4096,
         };
-        let mut module = DspInstance::new(&rt, &onepole, config).unwrap();
-        assert_eq!(module.entry(), Entry::Block);
-        let mut wat = instance(
-            &rt,
-            Source::from_file(example("onepole.wat")).unwrap(),
-            4096,
-        )
-        .unwrap();
+        let mut module = DspInstance::new(rt, &onepole, config).unwrap();
+        assert_eq!(module.entry(), Entry::Block, "{sdk}");
+        let mut wat =
+            instance(rt, Source::from_file(example("onepole.wat")).unwrap(), 4096).unwrap();
         assert_eq!(
             render(&mut module, host_block, &signal),
             render(&mut wat, host_block, &signal),
-            "AssemblyScript one-pole in host blocks of {host_block}"
+            "{sdk} one-pole in host blocks of {host_block}"
         );
-    }
-
-    // The gain, set to gain.wat's factor of 0.5 once it has glided there: equal to the
-    // rounding of that factor, as for the Rust SDK's gain.
-    let gain = Source::from_bytes(assemblyscript_wasm(
-        "examples/gain.ts",
-        "examples/gain.config.mjs",
-    ));
-    let mut module = instance(&rt, gain, 512).unwrap();
-    let mut wat = instance(&rt, Source::from_file(example("gain.wat")).unwrap(), 512).unwrap();
-    module.set_param(0, 20.0 * 0.5f32.log10()).unwrap();
-    render(&mut module, 512, &input(4800));
-    let got = render(&mut module, 512, &signal);
-    let want = render(&mut wat, 512, &signal);
-    for c in 0..2 {
-        let diff = max_diff(&got[c], &want[c]);
-        assert!(diff <= 1e-7, "channel {c}: {diff}");
     }
 }
 
+/// A gain in dB built with an SDK against `gain.wat`, which halves the signal. The module is
+/// set to 20 log10(0.5) dB, which it turns back into a factor through `powf`, so the two agree
+/// to the rounding of that factor; it glides to a new setting over a few milliseconds, so the
+/// comparison starts once it has arrived.
+fn assert_gain_matches_wat(rt: &Runtime, source: Source, sdk: &str) {
+    let signal = input(5000);
+    let mut module = instance(rt, source, 512).unwrap();
+    let mut wat = instance(rt, Source::from_file(example("gain.wat")).unwrap(), 512).unwrap();
+    module.set_param(0, 20.0 * 0.5f32.log10()).unwrap();
+    render(&mut module, 512, &input(4800));
+    for host_block in [512, 100] {
+        let got = render(&mut module, host_block, &signal);
+        let want = render(&mut wat, host_block, &signal);
+        for c in 0..2 {
+            let diff = max_diff(&got[c], &want[c]);
+            assert!(
+                diff <= 1e-7,
+                "{sdk} gain, block {host_block}, channel {c}: {diff}"
+            );
+        }
+    }
+}
+
+/// The Rust SDK: its gain (the one-pole is compared at every host block size above).
+#[test]
+fn rust_sdk_gain_sounds_like_the_wat_reference() {
+    let rt = runtime(true);
+    let gain = Source::from_file(rust_example_wasm("rust-gain")).unwrap();
+    assert_gain_matches_wat(&rt, gain, "Rust SDK");
+}
+
+/// The AssemblyScript template (a one-pole) and its gain example, built with the real
+/// AssemblyScript compiler from npm.
+#[test]
+fn assemblyscript_modules_sound_like_the_wat_references() {
+    let rt = runtime(true);
+    let onepole = assemblyscript_wasm("assembly/index.ts", "wasp.config.mjs");
+    assert_onepole_matches_wat(&rt, onepole, "AssemblyScript");
+    let gain = assemblyscript_wasm("examples/gain.ts", "examples/gain.config.mjs");
+    assert_gain_matches_wat(&rt, Source::from_bytes(gain), "AssemblyScript");
+}
+
+/// The C SDK (`sdk/c/wasp.h`): its fixed -6 dB gain and its block one-pole.
 #[test]
 fn c_sdk_modules_sound_like_the_wat_references() {
     let signal = input(5000);
@@ -430,34 +420,5 @@ fn c_sdk_modules_sound_like_the_wat_references() {
         render(&mut c_gain, 512, &signal),
         render(&mut wat_gain, 512, &signal)
     );
-
-    let onepole = rt
-        .compile(Source::from_bytes(c_example_wasm("onepole")))
-        .unwrap();
-    let meta = onepole.metadata();
-    assert_eq!(meta.params.len(), 1);
-    assert_eq!(
-        (meta.params[0].id.as_str(), meta.params[0].unit.as_str()),
-        ("cutoff", "Hz")
-    );
-    assert_eq!(meta.state[0].name, "z1");
-    for host_block in [64, 1024, 3000] {
-        let config = ProcessConfig {
-            sample_rate: SR,
-            max_frames: 4096,
-        };
-        let mut c = DspInstance::new(&rt, &onepole, config).unwrap();
-        assert_eq!(c.entry(), Entry::Block);
-        let mut wat = instance(
-            &rt,
-            Source::from_file(example("onepole.wat")).unwrap(),
-            4096,
-        )
-        .unwrap();
-        assert_eq!(
-            render(&mut c, host_block, &signal),
-            render(&mut wat, host_block, &signal),
-            "C one-pole in host blocks of {host_block}"
-        );
-    }
+    assert_onepole_matches_wat(&rt, c_example_wasm("onepole"), "C SDK");
 }

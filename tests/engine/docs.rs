@@ -51,15 +51,6 @@ fn play(bytes: Vec<u8>, value: f32) -> (f32, String, String, String) {
     (out, meta.name, param.id.clone(), param.unit.clone())
 }
 
-fn build_ok(command: &mut Command) {
-    let result = command.output().expect("the compiler is installed");
-    assert!(
-        result.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-}
-
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("wasp-docs-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -122,7 +113,7 @@ fn the_c_page_builds_a_drive_whose_slider_works() {
             &root().join("sdk/c").display().to_string(),
         );
     let words: Vec<&str> = line.split_whitespace().collect();
-    build_ok(Command::new(words[0]).args(&words[1..]).current_dir(&dir));
+    run_ok(Command::new(words[0]).args(&words[1..]).current_dir(&dir));
     let wasm = std::fs::read(dir.join("drive.wasm")).unwrap();
     let (out, name, id, unit) = play(wasm, 20.0);
     assert_eq!(
@@ -170,4 +161,105 @@ fn the_assemblyscript_and_faust_pages_quote_their_files() {
         0,
         &root().join("examples/faust/lowpass.dsp"),
     );
+}
+
+/// The Rust SDK's macro with the options no example uses: a mono module, latency, tail, a
+/// block of 64 frames, an `i32` scalar, named choices, no `author` or `version`, and no
+/// parameters' `unit`. What it declares is what Wasp reads, and `dsp` and `wasp_process` agree.
+#[test]
+fn the_rust_sdk_macro_takes_every_option() {
+    let dir = scratch("sdk-options");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"sdk-options\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [workspace]\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n\
+             wasp-sdk = {{ path = \"{}\" }}\n\n[profile.release]\npanic = \"abort\"\n",
+            root().join("sdk/rust").display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        r#"#![no_std]
+use wasp_sdk::Module;
+
+struct Halver { factor: f32, count: &'static mut i32 }
+
+impl Module for Halver {
+    fn new(_sample_rate: f32, _max_frames: usize) -> Self {
+        Halver { factor: 0.5, count: state::blocks.take() }
+    }
+    fn set_param(&mut self, index: usize, value: f32) {
+        if index == param::amount {
+            self.factor = value;
+        }
+    }
+    fn process(&mut self, channels: &mut [&mut [f32]]) {
+        *self.count += 1;
+        for x in channels[0].iter_mut() {
+            *x *= self.factor;
+        }
+    }
+}
+
+wasp_sdk::module! {
+    module: Halver,
+    name: "Halver",
+    channels: mono,
+    block: 64,
+    latency: 64,
+    tail: 1.5,
+    params: [
+        { id: amount, name: "Amount", min: 0.0, max: 1.0, default: 0.5,
+          choices: ["Quarter" = 0.25, "Half" = 0.5, "Whole" = 1.0] },
+    ],
+    state: { blocks: scalar i32 },
+}
+"#,
+    )
+    .unwrap();
+    let wasm = std::fs::read(rust_crate_wasm(&dir)).unwrap();
+    let runtime = Runtime::with_options(wasp::RuntimeOptions {
+        block_processing: true,
+        ..wasp::RuntimeOptions::default()
+    })
+    .unwrap();
+    let patch = runtime.compile(Source::from_bytes(wasm.clone())).unwrap();
+    let meta = patch.metadata();
+    assert_eq!(meta.name, "Halver");
+    assert_eq!(meta.channels, Some(wasp::Channels::Mono));
+    assert_eq!(meta.latency, 64);
+    assert_eq!(meta.tail, wasp::Tail::Seconds(1.5));
+    let names: Vec<&str> = meta.params[0]
+        .choices
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["Quarter", "Half", "Whole"]);
+    assert_eq!(meta.state[0].name, "blocks");
+
+    // A 200-frame host block, longer than the module's 64-frame buffers, comes out scaled by
+    // the chosen amount, through `wasp_process` in pieces and through `dsp` alike.
+    let config = ProcessConfig {
+        sample_rate: SR,
+        max_frames: 512,
+    };
+    let input: Vec<f32> = (0..200).map(|n| n as f32 / 200.0).collect();
+    let want: Vec<f32> = input.iter().map(|x| x * 0.25).collect();
+    for block_processing in [true, false] {
+        let runtime = Runtime::with_options(wasp::RuntimeOptions {
+            block_processing,
+            ..wasp::RuntimeOptions::default()
+        })
+        .unwrap();
+        let patch = runtime.compile(Source::from_bytes(wasm.clone())).unwrap();
+        let mut inst = DspInstance::new(&runtime, &patch, config).unwrap();
+        inst.set_param(0, 0.25).unwrap();
+        let mut x = input.clone();
+        inst.process(&mut [&mut x]).unwrap();
+        assert_eq!(x, want, "block processing {block_processing}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,18 +26,13 @@ fn faust_with(name: &str, source: &str, options: &[&str]) -> Vec<u8> {
     let dsp = dir.join(format!("{name}.dsp"));
     std::fs::write(&dsp, source).unwrap();
     let wasm = dir.join(format!("{name}.wasm"));
-    let out = Command::new("faust")
-        .args(["-lang", "wasm"])
-        .args(options)
-        .arg(&dsp)
-        .arg("-o")
-        .arg(&wasm)
-        .output()
-        .expect("the Faust compiler (Debian package `faust`) is installed");
-    assert!(
-        out.status.success(),
-        "faust: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("faust")
+            .args(["-lang", "wasm"])
+            .args(options)
+            .arg(&dsp)
+            .arg("-o")
+            .arg(&wasm),
     );
     std::fs::read(wasm).unwrap()
 }
