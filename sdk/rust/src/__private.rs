@@ -127,7 +127,7 @@ impl<M: Module> Slot<M> {
         }
     }
 
-    /// Makes the module (`wasp_init`); a second call makes it anew.
+    /// Makes the module (`wasp_init`, which Wasp calls once per instance).
     pub fn init(&self, sample_rate: f32, max_frames: i32) {
         let module = M::new(sample_rate, max_frames.max(0) as usize);
         self.enter(|slot| *slot = Some(module));
