@@ -565,6 +565,12 @@ impl App {
             },
         );
         if !p.choices.is_empty() {
+            // A swap can turn the parameter being dragged into one with choices: end the
+            // gesture the slider began, or the host would wait for it forever.
+            if self.editing.is_some_and(|(i, _)| i == index) {
+                backend.send(Command::EndParam { index });
+                self.editing = None;
+            }
             self.choice(ui, backend, index, width);
             return;
         }

@@ -38,7 +38,8 @@ const exports = exportsOf(bytes);
 
 // The checks Wasp would make at load, made here with the file and line still at hand.
 const problems = [];
-const global = (name) => exports.get(name) === 3;
+// An address is a byte offset or the name of an exported global holding it (ABI §9).
+const global = (at) => typeof at === "number" || exports.get(at) === 3;
 const func = (name) => exports.get(name) === 0;
 if (!func("dsp")) problems.push("the module exports no `dsp` function");
 for (const s of config.state ?? []) {

@@ -14,6 +14,17 @@ export function module(fields) {
   if (!["mono", "stereo"].includes(fields.channels)) {
     throw new Error('module(): channels is "mono" or "stereo"');
   }
+  if (fields.latency !== undefined && !(Number.isInteger(fields.latency) && fields.latency >= 0)) {
+    throw new Error("module(): latency is a whole number of samples");
+  }
+  if (fields.tail !== undefined && fields.tail !== "infinite" && !(fields.tail >= 0)) {
+    throw new Error('module(): tail is seconds (0 or more) or "infinite"');
+  }
+  const names = new Set();
+  for (const s of fields.state ?? []) {
+    if (names.has(s.name)) throw new Error(`two pieces of state are named "${s.name}"`);
+    names.add(s.name);
+  }
   const ids = new Set();
   for (const p of fields.params ?? []) {
     if (ids.has(p.id)) throw new Error(`two parameters have the id "${p.id}"`);
@@ -36,12 +47,35 @@ export function param(id, name, { min, max, default: value, unit, scale, choices
   if (!(min < max) || value < min || value > max) {
     throw new Error(`param("${id}"): needs min < max and the default between them`);
   }
+  if (typeof name !== "string" || name === "") throw new Error(`param("${id}"): a name is required`);
+  if (scale !== undefined && scale !== "linear" && scale !== "log") {
+    throw new Error(`param("${id}"): scale is "linear" or "log"`);
+  }
   if (scale === "log" && min <= 0) throw new Error(`param("${id}"): a log scale needs min > 0`);
   const p = { id, name, min, max, default: value };
   if (unit !== undefined) p.unit = unit;
   if (scale !== undefined) p.scale = scale;
   if (choices !== undefined) {
     p.choices = choices.map(([choiceName, choiceValue]) => ({ name: choiceName, value: choiceValue }));
+    // The checks Wasp makes at load (docs/ABI.md §7).
+    if (p.choices.length < 2 || p.choices.length > 128) {
+      throw new Error(`param("${id}"): 2 to 128 choices`);
+    }
+    p.choices.forEach((c, i) => {
+      if (typeof c.name !== "string" || c.name.trim() === "") {
+        throw new Error(`param("${id}"): choice ${i + 1} has no name`);
+      }
+      if (typeof c.value !== "number" || c.value < min || c.value > max) {
+        throw new Error(`param("${id}"): choice "${c.name}" is not a number inside ${min}..${max}`);
+      }
+      const earlier = p.choices.slice(0, i);
+      if (earlier.some((d) => d.value === c.value)) {
+        throw new Error(`param("${id}"): two choices have the value ${c.value}`);
+      }
+      if (earlier.some((d) => d.name.trim().toLowerCase() === c.name.trim().toLowerCase())) {
+        throw new Error(`param("${id}"): two choices are named "${c.name}"`);
+      }
+    });
     if (!p.choices.some((c) => c.value === value)) {
       throw new Error(`param("${id}"): the default must be one of the choices' values`);
     }

@@ -39,8 +39,8 @@ use wasmparser::{DataKind, ExternalKind, Operator, Parser, Payload, TypeRef};
 
 use super::error::LoadError;
 use super::metadata::{
-    Address, Channels, Choice, Metadata, ParamSpec, RegionKind, Scale, StateRegion, MAX_CHOICES,
-    SECTION_NAME,
+    Address, Channels, Choice, Endless, Metadata, ParamSpec, RegionKind, Scale, StateRegion, Tail,
+    MAX_CHOICES, SECTION_NAME,
 };
 use super::params::MAX_PARAMS;
 use super::patch::fnv1a;
@@ -279,8 +279,10 @@ fn menu(style: &str, min: f32, max: f32) -> Vec<Choice> {
         let Ok(value) = value.trim().parse::<f32>() else {
             return Vec::new();
         };
-        if name.is_empty() || !(min..=max).contains(&value) || out.iter().any(|c| c.value == value)
-        {
+        let repeated = out
+            .iter()
+            .any(|c| c.value == value || c.name.eq_ignore_ascii_case(name));
+        if name.is_empty() || !(min..=max).contains(&value) || repeated {
             return Vec::new();
         }
         out.push(choice(name, value));
@@ -333,6 +335,19 @@ fn key_to_hz(func: &mut Function) {
 }
 
 /// A value from the program's top-level `declare` metadata.
+/// The program's `declare tail "2.5";` (seconds) or `declare tail "infinite";`, for hosts
+/// that would otherwise cut a reverb's or a delay's tail. Anything else is no tail.
+fn declared_tail(json: &Value) -> Tail {
+    match declared(json, "tail").map(str::trim) {
+        Some("infinite") => Tail::Endless(Endless::Infinite),
+        Some(text) => match text.parse::<f32>() {
+            Ok(s) if s.is_finite() && s >= 0.0 => Tail::Seconds(s),
+            _ => Tail::default(),
+        },
+        None => Tail::default(),
+    }
+}
+
 fn declared<'a>(json: &'a Value, key: &str) -> Option<&'a str> {
     json.get("meta")?
         .as_array()?
@@ -497,6 +512,10 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         }),
         params: list.iter().map(|c| c.spec.clone()).collect(),
         state,
+        tail: declared_tail(&json),
+        latency: declared(&json, "latency")
+            .and_then(|l| l.trim().parse::<u32>().ok())
+            .unwrap_or(0),
         // Faust's filters are direct-form: their memory means something else under new
         // coefficients, so the new version takes the state and fades in over the old.
         blend: true,
@@ -935,5 +954,23 @@ mod tests {
         controls(&items, &mut out);
         let ids: Vec<&str> = out.iter().map(|c| c.spec.id.as_str()).collect();
         assert_eq!(ids, ["gain", "gain_2", "gain_2_2", "gain_"]);
+    }
+
+    /// A faked description with a slider upside down (the Faust compiler refuses to write
+    /// one) is collected without a panic, and the metadata check refuses it afterwards.
+    #[test]
+    fn an_upside_down_control_does_not_panic() {
+        let item = serde_json::json!({"type": "nentry", "label": "x", "shortname": "x",
+            "index": 0, "init": 5, "min": 10, "max": 1,
+            "meta": [{"style": "menu{'A':2;'B':5}"}]});
+        let mut out = Vec::new();
+        controls(&[item], &mut out);
+        let meta = Metadata {
+            params: vec![out[0].spec.clone()],
+            ..Metadata::default()
+        };
+        let json = serde_json::to_vec(&meta).unwrap();
+        let e = Metadata::parse(&json).unwrap_err().to_string();
+        assert!(e.contains("min < max"), "{e}");
     }
 }

@@ -161,11 +161,14 @@ pub const MAX_CHOICES: usize = 128;
 impl ParamSpec {
     /// `plain` as the module may receive it: inside the range, and one of the choices if the
     /// parameter has them.
+    ///
+    /// Never panics, even on a spec that [`Metadata::parse`] would refuse (`min > max`): the
+    /// Faust adapter and the audio thread call it.
     pub fn limit(&self, plain: f32) -> f32 {
         let v = if plain.is_nan() {
             self.default
         } else {
-            plain.clamp(self.min, self.max)
+            plain.max(self.min).min(self.max)
         };
         match self.nearest_choice(v) {
             Some(i) => self.choices[i].value,
@@ -193,7 +196,7 @@ impl ParamSpec {
                 i as f32 / last as f32
             };
         }
-        let v = plain.clamp(self.min, self.max);
+        let v = plain.max(self.min).min(self.max);
         let n = match self.scale {
             Scale::Linear => (v - self.min) / (self.max - self.min),
             Scale::Log => (v / self.min).ln() / (self.max / self.min).ln(),
@@ -220,7 +223,7 @@ impl ParamSpec {
             Scale::Linear => self.min + n * (self.max - self.min),
             Scale::Log => self.min * (self.max / self.min).powf(n),
         };
-        v.clamp(self.min, self.max)
+        v.max(self.min).min(self.max)
     }
 
     /// The value as a musician reads it, in the parameter's unit: "1.20 kHz", "-6.0 dB",
@@ -373,6 +376,13 @@ fn check_choices(p: &ParamSpec) -> Result<(), LoadError> {
         }
         if p.choices[..i].iter().any(|d| d.value == c.value) {
             return bad(format!("two choices have the value {}", c.value));
+        }
+        // A typed name must find one choice.
+        if p.choices[..i]
+            .iter()
+            .any(|d| d.name.trim().eq_ignore_ascii_case(c.name.trim()))
+        {
+            return bad(format!("two choices are named \"{}\"", c.name));
         }
     }
     if !p.choices.iter().any(|c| c.value == p.default) {
@@ -600,6 +610,14 @@ mod tests {
         assert_eq!(p.limit(2.1), 4.0);
         assert_eq!(p.limit(99.0), 10.0);
         assert_eq!(p.limit(f32::NAN), 4.0);
+        // A spec the checks would refuse still gives a value, without panicking.
+        let upside_down = ParamSpec {
+            min: 10.0,
+            max: 0.0,
+            ..p.clone()
+        };
+        assert!(upside_down.limit(5.0).is_finite());
+        assert!(upside_down.denormalize(0.5).is_finite());
         assert_eq!(p.normalize(4.0), 0.5);
         assert_eq!(p.denormalize(0.74), 4.0);
         assert_eq!(p.denormalize(0.76), 10.0);
@@ -630,5 +648,7 @@ mod tests {
         assert!(check(default, 1.0).contains("not one of the choices"));
         let unnamed = r#"[{"name":" ","value":0},{"name":"B","value":2}]"#;
         assert!(check(unnamed, 0.0).contains("no name"));
+        let same = r#"[{"name":"Saw","value":0},{"name":"saw","value":2}]"#;
+        assert!(check(same, 0.0).contains("two choices are named"));
     }
 }

@@ -8,6 +8,8 @@ export const gain: usize = memory.data(4, 4);
 
 let target: f32 = 1;
 let smooth: f32 = 0.003;
+/** Whether a block has been processed: until then a new setting applies at once. */
+let started = false;
 
 function linear(db: f32): f32 {
   return powf(10, db / 20);
@@ -30,10 +32,15 @@ export function wasp_init(sampleRate: f32, maxFrames: i32): void {
 }
 
 export function wasp_set_param(index: i32, value: f32): void {
-  if (index == 0) target = linear(value);
+  if (index == 0) {
+    target = linear(value);
+    // The project's value arrives before the first block: start there.
+    if (!started) store<f32>(gain, target);
+  }
 }
 
 export function wasp_process(frames: i32): void {
+  started = true;
   for (let i = 0; i < min(frames, BLOCK); i++) {
     const g = step();
     setSample(0, i, sample(0, i) * g);
@@ -42,6 +49,7 @@ export function wasp_process(frames: i32): void {
 }
 
 export function dsp(left: f32, right: f32): void {
+  started = true;
   const g = step();
   output(left * g, right * g);
 }

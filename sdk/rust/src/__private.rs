@@ -92,8 +92,8 @@ pub const fn index_of(ids: &[&str], id: &str) -> usize {
 #[repr(transparent)]
 pub struct Shared<T>(UnsafeCell<T>);
 
-// SAFETY: only the entry points reach it, and they run one at a time: `Slot::with` refuses to
-// run inside another entry point's call, and the buffers are touched only inside it.
+// SAFETY: it is reached only through `set`, `process` and `dsp`, which are `unsafe` and whose
+// callers (the entry points `module!` writes) run one at a time, never inside each other.
 unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T: Copy> Shared<T> {
@@ -103,8 +103,12 @@ impl<T: Copy> Shared<T> {
     }
 
     /// Replaces the value.
-    pub fn set(&self, value: T) {
-        // SAFETY: see the `Sync` impl: no reference to the value is alive here.
+    ///
+    /// # Safety
+    ///
+    /// No other call on this cell may run meanwhile (the entry points run one at a time).
+    pub unsafe fn set(&self, value: T) {
+        // SAFETY: the caller guarantees no reference to the value is alive here.
         unsafe { *self.0.get() = value }
     }
 }
@@ -164,15 +168,19 @@ impl<M: Module> Default for Slot<M> {
 }
 
 /// `wasp_process`: the first `frames` frames of each channel buffer, processed in place.
+///
+/// # Safety
+///
+/// Only from an entry point: nothing else may use `buffers` meanwhile.
 #[inline]
-pub fn process<M: Module, const C: usize, const B: usize>(
+pub unsafe fn process<M: Module, const C: usize, const B: usize>(
     slot: &Slot<M>,
     buffers: &Shared<[[f32; B]; C]>,
     frames: i32,
 ) {
     let frames = (frames.max(0) as usize).min(B);
     slot.with(|module| {
-        // SAFETY: inside `with`, so no other entry point runs; nothing else holds the buffers.
+        // SAFETY: the caller's guarantee, and `with` lets one entry point in at a time.
         let buffers = unsafe { &mut *buffers.0.get() };
         let mut channels = buffers.each_mut().map(|channel| &mut channel[..frames]);
         module.process(&mut channels);
@@ -180,8 +188,12 @@ pub fn process<M: Module, const C: usize, const B: usize>(
 }
 
 /// `dsp`: one frame through `Module::process`, using the first frame of the block buffers.
+///
+/// # Safety
+///
+/// As for [`process`].
 #[inline]
-pub fn dsp<M: Module, const C: usize, const B: usize>(
+pub unsafe fn dsp<M: Module, const C: usize, const B: usize>(
     slot: &Slot<M>,
     buffers: &Shared<[[f32; B]; C]>,
     input: [f32; C],

@@ -259,7 +259,12 @@ impl Ring {
     /// the two nearest samples): for modulated delays such as a chorus.
     #[inline]
     pub fn tap_frac(&self, delay: f32) -> f32 {
-        let delay = delay.max(1.0);
+        // Inside 1..=len (NaN and infinities included), before it becomes an index.
+        let delay = if delay >= 1.0 {
+            delay.min(self.len() as f32)
+        } else {
+            1.0
+        };
         let whole = delay as usize;
         let frac = delay - whole as f32;
         let a = self.tap(whole);
@@ -284,7 +289,8 @@ impl Ring {
 /// channels: mono | stereo,
 /// [block: 1024,]                        frames per call of Module::process (1 to 65536)
 /// [latency: 64,]                        processing latency in samples, for the host
-/// [tail: 2.5,]                          seconds the module rings after its input stops
+/// [tail: 2.5,]                          seconds the module rings after its input stops, or
+///                                       "infinite" (a delay with feedback, an oscillator)
 /// [notes: true,]                        export the note and MIDI entry points
 /// [params: [
 ///     { id: cutoff, name: "Cutoff", min: 20.0, max: 20000.0, default: 1000.0,
@@ -300,7 +306,9 @@ impl Ring {
 /// ```
 ///
 /// Numbers are written as JSON takes them (`-60.0`, `20000.0`; no `_` or type suffix), and
-/// strings without escapes other than `\"` and `\\`. What it defines for the module's code:
+/// strings without escapes other than `\"` and `\\`. A parameter whose range or default is
+/// wrong is a compile error; other mistakes (a single choice, say) are refused by Wasp when it
+/// loads the module, with the reason. What it defines for the module's code:
 /// `param::<id>`, each parameter's index, and `state::<name>`, each piece of state, to
 /// [take](State::take) in [`Module::new`].
 #[macro_export]
@@ -368,6 +376,18 @@ macro_rules! module {
                 $crate::__wasp_state!(@json $sname $skind $sargs),
             )*)?];
             const LEN: usize = $crate::__private::metadata_len(HEAD, PARAMS, STATE);
+            // What Wasp would refuse at load, refused here at compile time.
+            $($(
+                assert!(
+                    ($pmin as f64) < ($pmax as f64)
+                        && ($pdefault as f64) >= ($pmin as f64)
+                        && ($pdefault as f64) <= ($pmax as f64),
+                    concat!(
+                        "parameter `", stringify!($pid),
+                        "`: it needs min < max and its default between them"
+                    )
+                );
+            )*)?
 
             #[link_section = "wasp"]
             #[used]
@@ -487,7 +507,8 @@ macro_rules! __wasp_entry_points {
         const _: () = {
             #[no_mangle]
             extern "C" fn dsp(x: f32) -> f32 {
-                $crate::__private::dsp(&__WASP_MODULE, &__WASP_BUFFERS, [x])[0]
+                // SAFETY: an entry point; Wasp calls one at a time.
+                unsafe { $crate::__private::dsp(&__WASP_MODULE, &__WASP_BUFFERS, [x])[0] }
             }
         };
     };
@@ -500,8 +521,12 @@ macro_rules! __wasp_entry_points {
 
             #[no_mangle]
             extern "C" fn dsp(left: f32, right: f32) {
-                let out = $crate::__private::dsp(&__WASP_MODULE, &__WASP_BUFFERS, [left, right]);
-                FRAME.set(out);
+                // SAFETY: an entry point; Wasp calls one at a time.
+                unsafe {
+                    let out =
+                        $crate::__private::dsp(&__WASP_MODULE, &__WASP_BUFFERS, [left, right]);
+                    FRAME.set(out);
+                }
             }
         };
     };
@@ -535,7 +560,8 @@ macro_rules! __wasp_entry_points {
 
             #[no_mangle]
             extern "C" fn wasp_process(frames: i32) {
-                $crate::__private::process(&__WASP_MODULE, &__WASP_BUFFERS, frames);
+                // SAFETY: an entry point; Wasp calls one at a time.
+                unsafe { $crate::__private::process(&__WASP_MODULE, &__WASP_BUFFERS, frames) };
             }
 
             #[no_mangle]
@@ -597,4 +623,41 @@ macro_rules! __wasp_notes {
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::Ring;
+    use std::boxed::Box;
+
+    fn ring(len: usize) -> Ring {
+        Ring {
+            buffer: Box::leak(std::vec![0.0; len].into_boxed_slice()),
+            cursor: Box::leak(Box::new(0)),
+        }
+    }
+
+    #[test]
+    fn taps_count_back_from_the_latest_push() {
+        let mut r = ring(4);
+        for x in [1.0, 2.0, 3.0, 4.0, 5.0] {
+            r.push(x);
+        }
+        assert_eq!([r.tap(1), r.tap(2), r.tap(4)], [5.0, 4.0, 2.0]);
+        // Clamped to 1..=len.
+        assert_eq!([r.tap(0), r.tap(9)], [5.0, 2.0]);
+        assert_eq!(r.tap_frac(1.5), 4.5);
+        for wild in [f32::NAN, f32::INFINITY, -3.0, 1e30] {
+            assert!(r.tap_frac(wild).is_finite(), "{wild}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_out_of_range_starts_over_at_zero() {
+        let mut r = ring(3);
+        *r.cursor = 7;
+        r.push(1.0);
+        assert_eq!((r.buffer[0], *r.cursor), (1.0, 1));
+    }
 }

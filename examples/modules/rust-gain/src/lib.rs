@@ -17,6 +17,8 @@ struct Gain {
     target: f32,
     /// How far the gain moves towards its target per sample.
     smooth: f32,
+    /// Whether a block has been processed: until then a new setting applies at once.
+    started: bool,
 }
 
 /// Decibels to a linear gain, the same way for the start value and for every change.
@@ -46,16 +48,22 @@ impl Module for Gain {
             target: start,
             // A 5 ms time constant at any sample rate.
             smooth: math::one_pole(0.005, sample_rate),
+            started: false,
         }
     }
 
     fn set_param(&mut self, index: usize, value: f32) {
         if index == param::gain {
             self.target = linear(value);
+            // The project's value arrives before the first block: start there.
+            if !self.started {
+                self.gain = self.target;
+            }
         }
     }
 
     fn process(&mut self, channels: &mut [&mut [f32]]) {
+        self.started = true;
         let [left, right] = channels else { return };
         let n = left.len();
         let mut i = 0;

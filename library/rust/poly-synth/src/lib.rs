@@ -22,7 +22,6 @@ struct PolySynth {
     rate: f32,
     // Per voice, in declared state.
     phase: &'static mut [f32; VOICES],
-    step: &'static mut [f32; VOICES],
     level: &'static mut [f32; VOICES],
     velocity: &'static mut [f32; VOICES],
     stage: &'static mut [i32; VOICES],
@@ -43,7 +42,6 @@ struct PolySynth {
     a2: f32,
     a3: f32,
     k: f32,
-    notes: i32,
 }
 
 /// The polyBLEP correction of a sawtooth's jump near phase 0, for a phase step `dt`.
@@ -80,7 +78,6 @@ impl Module for PolySynth {
         let mut synth = PolySynth {
             rate: sample_rate,
             phase: state::phase.take(),
-            step: state::step.take(),
             level: state::level.take(),
             velocity: state::velocity.take(),
             stage: state::stage.take(),
@@ -98,7 +95,6 @@ impl Module for PolySynth {
             a2: 0.0,
             a3: 0.0,
             k: 2.0,
-            notes: 0,
         };
         synth.filter_coefficients();
         synth
@@ -127,7 +123,8 @@ impl Module for PolySynth {
 
     fn note_on(&mut self, key: u8, velocity: f32) {
         let key = i32::from(key);
-        self.notes = self.notes.wrapping_add(1);
+        // Ages come from the declared state, so they stay in order across a swap.
+        let newest = self.age.iter().copied().max().unwrap_or(0);
         let free = (0..VOICES).find(|&v| self.stage[v] != IDLE && self.key[v] == key);
         let free = free.or_else(|| (0..VOICES).find(|&v| self.stage[v] == IDLE));
         let releasing = (0..VOICES)
@@ -136,10 +133,9 @@ impl Module for PolySynth {
         let oldest = (0..VOICES).min_by_key(|&v| self.age[v]).unwrap_or(0);
         let v = free.or(releasing).unwrap_or(oldest);
         self.key[v] = key;
-        self.step[v] = 440.0 * math::exp2((key - 69) as f32 / 12.0) / self.rate;
         self.velocity[v] = velocity;
         self.stage[v] = ATTACK;
-        self.age[v] = self.notes;
+        self.age[v] = newest.wrapping_add(1);
     }
 
     fn note_off(&mut self, key: u8, _velocity: f32) {
@@ -151,13 +147,21 @@ impl Module for PolySynth {
     }
 
     fn midi(&mut self, status: u8, data1: u8, _data2: u8) {
-        // All notes off (controller 123) and all sound off (120).
-        if status & 0xf0 == 0xb0 && (data1 == 123 || data1 == 120) {
-            for v in 0..VOICES {
-                if self.stage[v] != IDLE {
-                    self.stage[v] = RELEASE;
+        if status & 0xf0 != 0xb0 {
+            return;
+        }
+        match data1 {
+            // All notes off: every voice releases.
+            123 => {
+                for v in 0..VOICES {
+                    if self.stage[v] != IDLE {
+                        self.stage[v] = RELEASE;
+                    }
                 }
             }
+            // All sound off: silence now.
+            120 => self.reset(),
+            _ => {}
         }
     }
 
@@ -168,8 +172,10 @@ impl Module for PolySynth {
             if self.stage[v] == IDLE {
                 continue;
             }
-            let (mut phase, dt, mut level, mut stage) =
-                (self.phase[v], self.step[v], self.level[v], self.stage[v]);
+            // The pitch from the key at this sample rate (not carried as state, so a new rate
+            // keeps held notes in tune).
+            let dt = 440.0 * math::exp2((self.key[v] - 69) as f32 / 12.0) / self.rate;
+            let (mut phase, mut level, mut stage) = (self.phase[v], self.level[v], self.stage[v]);
             let (mut ic1, mut ic2) = (self.filter[2 * v], self.filter[2 * v + 1]);
             let gain = self.velocity[v] * self.volume * 0.3;
             for out in left.iter_mut() {
@@ -236,7 +242,6 @@ wasp_sdk::module! {
     ],
     state: {
         phase: array [f32; 8],
-        step: array [f32; 8],
         level: array [f32; 8],
         velocity: array [f32; 8],
         stage: array [i32; 8],

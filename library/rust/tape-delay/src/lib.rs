@@ -18,7 +18,8 @@ struct TapeDelay {
     lines: [Ring; 2],
     /// Filter memories: tone low-pass left, right, then low-cut left, right.
     filters: &'static mut [f32; 4],
-    /// Wow phase in cycles, and the delay time as it glides, in samples.
+    /// Wow phase in cycles, and the delay time as it glides, in milliseconds (not samples,
+    /// so a new sample rate keeps the echoes where they were).
     wow_phase: &'static mut f32,
     time_now: &'static mut f32,
     /// Settings.
@@ -34,8 +35,14 @@ struct TapeDelay {
 }
 
 impl TapeDelay {
+    /// Samples per millisecond.
+    fn per_ms(&self) -> f32 {
+        0.001 * self.rate
+    }
+
+    /// The set time in samples, inside the line.
     fn target(&self) -> f32 {
-        (self.time * 0.001 * self.rate).clamp(1.0, (LINE - 2) as f32)
+        (self.time * self.per_ms()).clamp(1.0, (LINE - 2) as f32)
     }
 }
 
@@ -66,8 +73,8 @@ impl Module for TapeDelay {
             glide_b: math::one_pole(0.08, sample_rate),
         };
         delay.tone_b = 1.0 - math::exp(-TAU * delay.tone / sample_rate);
-        if *delay.time_now < 1.0 {
-            *delay.time_now = delay.target();
+        if *delay.time_now <= 0.0 {
+            *delay.time_now = delay.time;
         }
         delay
     }
@@ -102,7 +109,8 @@ impl Module for TapeDelay {
         // The glide runs on the distance to the target, which shrinks towards zero with full
         // precision; gliding the time itself would stall up to a sample short of the target,
         // where a step smaller than half a float's spacing rounds away.
-        let (mut offset, mut phase) = (*self.time_now - target, *self.wow_phase);
+        let per_ms = self.per_ms();
+        let (mut offset, mut phase) = (*self.time_now * per_ms - target, *self.wow_phase);
         let [lp_l, lp_r, hp_l, hp_r] = self.filters;
         let mut memories = [(lp_l, hp_l), (lp_r, hp_r)];
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
@@ -125,7 +133,13 @@ impl Module for TapeDelay {
                 *x += self.mix * (echo - *x);
             }
         }
-        *self.time_now = target + offset;
+        *self.time_now = (target + offset) / per_ms;
+        // Filter memories decaying in silence would end in subnormal numbers, which are slow.
+        for memory in self.filters.iter_mut() {
+            if memory.abs() < 1e-15 {
+                *memory = 0.0;
+            }
+        }
         *self.wow_phase = phase;
     }
 }
@@ -137,7 +151,8 @@ wasp_sdk::module! {
     version: "1.0.0",
     channels: stereo,
     block: 512,
-    tail: 10.0,
+    // At 95 % feedback the repeats take minutes to die away.
+    tail: "infinite",
     params: [
         { id: time, name: "Time", min: 1.0, max: 2000.0, default: 350.0, unit: "ms", scale: log },
         { id: feedback, name: "Feedback", min: 0.0, max: 95.0, default: 45.0, unit: "%" },

@@ -18,6 +18,9 @@ struct Utility {
     flip_left: bool,
     flip_right: bool,
     mono: bool,
+    /// Whether a block has been processed: until then, settings apply at once (a project
+    /// restored at -60 dB must not start with a burst at 0 dB).
+    started: bool,
 }
 
 impl Utility {
@@ -49,6 +52,7 @@ impl Module for Utility {
             flip_left: false,
             flip_right: false,
             mono: false,
+            started: false,
         };
         utility.retarget();
         *utility.now = utility.target;
@@ -66,9 +70,13 @@ impl Module for Utility {
             _ => {}
         }
         self.retarget();
+        if !self.started {
+            *self.now = self.target;
+        }
     }
 
     fn process(&mut self, channels: &mut [&mut [f32]]) {
+        self.started = true;
         let [left, right] = channels else { return };
         let [mut gl, mut gr, mut width] = *self.now;
         let [tl, tr, tw] = self.target;
@@ -82,6 +90,14 @@ impl Module for Utility {
             let side = 0.5 * (*l - *r) * width;
             *l = (mid + side) * gl;
             *r = (mid - side) * gr;
+        }
+        // Arrived: settle exactly, so the glide does not creep on through subnormal numbers
+        // (a width gliding to 0 would).
+        for (now, target) in [&mut gl, &mut gr, &mut width].into_iter().zip([tl, tr, tw]) {
+            let off = *now - target;
+            if off < 1e-6 && off > -1e-6 {
+                *now = target;
+            }
         }
         *self.now = [gl, gr, width];
     }
