@@ -796,7 +796,9 @@ pub(crate) fn compile_source(text: &[u8], path: &Path) -> Result<Vec<u8>, LoadEr
     let errors = dir.join("errors.txt");
     let errors_file = std::fs::File::create(&errors).map_err(|e| failed(e.to_string()))?;
     let mut command = Command::new("faust");
-    command.args(["-lang", "wasm"]);
+    // `-ftz 2`: recursive signals flush subnormal numbers. WebAssembly has no flush-to-zero
+    // mode, and a filter or reverb decaying into subnormals in silence is slow on x86.
+    command.args(["-lang", "wasm", "-ftz", "2"]);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         // `import` and `library` find files beside the original.
         command.arg("-I").arg(parent);
