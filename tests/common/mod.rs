@@ -46,10 +46,13 @@ pub fn c_example_wasm(name: &str) -> Vec<u8> {
 
 /// Runs a build command and fails the test with its error output if it fails.
 pub fn run_ok(command: &mut Command) {
-    let result = command.output().expect("the compiler is installed");
+    let result = command
+        .output()
+        .unwrap_or_else(|e| panic!("running {command:?} (is it installed?): {e}"));
     assert!(
         result.status.success(),
-        "{command:?}: {}",
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&result.stdout),
         String::from_utf8_lossy(&result.stderr)
     );
 }
@@ -61,25 +64,20 @@ pub fn clang_wasm(source: &Path) -> Vec<u8> {
     std::fs::create_dir_all(&dir).unwrap();
     let name = source.file_stem().unwrap().to_string_lossy();
     let out = dir.join(format!("{name}.wasm"));
-    let result = Command::new("clang")
-        .args(["--target=wasm32", "-O2", "-nostdlib"])
-        .args([
-            "-Wl,--no-entry",
-            "-Wl,--export-dynamic",
-            "-Wl,--allow-undefined",
-        ])
-        .arg("-I")
-        .arg(root().join("sdk/c"))
-        .arg("-o")
-        .arg(&out)
-        .arg(source)
-        .output()
-        .expect("clang and lld are installed (Debian packages `clang` and `lld`)");
-    assert!(
-        result.status.success(),
-        "building {}: {}",
-        source.display(),
-        String::from_utf8_lossy(&result.stderr)
+    // clang and lld: Debian packages `clang` and `lld`.
+    run_ok(
+        Command::new("clang")
+            .args(["--target=wasm32", "-O2", "-nostdlib"])
+            .args([
+                "-Wl,--no-entry",
+                "-Wl,--export-dynamic",
+                "-Wl,--allow-undefined",
+            ])
+            .arg("-I")
+            .arg(root().join("sdk/c"))
+            .arg("-o")
+            .arg(&out)
+            .arg(source),
     );
     std::fs::read(out).unwrap()
 }
@@ -145,15 +143,11 @@ pub fn assemblyscript_wasm(entry: &str, config: &str) -> Vec<u8> {
     {
         let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
         if !*installed && !dir.join("node_modules/assemblyscript").exists() {
-            let result = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&dir)
-                .output()
-                .expect("npm is installed (Debian packages `nodejs` and `npm`)");
-            assert!(
-                result.status.success(),
-                "npm ci in sdk/assemblyscript: {}",
-                String::from_utf8_lossy(&result.stderr)
+            // npm comes with Node.js (Debian packages `nodejs` and `npm`).
+            run_ok(
+                Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund"])
+                    .current_dir(&dir),
             );
         }
         *installed = true;
@@ -161,19 +155,13 @@ pub fn assemblyscript_wasm(entry: &str, config: &str) -> Vec<u8> {
     let out = std::env::temp_dir()
         .join(format!("wasp-as-{}", std::process::id()))
         .join(Path::new(entry).with_extension("wasm").file_name().unwrap());
-    let result = Command::new("node")
-        .arg("build.mjs")
-        .arg(entry)
-        .arg(config)
-        .arg(&out)
-        .current_dir(&dir)
-        .output()
-        .expect("node is installed");
-    assert!(
-        result.status.success(),
-        "building {entry} with the AssemblyScript template: {}{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
+    run_ok(
+        Command::new("node")
+            .arg("build.mjs")
+            .arg(entry)
+            .arg(config)
+            .arg(&out)
+            .current_dir(&dir),
     );
     std::fs::read(out).unwrap()
 }
