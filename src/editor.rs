@@ -117,6 +117,7 @@ impl Backend for EngineBackend {
                         .iter()
                         .map(|c| (c.name.clone(), c.value))
                         .collect(),
+                    about: p.about.clone(),
                 })
                 .collect()
         });

@@ -561,7 +561,11 @@ impl App {
             |ui| {
                 ui.set_min_width(width * 0.32);
                 ui.add(egui::Label::new(&p.name).truncate())
-                    .on_hover_text(format!("{} ({})", p.name, p.id));
+                    .on_hover_text(if p.about.is_empty() {
+                        format!("{} ({})", p.name, p.id)
+                    } else {
+                        format!("{} ({}): {}", p.name, p.id, p.about)
+                    });
             },
         );
         if !p.choices.is_empty() {

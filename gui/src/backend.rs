@@ -175,4 +175,6 @@ pub struct ParamView {
     /// The values it takes, named, for a parameter that takes only some (then a menu shows
     /// them instead of a slider).
     pub choices: Vec<(String, f32)>,
+    /// What it does, in a sentence (may be empty).
+    pub about: String,
 }

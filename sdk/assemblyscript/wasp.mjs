@@ -35,9 +35,9 @@ export function module(fields) {
 }
 
 /** A parameter: `id` (stable, for automation), `name`, and { min, max, default, unit,
- * scale: "linear" | "log", choices: [["Sine", 0], ["Saw", 1]] }. Its index in `params` is
+ * scale: "linear" | "log", about: "what it does", choices: [["Sine", 0], ["Saw", 1]] }. Its index in `params` is
  * what wasp_set_param receives; a parameter with choices only ever receives their values. */
-export function param(id, name, { min, max, default: value, unit, scale, choices }) {
+export function param(id, name, { min, max, default: value, unit, scale, about, choices }) {
   if (!/^[A-Za-z0-9_.-]+$/.test(id)) throw new Error(`param("${id}"): letters, digits, _ . -`);
   for (const [k, v] of Object.entries({ min, max, default: value })) {
     if (typeof v !== "number" || !Number.isFinite(v)) {
@@ -55,6 +55,10 @@ export function param(id, name, { min, max, default: value, unit, scale, choices
   const p = { id, name, min, max, default: value };
   if (unit !== undefined) p.unit = unit;
   if (scale !== undefined) p.scale = scale;
+  if (about !== undefined) {
+    if (typeof about !== "string") throw new Error(`param("${id}"): about is a sentence`);
+    p.about = about;
+  }
   if (choices !== undefined) {
     p.choices = choices.map(([choiceName, choiceValue]) => ({ name: choiceName, value: choiceValue }));
     // The checks Wasp makes at load (docs/ABI.md §7).

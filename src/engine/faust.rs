@@ -212,6 +212,10 @@ fn controls(items: &[Value], out: &mut Vec<Control>) {
         let Some(zone) = item.get("index").and_then(Value::as_u64) else {
             continue;
         };
+        // `[hidden:1]`: the program keeps the control to itself; it stays at its `init`.
+        if meta(item, "hidden").is_some_and(|h| h.trim() == "1") {
+            continue;
+        }
         let label = item.get("label").and_then(Value::as_str).unwrap_or("");
         let short = item
             .get("shortname")
@@ -242,6 +246,7 @@ fn controls(items: &[Value], out: &mut Vec<Control>) {
             unit: meta(item, "unit").unwrap_or("").to_owned(),
             scale,
             choices,
+            about: meta(item, "tooltip").unwrap_or("").trim().to_owned(),
         };
         // Faust's `init` need not be one of a menu's values.
         spec.default = spec.limit(spec.default);

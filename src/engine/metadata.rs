@@ -145,6 +145,10 @@ pub struct ParamSpec {
     /// to the nearest of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<Choice>,
+    /// What the parameter does, in a sentence: the editor shows it when the pointer rests on
+    /// the parameter's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub about: String,
 }
 
 /// One value of a parameter with [`ParamSpec::choices`].
@@ -534,6 +538,7 @@ mod tests {
 
     fn spec(min: f32, max: f32, unit: &str, scale: Scale) -> ParamSpec {
         ParamSpec {
+            about: String::new(),
             choices: Vec::new(),
             id: "p".into(),
             name: "P".into(),

@@ -213,6 +213,7 @@ wasp_sdk::module! {
     tail: 1.5,
     params: [
         { id: amount, name: "Amount", min: 0.0, max: 1.0, default: 0.5,
+          about: "How much of the input passes",
           choices: ["Quarter" = 0.25, "Half" = 0.5, "Whole" = 1.0] },
     ],
     state: { blocks: scalar i32 },
@@ -238,6 +239,7 @@ wasp_sdk::module! {
         .map(|c| c.name.as_str())
         .collect();
     assert_eq!(names, ["Quarter", "Half", "Whole"]);
+    assert_eq!(meta.params[0].about, "How much of the input passes");
     assert_eq!(meta.state[0].name, "blocks");
 
     // A 200-frame host block, longer than the module's 64-frame buffers, comes out scaled by

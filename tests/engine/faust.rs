@@ -130,16 +130,18 @@ fn a_faust_oscillator_with_no_input_plays_its_frequency() {
 }
 
 /// Menus, radio buttons and checkboxes become parameters with named choices; a menu whose
-/// entries Wasp cannot use stays a plain slider.
+/// entries Wasp cannot use stays a plain slider. Tooltips describe their parameters, and
+/// hidden controls are left out.
 #[test]
 fn faust_menus_and_checkboxes_become_named_choices() {
     let runtime = Runtime::new().unwrap();
     let source = r#"import("stdfaust.lib");
 shape = nentry("shape [style:menu{'Sine':0;'Triangle':1;'Square':2}]", 1, 0, 2, 1);
 octave = hslider("octave [style:radio{'Low':-1;'Mid':0;'High':1}]", 0, -1, 1, 1);
-mute = checkbox("mute");
+mute = checkbox("mute [tooltip:Silences the output]");
+secret = hslider("secret [hidden:1]", 0, 0, 1, 0.1);
 odd = nentry("odd [style:menu{'A':0;'B':9}]", 0, 0, 2, 1);
-process = (shape + octave * 10 + odd * 100) * (1 - mute);"#;
+process = (shape + octave * 10 + odd * 100 + secret) * (1 - mute);"#;
     let (patch, mut osc) = load(&runtime, faust("choices", source));
     let params = &patch.metadata().params;
     let index = |id: &str| params.iter().position(|p| p.id == id).unwrap();
@@ -164,6 +166,9 @@ process = (shape + octave * 10 + odd * 100) * (1 - mute);"#;
     assert_eq!(names("mute"), pairs(&[("Off", 0.0), ("On", 1.0)]));
     // 'B':9 lies outside 0..2, so that menu is a slider.
     assert!(names("odd").is_empty());
+    // A tooltip describes its parameter; a hidden control is not one.
+    assert_eq!(params[index("mute")].about, "Silences the output");
+    assert!(params.iter().all(|p| p.id != "secret"), "{params:?}");
     let shape = &params[index("shape")];
     assert_eq!(shape.format(1.0), "Triangle");
     // The program hears the values: Square, High, not muted.

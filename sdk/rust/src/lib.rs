@@ -296,6 +296,7 @@ impl Ring {
 ///     { id: cutoff, name: "Cutoff", min: 20.0, max: 20000.0, default: 1000.0,
 ///       unit: "Hz", scale: log },       unit and scale (linear or log) may be left out
 ///     { id: shape, name: "Shape", min: 0.0, max: 2.0, default: 0.0,
+///       about: "The oscillator's waveform",  a sentence the editor shows
 ///       choices: ["Sine" = 0.0, "Saw" = 1.0, "Square" = 2.0] },
 /// ],]
 /// [state: {
@@ -332,6 +333,7 @@ macro_rules! module {
                 default: $pdefault:literal
                 $(, unit: $punit:literal)?
                 $(, scale: $pscale:ident)?
+                $(, about: $pabout:literal)?
                 $(, choices: [
                     $pc1name:literal = $pc1value:literal
                     $(, $pcname:literal = $pcvalue:literal)* $(,)?
@@ -360,6 +362,7 @@ macro_rules! module {
                     ",\"default\":", stringify!($pdefault),
                     $(",\"unit\":", stringify!($punit),)?
                     $(",\"scale\":\"", stringify!($pscale), "\"",)?
+                    $(",\"about\":", stringify!($pabout),)?
                     $(
                         ",\"choices\":[{\"name\":", stringify!($pc1name),
                         ",\"value\":", stringify!($pc1value), "}",
