@@ -27,18 +27,17 @@ fn build(name: &str) -> (Vec<u8>, PathBuf) {
     let dsp = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/faust/{name}.dsp"));
     let dir = std::env::temp_dir().join(format!("wasp-faust-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let faust = |lang: &str, out: &Path| {
+        run(Command::new("faust")
+            .args(["-lang", lang])
+            .arg(&dsp)
+            .arg("-o")
+            .arg(out))
+    };
     let wasm = dir.join(format!("{name}.wasm"));
-    run(Command::new("faust")
-        .args(["-lang", "wasm"])
-        .arg(&dsp)
-        .arg("-o")
-        .arg(&wasm));
+    faust("wasm", &wasm);
     let c = dir.join(format!("{name}.c"));
-    run(Command::new("faust")
-        .args(["-lang", "c"])
-        .arg(&dsp)
-        .arg("-o")
-        .arg(&c));
+    faust("c", &c);
     let lib = dir.join(format!("lib{name}.so"));
     run(Command::new("cc")
         .args(["-O3", "-ffast-math", "-shared", "-fPIC"])
