@@ -10,14 +10,23 @@ root="$(dirname "$here")"
 out="$here/built"
 mkdir -p "$out"
 
-for dsp in "$here"/faust/*.dsp; do
+# Faust writes the folders it searched, the working one among them, into each module's JSON,
+# and the order of some of its floating-point operations depends on those paths' lengths. The
+# sources are built from one fixed folder, so no machine's checkout path ends up in a module
+# and a rebuild from any checkout gives the same bytes.
+stage=/tmp/wasp-library-faust
+rm -rf "$stage"
+mkdir -p "$stage"
+cp "$here"/faust/*.dsp "$stage"/
+for dsp in "$stage"/*.dsp; do
     name="$(basename "$dsp" .dsp)"
     # Faust writes a JavaScript loader beside the module; Wasp needs only the module.
     # -ftz 2: recursive signals flush subnormal numbers (WebAssembly has no flush-to-zero
     # mode, and a filter decaying into subnormals is slow on x86).
-    faust -lang wasm -ftz 2 -o "$out/$name.wasm" "$dsp"
-    rm -f "$out/$name.js"
+    (cd "$stage" && faust -lang wasm -ftz 2 -o "$name.wasm" "$name.dsp")
+    cp "$stage/$name.wasm" "$out/$name.wasm"
 done
+rm -rf "$stage"
 
 for c in "$here"/c/*.c; do
     name="$(basename "$c" .c)"
