@@ -5,6 +5,7 @@ use wasmtime::{ExternType, FuncType, Module, Mutability, ValType};
 use super::error::LoadError;
 use super::imports::{check_import, signature_text};
 use super::metadata::{Address, Channels, Metadata};
+use super::wasi;
 
 /// Export names defined by contract v1.
 pub mod names {
@@ -125,7 +126,13 @@ fn signature_is(func: &FuncType, params: &[ValType], results: &[ValType]) -> boo
 
 /// Checks imports, exports and metadata of a compiled module, returning what it offers.
 pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
+    // A WCLAP may import the WASI stubs (see `wasi.rs`); nothing else may.
+    let wclap = module.get_export("clap_entry").is_some();
     for import in module.imports() {
+        if wclap && import.module() == wasi::MODULE {
+            wasi::check(import.name(), &import.ty())?;
+            continue;
+        }
         check_import(import.module(), import.name(), &import.ty())?;
     }
 

@@ -116,6 +116,8 @@ pub struct DspInstance {
     state: StateLayout,
     /// Every memory the module exports, to touch before the audio thread writes to it.
     memories: Vec<Memory>,
+    /// The instance, for what loading reads from it after `wasp_init` (see `describe.rs`).
+    instance: Instance,
     /// Set on the first trap; a faulted instance outputs silence until it is replaced, because
     /// its memory may be in any state after the trap.
     fault: Option<Fault>,
@@ -184,9 +186,7 @@ impl DspInstance {
         }
         let mut store = Store::new(
             runtime.engine_for(patch).0,
-            HostState {
-                limits: Limits::new(account),
-            },
+            HostState::new(Limits::new(account)),
         );
         store.limiter(|state| &mut state.limits);
         let epochs = patch.watchdog() == Watchdog::Epochs;
@@ -209,6 +209,8 @@ impl DspInstance {
             .1
             .instantiate(&mut store, &patch.0.module)
             .map_err(|e| load_trap("start function", e, None))?;
+        // For host functions that read or write the module's memory (the WASI stubs).
+        store.data_mut().memory = user.get_memory(&mut store, names::MEMORY);
         let stop = match (stops, runtime.watches()) {
             (true, Some(watches)) => {
                 let memory = user
@@ -352,10 +354,45 @@ impl DspInstance {
             config,
             state,
             memories,
+            instance: user,
             fault: None,
             fault_reported: false,
             trap_error: None,
         })
+    }
+
+    /// An exported `i32` global's value. Worker side, while loading.
+    pub fn global_i32(&mut self, name: &str) -> Option<i32> {
+        let global = self.instance.get_global(&mut self.store, name)?;
+        global.get(&mut self.store).i32()
+    }
+
+    /// Calls an exported `(i32) -> i32` function under the load budget. Worker side, while
+    /// loading.
+    pub(crate) fn call_i32(&mut self, name: &'static str, arg: i32) -> Result<i32, LoadError> {
+        let func = self
+            .instance
+            .get_typed_func::<i32, i32>(&mut self.store, name)
+            .map_err(|e| LoadError::Abi(format!("{e:#}")))?;
+        if self.epochs {
+            let ticks = sandbox::with_lag(sandbox::ticks(LOAD_BUDGET), self.credit.as_deref());
+            self.store.set_epoch_deadline(ticks);
+        }
+        if let Some(stop) = &self.stop {
+            stop.arm(Deadline::after(LOAD_BUDGET).instant());
+        }
+        func.call(&mut self.store, arg)
+            .map_err(|e| load_trap(name, e, self.stop.as_ref()))
+    }
+
+    /// A copy of `len` bytes of the module's `memory` from `addr`, if they lie inside it.
+    pub(crate) fn read_memory(&mut self, addr: u32, len: usize) -> Option<Vec<u8>> {
+        let memory = self.instance.get_memory(&mut self.store, names::MEMORY)?;
+        let start = addr as usize;
+        memory
+            .data(&self.store)
+            .get(start..start.checked_add(len)?)
+            .map(<[u8]>::to_vec)
     }
 
     /// The patch this instance runs.

@@ -46,6 +46,7 @@ mod audio;
 mod bounds;
 mod contract;
 mod controller;
+mod describe;
 mod disk_cache;
 mod driver;
 mod error;
@@ -65,7 +66,9 @@ mod sandbox;
 mod slots;
 mod status;
 mod stop;
+mod wasi;
 mod watch;
+mod wclap;
 mod worker;
 
 pub(crate) use audio::piece;

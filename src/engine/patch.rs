@@ -23,9 +23,10 @@ impl Source {
         }
     }
 
-    /// Reads a module from a file. The size is checked before anything is read, and the read
-    /// stops past [`MODULE_SIZE_CAP`](super::MODULE_SIZE_CAP) even where the size cannot be
-    /// known beforehand (a pipe, a device).
+    /// Reads a module from a file, or a WCLAP from its `.wclap` folder. The size is checked
+    /// before anything is read, and the read stops past
+    /// [`MODULE_SIZE_CAP`](super::MODULE_SIZE_CAP) even where the size cannot be known
+    /// beforehand (a pipe, a device).
     pub fn from_file(path: impl Into<PathBuf>) -> Result<Self, super::LoadError> {
         use std::io::Read;
         let path = path.into();
@@ -45,7 +46,14 @@ impl Source {
                 cap >> 20
             ))
         };
-        let file = std::fs::File::open(&path).map_err(io)?;
+        // A `.wclap` bundle is a folder holding the plugin's `module.wasm`.
+        let module = path.join("module.wasm");
+        let file_path = if path.is_dir() && module.is_file() {
+            &module
+        } else {
+            &path
+        };
+        let file = std::fs::File::open(file_path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len > cap {
             return Err(too_big(len));
@@ -92,6 +100,18 @@ pub(crate) struct PatchInner {
     pub initial_memory: u64,
     /// How calls into the module are kept to their deadlines.
     pub watchdog: Watchdog,
+    /// A Wasp module, or a WCLAP (see `wclap.rs`).
+    pub kind: Kind,
+}
+
+/// What kind of module a patch runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A module written to Wasp's contract (Faust's output included, once adapted).
+    Module,
+    /// A CLAP plugin compiled to WebAssembly, with Wasp's host added. `described` once its
+    /// name and parameters, which only running it tells, are in the metadata.
+    Wclap { described: bool },
 }
 
 /// How a runaway call into a module is interrupted. See docs/SANDBOX.md.
@@ -133,6 +153,11 @@ impl Patch {
     /// interruption check (see docs/SANDBOX.md).
     pub fn bounded(&self) -> bool {
         self.0.watchdog == Watchdog::Proven
+    }
+
+    /// Whether the module is a CLAP plugin compiled to WebAssembly (a WCLAP).
+    pub fn is_wclap(&self) -> bool {
+        matches!(self.0.kind, Kind::Wclap { .. })
     }
 
     /// How a runaway call into the module is interrupted.

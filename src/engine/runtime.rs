@@ -11,7 +11,7 @@ use super::disk_cache::DiskCache;
 use super::error::LoadError;
 use super::imports;
 use super::metadata::{Metadata, SECTION_NAME};
-use super::patch::{fnv1a, Patch, PatchInner, Source, Watchdog};
+use super::patch::{fnv1a, Kind, Patch, PatchInner, Source, Watchdog};
 use super::sandbox::{self, Busy, HostState, Ticker};
 
 /// Engine settings that trade speed for isolation. [`RuntimeOptions::default`] is what the
@@ -235,6 +235,7 @@ fn configured(
     let engine = Engine::new(&config).map_err(|e| LoadError::Compile(e.to_string()))?;
     let mut linker = Linker::new(&engine);
     imports::define_all(&mut linker).map_err(|e| LoadError::Compile(e.to_string()))?;
+    super::wasi::define(&mut linker).map_err(|e| LoadError::Compile(e.to_string()))?;
     Ok((engine, linker))
 }
 
@@ -294,10 +295,11 @@ impl Runtime {
     }
 
     /// Validates, checks and compiles a module (a Faust `.dsp` file through the Faust compiler
-    /// first). Slow (milliseconds to seconds): never call it on the audio thread.
+    /// first). [`Runtime::compile`] (in `describe.rs`) then adds to a WCLAP's metadata what
+    /// only running it tells.
     ///
     /// Recently compiled modules with the same bytes are reused from a cache.
-    pub fn compile(&self, source: Source) -> Result<Patch, LoadError> {
+    pub(crate) fn compile_module(&self, source: Source) -> Result<Patch, LoadError> {
         // Faust source becomes the module the Faust compiler writes; the patch keeps that
         // module as its source bytes, so a saved project reopens without the compiler.
         let source = match &source.path {
@@ -340,9 +342,16 @@ impl Runtime {
                 hash,
                 initial_memory: hit.0.initial_memory,
                 watchdog: hit.0.watchdog,
+                kind: hit.0.kind,
             })));
         }
-        let binary = adapted(to_binary(&source.bytes)?)?;
+        let binary = to_binary(&source.bytes)?;
+        let kind = if super::wclap::is_wclap(&binary) {
+            Kind::Wclap { described: false }
+        } else {
+            Kind::Module
+        };
+        let binary = adapted(binary)?;
         let (meta, initial_memory) = validate(&binary)?;
         let mut watchdog = self.watchdog(&binary);
         // The block driver (and stop checks) go into the module before it is compiled (see
@@ -385,13 +394,20 @@ impl Runtime {
             hash,
             initial_memory,
             watchdog,
+            kind,
         }));
+        self.remember(patch.clone());
+        Ok(patch)
+    }
+
+    /// Keeps `patch` in the cache of recent compiles.
+    pub(crate) fn remember(&self, patch: Patch) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() == CACHE_ENTRIES {
             cache.remove(0);
         }
-        cache.push(patch.clone());
-        Ok(patch)
+        cache.retain(|p| !(p.0.hash == patch.0.hash && p.0.source.bytes == patch.0.source.bytes));
+        cache.push(patch);
     }
 
     /// How many modules this runtime has compiled (cache misses).
@@ -501,8 +517,12 @@ pub(crate) fn to_binary(bytes: &[u8]) -> Result<Cow<'_, [u8]>, LoadError> {
     Ok(Cow::Owned(wat.encode().map_err(syntax)?))
 }
 
-/// The module with Wasp's contract added if the Faust compiler wrote it (see `faust.rs`).
+/// The module with Wasp's contract added if it is a WCLAP (see `wclap.rs`) or the Faust
+/// compiler wrote it (see `faust.rs`).
 fn adapted(binary: Cow<'_, [u8]>) -> Result<Cow<'_, [u8]>, LoadError> {
+    if let Some(adapted) = super::wclap::adapt(&binary)? {
+        return Ok(Cow::Owned(adapted));
+    }
     Ok(match super::faust::adapt(&binary)? {
         Some(adapted) => Cow::Owned(adapted),
         None => binary,

@@ -245,9 +245,45 @@ impl MemoryAccount {
     }
 }
 
-/// Per-store host data: the resource limiter.
+/// Per-store host data: the resource limiter, and what the WASI stubs need (`wasi.rs`).
 pub struct HostState {
     pub(crate) limits: Limits,
+    /// The module's exported `memory`, for host functions that read or write it.
+    pub(crate) memory: Option<wasmtime::Memory>,
+    pub(crate) wasi: WasiState,
+}
+
+impl HostState {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            memory: None,
+            wasi: WasiState::default(),
+        }
+    }
+}
+
+/// Bytes of text a module may print (WASI's standard output and error) that Wasp keeps.
+pub const TEXT_CAP: usize = 4096;
+
+/// What the WASI stubs keep of one instance: the text it printed, and its random sequence.
+#[derive(Debug)]
+pub struct WasiState {
+    /// What it printed, [`TEXT_CAP`] bytes at most; allocated once, never grown.
+    pub text: Vec<u8>,
+    /// Bytes printed past [`TEXT_CAP`], dropped.
+    pub dropped: u64,
+    pub random: u64,
+}
+
+impl Default for WasiState {
+    fn default() -> Self {
+        Self {
+            text: Vec::with_capacity(TEXT_CAP),
+            dropped: 0,
+            random: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
 }
 
 /// The store's resource limiter: caps memory and tables per instance and per plugin, and

@@ -20,3 +20,4 @@ mod playing;
 mod sandbox;
 mod scale;
 mod swap;
+mod wclap;

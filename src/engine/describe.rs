@@ -1,0 +1,180 @@
+//! [`Runtime::compile`]: the compile, then, for a WCLAP, what only running it tells.
+//!
+//! A Wasp module describes itself in its `wasp` section; a CLAP plugin describes itself at run
+//! time, through its descriptor and its `clap.params` extension. So a WCLAP's first compile is
+//! followed by one instance made on the worker, under the load budget, from which its name,
+//! vendor, version, parameters, latency and tail are read. The patch then carries them as its
+//! metadata, like any module's, and goes back into the compile cache: the next instance of the
+//! same bytes is not run twice.
+//!
+//! Every address the plugin hands over (its descriptor, its strings, its parameter infos) is
+//! read through bounds-checked copies of its memory: a plugin that points anywhere gets a
+//! refusal, never a read outside its sandbox.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::contract;
+use super::error::LoadError;
+use super::instance::{DspInstance, ProcessConfig};
+use super::metadata::Metadata;
+use super::patch::{Kind, Patch, PatchInner, Source};
+use super::runtime::Runtime;
+use super::wclap::{self, names};
+
+/// The longest string read from a plugin (CLAP's names are 256 bytes at most).
+const STRING_CAP: usize = 256;
+/// Offsets in `clap_param_info` on wasm32.
+const INFO_ID: u32 = 0;
+const INFO_NAME: u32 = 12;
+const INFO_MIN: u32 = 1296;
+const INFO_BYTES: usize = 1320;
+/// The rate the description is read at (a plugin's tail is in samples).
+const RATE: f32 = 48_000.0;
+
+impl Runtime {
+    /// Validates, checks and compiles a module (a Faust `.dsp` file through the Faust compiler
+    /// first; a WCLAP is then run once to read its description). Slow (milliseconds to
+    /// seconds): never call it on the audio thread.
+    ///
+    /// Recently compiled modules with the same bytes are reused from a cache.
+    pub fn compile(&self, source: Source) -> Result<Patch, LoadError> {
+        let patch = self.compile_module(source)?;
+        if patch.0.kind != (Kind::Wclap { described: false }) {
+            return Ok(patch);
+        }
+        let meta = describe(self, &patch)?;
+        let layout = contract::check(&patch.0.module, &meta)?;
+        let described = Patch(Arc::new(PatchInner {
+            module: patch.0.module.clone(),
+            meta,
+            layout,
+            source: patch.0.source.clone(),
+            hash: patch.0.hash,
+            initial_memory: patch.0.initial_memory,
+            watchdog: patch.0.watchdog,
+            kind: Kind::Wclap { described: true },
+        }));
+        self.remember(described.clone());
+        Ok(described)
+    }
+}
+
+/// Reads a NUL-terminated string of at most [`STRING_CAP`] bytes at `addr`; `None` if it does
+/// not lie in memory.
+fn string(inst: &mut DspInstance, addr: u32) -> Option<String> {
+    if addr == 0 {
+        return Some(String::new());
+    }
+    let size = (0..=STRING_CAP)
+        .rev()
+        .find(|&n| inst.read_memory(addr, n).is_some())?;
+    let bytes = inst.read_memory(addr, size)?;
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default())
+}
+
+fn f64_at(bytes: &[u8], at: usize) -> f64 {
+    f64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default())
+}
+
+/// Runs a WCLAP once and writes what it says about itself as Wasp metadata.
+fn describe(runtime: &Runtime, patch: &Patch) -> Result<Metadata, LoadError> {
+    let wild = |what: &str| {
+        LoadError::Abi(format!(
+            "this WCLAP points outside its memory for its {what}, so Wasp cannot read it"
+        ))
+    };
+    let mut inst = DspInstance::new(
+        runtime,
+        patch,
+        ProcessConfig {
+            sample_rate: RATE,
+            max_frames: wclap::BLOCK,
+        },
+    )?;
+    let code = inst.global_i32(names::ERROR).unwrap_or(-1);
+    if let Some(why) = wclap::failure(code) {
+        return Err(LoadError::Abi(format!("this WCLAP did not start: {why}")));
+    }
+    let desc = inst.global_i32(names::DESCRIPTOR).unwrap_or(0) as u32;
+    let fields = inst
+        .read_memory(desc, 48)
+        .ok_or_else(|| wild("descriptor"))?;
+    let mut text = |offset: usize, what: &str| {
+        string(&mut inst, u32_at(&fields, offset)).ok_or_else(|| wild(what))
+    };
+    let id = text(12, "id")?;
+    let name = text(16, "name")?;
+    let vendor = text(20, "vendor")?;
+    let version = text(36, "version")?;
+
+    let count = inst.global_i32(names::PARAM_COUNT).unwrap_or(0).max(0);
+    let mut params = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    for i in 0..count {
+        let at = inst.call_i32(names::PARAM_INFO, i)? as u32;
+        if at == 0 {
+            return Err(LoadError::Abi(format!(
+                "this WCLAP has {count} parameters but gives no information on number {i}"
+            )));
+        }
+        let info = inst
+            .read_memory(at, INFO_BYTES)
+            .ok_or_else(|| wild("parameter information"))?;
+        let clap_id = u32_at(&info, INFO_ID as usize);
+        let name_bytes = &info[INFO_NAME as usize..INFO_NAME as usize + STRING_CAP];
+        let end = name_bytes
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(STRING_CAP);
+        let label = String::from_utf8_lossy(&name_bytes[..end]).into_owned();
+        let min = f64_at(&info, INFO_MIN as usize) as f32;
+        let max = f64_at(&info, INFO_MIN as usize + 8) as f32;
+        let default = f64_at(&info, INFO_MIN as usize + 16) as f32;
+        // Keyed by the plugin's own id, which a rebuilt plugin keeps, so automation and saved
+        // values follow it (see the parameter bank).
+        let key = format!("clap_{clap_id}");
+        if !taken.insert(key.clone()) {
+            return Err(LoadError::Abi(format!(
+                "this WCLAP declares parameter id {clap_id} twice"
+            )));
+        }
+        if !(min.is_finite() && max.is_finite() && min < max) {
+            return Err(LoadError::Abi(format!(
+                "this WCLAP's parameter \"{label}\" has the range {min} to {max}, which Wasp \
+                 cannot offer the host"
+            )));
+        }
+        params.push(json!({
+            "id": key,
+            "name": if label.is_empty() { format!("Parameter {}", i + 1) } else { label },
+            "min": min,
+            "max": max,
+            "default": default.clamp(min, max),
+        }));
+    }
+    let latency = inst.call_i32(names::EXT_VALUE, 0)? as u32;
+    let tail = inst.call_i32(names::EXT_VALUE, 1)? as u32;
+    let tail: Value = if tail == u32::MAX {
+        json!("infinite")
+    } else {
+        json!(tail as f32 / RATE)
+    };
+    let about = if id.is_empty() { name.clone() } else { id };
+    let meta = json!({
+        "name": if name.is_empty() { about } else { name },
+        "author": vendor,
+        "version": version,
+        "channels": "stereo",
+        "latency": latency,
+        "tail": tail,
+        "params": params,
+    });
+    Metadata::parse(meta.to_string().as_bytes())
+}

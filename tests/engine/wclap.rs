@@ -1,0 +1,296 @@
+//! WCLAPs (issue 12): CLAP plugins compiled to wasm32 load like modules, describe themselves,
+//! process audio and events, and are contained when they misbehave.
+//!
+//! The main fixture is `examples/wclap/gain`, a Rust CLAP plugin built here for
+//! wasm32-unknown-unknown; smaller hostile ones are WebAssembly text below.
+
+use std::time::Duration;
+
+use crate::common::rig::{Rig, SR as RIG_SR};
+use crate::common::*;
+use wasp::{
+    Crossfade, DspInstance, ModuleEvent, ProcessConfig, Processed, Runtime, RuntimeOptions, Source,
+    Tail, TrapKind,
+};
+
+const SR: f32 = 48_000.0;
+const BLOCK: usize = 512;
+
+fn runtime() -> Runtime {
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            Runtime::with_options(RuntimeOptions {
+                min_block_budget: Duration::from_millis(500),
+                ..RuntimeOptions::default()
+            })
+            .unwrap()
+        })
+        .clone()
+}
+
+/// The Rust gain WCLAP's bytes.
+fn gain_wclap() -> Vec<u8> {
+    std::fs::read(rust_crate_wasm(&root().join("examples/wclap/gain"))).unwrap()
+}
+
+fn instance(bytes: &[u8]) -> DspInstance {
+    let rt = runtime();
+    let patch = rt.compile(Source::from_bytes(bytes.to_vec())).unwrap();
+    DspInstance::new(
+        &rt,
+        &patch,
+        ProcessConfig {
+            sample_rate: SR,
+            max_frames: BLOCK as u32,
+        },
+    )
+    .unwrap()
+}
+
+fn param(inst: &DspInstance, id: &str) -> usize {
+    inst.patch()
+        .metadata()
+        .params
+        .iter()
+        .position(|p| p.id == id)
+        .unwrap_or_else(|| panic!("no parameter {id}"))
+}
+
+fn run(inst: &mut DspInstance, left: &[f32], right: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (mut l, mut r) = (left.to_vec(), right.to_vec());
+    for (lc, rc) in l.chunks_mut(BLOCK).zip(r.chunks_mut(BLOCK)) {
+        inst.process(&mut [lc, rc]).unwrap();
+    }
+    (l, r)
+}
+
+fn refusal(source: &str) -> String {
+    match runtime().compile(Source::from_bytes(source.as_bytes().to_vec())) {
+        Ok(_) => panic!("should be refused:\n{source}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_wclap_describes_itself_from_its_descriptor_and_params() {
+    let patch = runtime().compile(Source::from_bytes(gain_wclap())).unwrap();
+    assert!(patch.is_wclap());
+    let meta = patch.metadata();
+    assert_eq!(meta.name, "WCLAP Gain");
+    assert_eq!(meta.author, "Wasp");
+    assert_eq!(meta.version, "1.2.0");
+    assert_eq!(meta.latency, 0);
+    assert_eq!(meta.tail, Tail::Seconds(0.0));
+    let params: Vec<_> = meta
+        .params
+        .iter()
+        .map(|p| (p.id.as_str(), p.name.as_str(), p.min, p.max, p.default))
+        .collect();
+    assert_eq!(
+        params,
+        [
+            ("clap_7", "Gain", -60.0, 12.0, 0.0),
+            ("clap_9", "Misbehave", 0.0, 4.0, 0.0)
+        ]
+    );
+    // The description is run once: the next compile comes from the cache, described.
+    let again = runtime().compile(Source::from_bytes(gain_wclap())).unwrap();
+    assert_eq!(again.metadata(), meta);
+}
+
+#[test]
+fn a_wclap_processes_audio_parameters_and_notes() {
+    let mut inst = instance(&gain_wclap());
+    let left = sine(220.0, SR, 0.5, 0, 3 * BLOCK + 100);
+    let right = sine(330.0, SR, 0.25, 0, 3 * BLOCK + 100);
+    // At 0 dB the plugin passes its input through, both channels.
+    let (l, r) = run(&mut inst, &left, &right);
+    assert_eq!(l, left);
+    assert_eq!(r, right);
+
+    // A parameter change reaches the plugin as a CLAP parameter event.
+    inst.set_param(param(&inst, "clap_7"), -6.0).unwrap();
+    let (l, r) = run(&mut inst, &left, &right);
+    let g = 10f32.powf(-6.0 / 20.0);
+    let want: Vec<f32> = left.iter().map(|x| x * g).collect();
+    assert!(max_diff(&l, &want) < 1e-6, "{}", max_diff(&l, &want));
+    let want: Vec<f32> = right.iter().map(|x| x * g).collect();
+    assert!(max_diff(&r, &want) < 1e-6);
+
+    // A held note doubles the output (the fixture's way of showing notes arrive), and its
+    // release undoes it.
+    inst.event(ModuleEvent::NoteOn {
+        key: 60,
+        velocity: 0.8,
+    })
+    .unwrap();
+    let (l, _) = run(&mut inst, &left, &right);
+    let want: Vec<f32> = left.iter().map(|x| x * g * 2.0).collect();
+    assert!(max_diff(&l, &want) < 1e-6);
+    inst.event(ModuleEvent::NoteOff {
+        key: 60,
+        velocity: 0.0,
+    })
+    .unwrap();
+    let (l, _) = run(&mut inst, &left, &right);
+    let want: Vec<f32> = left.iter().map(|x| x * g).collect();
+    assert!(max_diff(&l, &want) < 1e-6);
+}
+
+/// Each way the fixture misbehaves in `process` is a fault of the instance, reported with
+/// its kind: a trap, a loop (stopped at the block's budget), a read through a wild pointer,
+/// and a wild pointer handed to the host (which reads it inside the sandbox and traps there).
+#[test]
+fn a_misbehaving_wclap_is_a_contained_fault() {
+    for (mode, kind) in [
+        (1.0, TrapKind::Unreachable),
+        (2.0, TrapKind::Timeout),
+        (3.0, TrapKind::OutOfBounds),
+        (4.0, TrapKind::OutOfBounds),
+    ] {
+        let mut inst = instance(&gain_wclap());
+        inst.set_param(param(&inst, "clap_9"), mode).unwrap();
+        let mut l = vec![0.5f32; BLOCK];
+        let mut r = vec![0.5f32; BLOCK];
+        let fault = inst.process(&mut [&mut l, &mut r]).unwrap_err();
+        assert_eq!(fault.kind, kind, "mode {mode}: {fault}");
+        assert_eq!(inst.fault(), Some(fault));
+    }
+}
+
+/// Through the worker and the audio engine: a WCLAP swaps in like any module, and a WCLAP
+/// that faults while playing rolls back to the sound before it.
+#[test]
+fn a_wclap_swaps_in_and_a_crashing_one_rolls_back() {
+    let mut rig = Rig::new();
+    let input = sine(440.0, RIG_SR, 0.5, 0, 48_000);
+    rig.load_source(
+        Source::from_bytes(example_bytes("gain.wat")),
+        Crossfade::Auto,
+    );
+    let before = rig.run(&input[..4096]);
+    rig.load_source(Source::from_bytes(gain_wclap()), Crossfade::Auto);
+    // After the crossfade the WCLAP's 0 dB passes the input through.
+    let out = rig.run(&input[..24_000]);
+    assert_eq!(&out[20_000..], &input[20_000..24_000]);
+    assert!(rms(&before) > 0.0);
+
+    let current = rig.controller().status().current.expect("a module plays");
+    assert_eq!(current.name, "WCLAP Gain");
+    let misbehave = current
+        .metadata
+        .params
+        .iter()
+        .position(|p| p.id == "clap_9")
+        .unwrap();
+    assert!(rig.controller().set_param(misbehave, 1.0));
+    let (_, results) = rig.run_raw(&input[..4096]);
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Processed::RolledBack(f) if f.kind == TrapKind::Unreachable)),
+        "{results:?}"
+    );
+}
+
+/// The smallest WCLAP: an entry whose functions are given in WebAssembly text, with a
+/// `malloc` that hands out one fixed block.
+fn tiny_wclap(entry_init: &str, get_factory: &str, extra: &str) -> String {
+    format!(
+        r#"(module
+  {extra}
+  (memory (export "memory") 2)
+  (table (export "__indirect_function_table") 4 funcref)
+  (elem (i32.const 1) $init $deinit $get_factory)
+  (global (export "clap_entry") i32 (i32.const 16))
+  ;; clap_plugin_entry: version 1.2.0, then init, deinit and get_factory as table indices
+  (data (i32.const 16) "\01\00\00\00\02\00\00\00\00\00\00\00\01\00\00\00\02\00\00\00\03\00\00\00")
+  (func $init (param i32) (result i32) {entry_init})
+  (func $deinit)
+  (func $get_factory (param i32) (result i32) {get_factory})
+  (func (export "malloc") (param i32) (result i32) (i32.const 1024)))"#
+    )
+}
+
+#[test]
+fn wclaps_that_fail_to_start_are_refused_with_the_step_that_failed() {
+    let m = refusal(&tiny_wclap("(i32.const 0)", "(i32.const 0)", ""));
+    assert!(
+        m.contains("did not start") && m.contains("entry's init returned false"),
+        "{m}"
+    );
+    let m = refusal(&tiny_wclap("(i32.const 1)", "(i32.const 0)", ""));
+    assert!(m.contains("no plugin factory"), "{m}");
+    // A factory whose functions are not in the table: the call through it traps.
+    let m = refusal(&tiny_wclap("(i32.const 1)", "(i32.const 4096)", ""));
+    assert!(m.contains("wasp_init"), "{m}");
+}
+
+#[test]
+fn a_wclap_that_loops_while_loading_is_stopped() {
+    let started = std::time::Instant::now();
+    let m = refusal(&tiny_wclap(
+        "(loop $l (br $l)) (i32.const 1)",
+        "(i32.const 0)",
+        "",
+    ));
+    assert!(
+        m.contains("`wasp_init`") && m.contains("loops forever"),
+        "{m}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_wclap_pointing_outside_its_memory_is_refused() {
+    let wild = tiny_wclap("(i32.const 1)", "(i32.const 0)", "")
+        .replace("(i32.const 16))", "(i32.const -64))");
+    let m = refusal(&wild);
+    assert!(
+        m.contains("wasp_init") && m.contains("out of bounds"),
+        "{m}"
+    );
+}
+
+#[test]
+fn what_a_wclap_may_import_from_wasi_is_named() {
+    // The stubs a C runtime needs load...
+    let ok = tiny_wclap(
+        "(i32.const 0)",
+        "(i32.const 0)",
+        r#"(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))"#,
+    );
+    let m = refusal(&ok);
+    assert!(m.contains("entry's init returned false"), "it linked: {m}");
+    // ...files do not.
+    let files = tiny_wclap(
+        "(i32.const 0)",
+        "(i32.const 0)",
+        r#"(import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))"#,
+    );
+    let m = refusal(&files);
+    assert!(
+        m.contains("wasi_snapshot_preview1.path_open") && m.contains("no files"),
+        "{m}"
+    );
+    // A plain module still may not import WASI at all.
+    let m = refusal(
+        r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+             (func (export "dsp") (param f32) (result f32) (local.get 0)))"#,
+    );
+    assert!(m.contains("WASI"), "{m}");
+}
+
+#[test]
+fn a_wclap_that_is_not_hostable_says_what_to_change() {
+    let fixed =
+        tiny_wclap("(i32.const 1)", "(i32.const 0)", "").replace("4 funcref", "4 4 funcref");
+    let m = refusal(&fixed);
+    assert!(m.contains("--growable-table"), "{m}");
+    let no_malloc =
+        tiny_wclap("(i32.const 1)", "(i32.const 0)", "").replace("(export \"malloc\")", "");
+    let m = refusal(&no_malloc);
+    assert!(m.contains("malloc"), "{m}");
+}
