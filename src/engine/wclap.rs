@@ -989,11 +989,10 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     }
     midi.instruction(&I::End);
 
-    // wasp_reset: the plugin's reset, and no events left over.
+    // wasp_reset: the plugin's reset. Queued events stay: parameter values set before a reset
+    // (a restored project's) must still reach the plugin.
     let mut reset = Function::new([]);
     reset
-        .instruction(&I::I32Const(0))
-        .instruction(&I::GlobalSet(g_count))
         .instruction(&I::GlobalGet(g_plugin))
         .instruction(&I::If(BlockType::Empty))
         .instruction(&I::GlobalGet(g_plugin))

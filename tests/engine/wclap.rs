@@ -136,6 +136,13 @@ fn a_wclap_processes_audio_parameters_and_notes() {
     let (l, _) = run(&mut inst, &left, &right);
     let want: Vec<f32> = left.iter().map(|x| x * g).collect();
     assert!(max_diff(&l, &want) < 1e-6);
+
+    // A value set just before a reset (as a restored project's is) still arrives.
+    inst.set_param(param(&inst, "clap_7"), -12.0).unwrap();
+    inst.reset().unwrap();
+    let (l, _) = run(&mut inst, &left, &right);
+    let want: Vec<f32> = left.iter().map(|x| x * 10f32.powf(-12.0 / 20.0)).collect();
+    assert!(max_diff(&l, &want) < 1e-6);
 }
 
 /// Each way the fixture misbehaves in `process` is a fault of the instance, reported with

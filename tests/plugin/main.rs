@@ -11,3 +11,4 @@ mod state;
 mod clap_plugin;
 mod fuzz;
 mod host;
+mod wclap;

@@ -1,0 +1,129 @@
+//! A WCLAP (issue 12) in the DAW's hands, through a real CLAP host (clack-host): its
+//! parameters are host parameters with its names, automation reaches it at the frame, notes
+//! reach it, a project reopens with it, and its crash is contained. Built with the allocation
+//! checker armed, like every test of the plugin: the audio path into the WCLAP allocates
+//! nothing.
+
+use crate::clap_host::{cdylib_path, TestHost};
+use crate::common::*;
+use crate::state::*;
+use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, ParamValueEvent};
+use clack_host::prelude::*;
+
+const EFFECT: &str = "dev.wasp-audio.wasp";
+const SR: f64 = 48_000.0;
+const BLOCK: usize = 512;
+
+fn gain_wclap() -> Vec<u8> {
+    std::fs::read(rust_crate_wasm(&root().join("examples/wclap/gain"))).unwrap()
+}
+
+/// Restores a project holding the WCLAP with `values` (by Wasp parameter id), activates and
+/// runs the main-thread callbacks.
+fn playing(values: &[(&str, f32)]) -> TestHost {
+    let mut host = TestHost::new(cdylib_path("wasp"), EFFECT).expect("loading the built plugin");
+    host.load_state(&state_with(&gain_wclap(), values, serde_json::json!({})))
+        .unwrap();
+    host.activate(SR, BLOCK as u32);
+    settle(&mut host);
+    host
+}
+
+fn settle(host: &mut TestHost) {
+    host.process_stereo(&[0.0; BLOCK], &[0.0; BLOCK]);
+    while host.call_on_main_thread_callback() {}
+}
+
+fn db(gain_db: f32) -> f32 {
+    10f32.powf(gain_db / 20.0)
+}
+
+fn scaled(x: &[f32], g: f32) -> Vec<f32> {
+    x.iter().map(|v| v * g).collect()
+}
+
+#[test]
+fn a_wclaps_parameters_are_host_parameters_and_automation_reaches_it_at_the_frame() {
+    let mut host = playing(&[("clap_7", -6.0)]);
+    let infos = host.param_infos();
+    let gain = infos
+        .iter()
+        .find(|p| p.name == "Gain")
+        .unwrap_or_else(|| panic!("no Gain among {infos:?}"));
+    assert!(infos.iter().any(|p| p.name == "Misbehave"));
+    let text = host.value_to_text(gain.id, 0.75).unwrap();
+    assert!(text.starts_with("-6"), "{text}");
+
+    let input = sine(440.0, SR as f32, 0.5, 0, BLOCK);
+    let (l, r) = host.process_stereo(&input, &input);
+    assert!(max_diff(&l, &scaled(&input, db(-6.0))) < 1e-6);
+    assert!(max_diff(&r, &scaled(&input, db(-6.0))) < 1e-6);
+
+    // -12 dB from frame 300: normalised (−12 + 60) / 72.
+    let mut events = EventBuffer::new();
+    events.push(&ParamValueEvent::new(
+        300,
+        gain.id,
+        Pckn::match_all(),
+        48.0 / 72.0,
+    ));
+    let (l, _) = host.process_with_events(&input, &input, &events);
+    assert!(max_diff(&l[..300], &scaled(&input[..300], db(-6.0))) < 1e-6);
+    assert!(
+        max_diff(&l[300..], &scaled(&input[300..], db(-12.0))) < 1e-5,
+        "changed exactly from frame 300"
+    );
+}
+
+#[test]
+fn notes_reach_a_wclap_at_their_frames() {
+    let mut host = playing(&[]);
+    let input = sine(440.0, SR as f32, 0.25, 0, BLOCK);
+    let key = Pckn::new(0u16, 0u16, 60u16, 1u32);
+    let mut events = EventBuffer::new();
+    events.push(&NoteOnEvent::new(100, key, 1.0));
+    events.push(&NoteOffEvent::new(400, key, 0.0));
+    let (l, _) = host.process_with_events(&input, &input, &events);
+    assert_eq!(&l[..100], &input[..100]);
+    assert_eq!(&l[100..400], &scaled(&input[100..400], 2.0)[..], "doubled while held");
+    assert_eq!(&l[400..], &input[400..]);
+}
+
+#[test]
+fn a_project_with_a_wclap_reopens_sounding_the_same() {
+    let mut host = playing(&[("clap_7", -3.0)]);
+    let input = sine(300.0, SR as f32, 0.5, 0, BLOCK);
+    let (first, _) = host.process_stereo(&input, &input);
+    assert!(max_diff(&first, &scaled(&input, db(-3.0))) < 1e-6, "the saved value plays");
+    let saved = host.save_state();
+    assert_eq!(
+        saved_module(&saved).map(|m| m.params),
+        Some([("clap_7".to_owned(), -3.0), ("clap_9".to_owned(), 0.0)].into_iter().collect()),
+    );
+    let mut reopened =
+        TestHost::new(cdylib_path("wasp"), EFFECT).expect("loading the built plugin");
+    reopened.load_state(&saved).unwrap();
+    reopened.activate(SR, BLOCK as u32);
+    settle(&mut reopened);
+    let (again, _) = reopened.process_stereo(&input, &input);
+    assert_eq!(again, first);
+}
+
+#[test]
+fn a_crashing_wclap_goes_quiet_and_the_host_plays_on() {
+    let mut host = playing(&[]);
+    let misbehave = host.param_id("Misbehave").unwrap();
+    let input = sine(440.0, SR as f32, 0.5, 0, BLOCK);
+    let mut events = EventBuffer::new();
+    // 1 of 0..4: trap in process.
+    events.push(&ParamValueEvent::new(0, misbehave, Pckn::match_all(), 0.25));
+    for _ in 0..4 {
+        let (l, r) = host.process_with_events(&input, &input, &events);
+        assert!(l.iter().chain(&r).all(|x| x.is_finite()));
+        events = EventBuffer::new();
+    }
+    while host.call_on_main_thread_callback() {}
+    // The project still holds the WCLAP.
+    let saved = saved_module(&host.save_state()).expect("a module is saved");
+    assert_eq!(saved.to_source().unwrap().bytes.len(), gain_wclap().len());
+}
