@@ -88,12 +88,16 @@ impl Backend for EngineBackend {
             },
             builtin: m.builtin,
             entry: match (&m.entry, &m.entry_note) {
+                _ if m.wclap => "a CLAP plugin compiled to WebAssembly (WCLAP), hosted inside \
+                                 the sandbox"
+                    .to_owned(),
                 (Some(entry), Some(note)) => {
                     format!("{}; wasp_process is not used: {note}", entry.label())
                 }
                 (Some(entry), None) => entry.label().to_owned(),
                 (None, _) => String::new(),
             },
+            log: m.log.clone(),
         });
         // The values the host parameters hold: what host automation and the host's own
         // controls set, and what the sliders set through the host.

@@ -366,14 +366,18 @@ impl App {
                             (None, true) => "built in".into(),
                             (None, false) => "from the saved project".into(),
                         };
-                        for (k, v) in [
+                        let mut rows = vec![
                             ("File", path),
                             ("Size", format_size(m.size)),
                             ("Hash", m.hash.clone()),
                             ("Contract", format!("v{}", m.contract)),
                             ("Channels", m.channels.clone()),
                             ("Runs", m.entry.clone()),
-                        ] {
+                        ];
+                        if !m.log.is_empty() {
+                            rows.push(("Plugin says", m.log.clone()));
+                        }
+                        for (k, v) in rows {
                             ui.label(RichText::new(k).color(DIM));
                             ui.label(v);
                             ui.end_row();

@@ -113,6 +113,8 @@ pub struct ModuleView {
     pub builtin: bool,
     /// The entry point its audio goes through, as the editor shows it.
     pub entry: String,
+    /// What a WCLAP logged and printed when it was first run; empty for other modules.
+    pub log: String,
 }
 
 /// What a swap did with the running state.

@@ -156,6 +156,8 @@ impl Slots {
             slots,
             entry: None,
             entry_note: None,
+            wclap: false,
+            log: String::new(),
         };
         self.preview = Some(info.clone());
         info
@@ -578,6 +580,10 @@ pub struct ModuleInfo {
     pub entry: Option<super::Entry>,
     /// Why its `wasp_process` is not used, if it exports one that is not.
     pub entry_note: Option<String>,
+    /// Whether it is a CLAP plugin compiled to WebAssembly (a WCLAP).
+    pub wclap: bool,
+    /// What it logged and printed when Wasp first ran it (a WCLAP), trimmed.
+    pub log: String,
 }
 
 impl ModuleInfo {

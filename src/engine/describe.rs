@@ -44,7 +44,7 @@ impl Runtime {
         if patch.0.kind != (Kind::Wclap { described: false }) {
             return Ok(patch);
         }
-        let meta = describe(self, &patch)?;
+        let (meta, log) = describe(self, &patch)?;
         let layout = contract::check(&patch.0.module, &meta)?;
         let described = Patch(Arc::new(PatchInner {
             module: patch.0.module.clone(),
@@ -55,6 +55,7 @@ impl Runtime {
             initial_memory: patch.0.initial_memory,
             watchdog: patch.0.watchdog,
             kind: Kind::Wclap { described: true },
+            log,
         }));
         self.remember(described.clone());
         Ok(described)
@@ -83,8 +84,9 @@ fn f64_at(bytes: &[u8], at: usize) -> f64 {
     f64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default())
 }
 
-/// Runs a WCLAP once and writes what it says about itself as Wasp metadata.
-fn describe(runtime: &Runtime, patch: &Patch) -> Result<Metadata, LoadError> {
+/// Runs a WCLAP once and writes what it says about itself as Wasp metadata; also returns what
+/// it logged and printed meanwhile.
+fn describe(runtime: &Runtime, patch: &Patch) -> Result<(Metadata, String), LoadError> {
     let wild = |what: &str| {
         LoadError::Abi(format!(
             "this WCLAP points outside its memory for its {what}, so Wasp cannot read it"
@@ -176,5 +178,15 @@ fn describe(runtime: &Runtime, patch: &Patch) -> Result<Metadata, LoadError> {
         "tail": tail,
         "params": params,
     });
-    Metadata::parse(meta.to_string().as_bytes())
+    let mut log = String::new();
+    let block = inst.global_i32(names::BLOCK).unwrap_or(0) as u32;
+    let len = inst
+        .global_i32(names::LOG_LEN)
+        .unwrap_or(0)
+        .clamp(0, wclap::LOG_CAP as i32);
+    if let Some(bytes) = inst.read_memory(block.wrapping_add(wclap::LOG), len as usize) {
+        log.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    log.push_str(&String::from_utf8_lossy(inst.printed()));
+    Ok((Metadata::parse(meta.to_string().as_bytes())?, log))
 }

@@ -395,6 +395,11 @@ impl DspInstance {
             .map(<[u8]>::to_vec)
     }
 
+    /// What the module printed (WASI's standard output and error), as far as Wasp keeps it.
+    pub(crate) fn printed(&self) -> &[u8] {
+        &self.store.data().wasi.text
+    }
+
     /// The patch this instance runs.
     pub fn patch(&self) -> &Patch {
         &self.patch

@@ -102,6 +102,8 @@ pub(crate) struct PatchInner {
     pub watchdog: Watchdog,
     /// A Wasp module, or a WCLAP (see `wclap.rs`).
     pub kind: Kind,
+    /// What the module printed or logged while it was first run (a WCLAP's description).
+    pub log: String,
 }
 
 /// What kind of module a patch runs.
@@ -158,6 +160,12 @@ impl Patch {
     /// Whether the module is a CLAP plugin compiled to WebAssembly (a WCLAP).
     pub fn is_wclap(&self) -> bool {
         matches!(self.0.kind, Kind::Wclap { .. })
+    }
+
+    /// What the module printed or logged while Wasp first ran it to read its description (a
+    /// WCLAP's `clap.log` messages and standard output); empty for other modules.
+    pub fn load_log(&self) -> &str {
+        &self.0.log
     }
 
     /// How a runaway call into the module is interrupted.

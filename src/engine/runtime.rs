@@ -343,6 +343,7 @@ impl Runtime {
                 initial_memory: hit.0.initial_memory,
                 watchdog: hit.0.watchdog,
                 kind: hit.0.kind,
+                log: hit.0.log.clone(),
             })));
         }
         let binary = to_binary(&source.bytes)?;
@@ -395,6 +396,7 @@ impl Runtime {
             initial_memory,
             watchdog,
             kind,
+            log: String::new(),
         }));
         self.remember(patch.clone());
         Ok(patch)

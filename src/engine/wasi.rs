@@ -108,6 +108,29 @@ fn fd_write(
     }
 }
 
+/// `fd_fdstat_get`: standard output and error are write-only character devices (so the C
+/// runtime buffers them by line); no other descriptor exists.
+fn fd_fdstat_get(mut caller: Caller<'_, HostState>, fd: i32, at: i32) -> i32 {
+    if fd != 1 && fd != 2 {
+        return EBADF;
+    }
+    let Some((mem, _)) = memory(&mut caller) else {
+        return EINVAL;
+    };
+    let at = at as u32 as usize;
+    let Some(stat) = mem.get_mut(at..at.saturating_add(24)) else {
+        return EINVAL;
+    };
+    if stat.len() < 24 {
+        return EINVAL;
+    }
+    stat.fill(0);
+    // fs_filetype: character device; fs_rights_base: fd_write.
+    stat[0] = 2;
+    stat[8..16].copy_from_slice(&(1u64 << 6).to_le_bytes());
+    ESUCCESS
+}
+
 /// Writes two `u32`s into the module's memory.
 fn put_pair(caller: &mut Caller<'_, HostState>, (a, x): (i32, u32), (b, y): (i32, u32)) -> i32 {
     let Some((mem, _)) = memory(caller) else {
@@ -150,7 +173,7 @@ pub fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(MODULE, "fd_close", |_: i32| EBADF)?;
     linker.func_wrap(MODULE, "fd_seek", |_: i32, _: i64, _: i32, _: i32| EBADF)?;
     linker.func_wrap(MODULE, "fd_read", |_: i32, _: i32, _: i32, _: i32| EBADF)?;
-    linker.func_wrap(MODULE, "fd_fdstat_get", |_: i32, _: i32| EBADF)?;
+    linker.func_wrap(MODULE, "fd_fdstat_get", fd_fdstat_get)?;
     linker.func_wrap(MODULE, "fd_prestat_get", |_: i32, _: i32| EBADF)?;
     linker.func_wrap(MODULE, "fd_prestat_dir_name", |_: i32, _: i32, _: i32| {
         EBADF

@@ -69,9 +69,12 @@ const STRINGS: u32 = EXT_TAIL + 4; // the strings below, 512 bytes at most
 pub const PARAM_INFO: u32 = STRINGS + 512;
 const PARAM_IDS: u32 = PARAM_INFO + 1328; // PARAM_CAP u32s
 const EVENTS: u32 = PARAM_IDS + 4 * PARAM_CAP;
+/// What the plugin logs through `clap.log`, one message per line, [`LOG_CAP`] bytes at most.
+pub const LOG: u32 = EVENTS + EVENT_CAP * EVENT_STRIDE;
+pub const LOG_CAP: u32 = 1024;
 /// Six buffers of `BLOCK` floats: input left and right, output left and right, then silence
 /// for the inputs the host does not feed and a sink for the outputs it does not play.
-const BUFFERS: u32 = EVENTS + EVENT_CAP * EVENT_STRIDE;
+const BUFFERS: u32 = LOG + LOG_CAP;
 const SCRATCH: u32 = BUFFERS + 6 * 4 * BLOCK;
 /// Where `clap_audio_port_info.channel_count` is on wasm32.
 const PORT_INFO_CHANNELS: u32 = 264;
@@ -130,6 +133,10 @@ pub mod names {
     pub const EXT_VALUE: &str = "wasp_clap_ext_value";
     /// What the plugin's last `process` returned (`CLAP_PROCESS_ERROR` is 0).
     pub const STATUS: &str = "wasp_clap_status";
+    /// The address of the host's block in the plugin's memory.
+    pub const BLOCK: &str = "wasp_clap_host_block";
+    /// Bytes of log text at `LOG` in the host's block.
+    pub const LOG_LEN: &str = "wasp_clap_log_len";
 }
 
 #[derive(Default)]
@@ -292,7 +299,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
 
     // Functions, in this order.
     let first = f.imported_funcs + f.funcs;
-    let fs: [(u32, &str); 20] = [
+    let fs: [(u32, &str); 21] = [
         (t_init, "wasp_init"),
         (t_i_v, "wasp_process"),
         (t_if_v, "wasp_set_param"),
@@ -306,6 +313,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         (t_i_v, "wasp_clap_host_request"),
         (t_ii_v, "wasp_clap_host_two"),
         (t_iii_v, "wasp_clap_host_three"),
+        (t_iii_v, "wasp_clap_host_log"),
         (t_i_i, "wasp_clap_host_is_main_thread"),
         (t_i_i, "wasp_clap_host_is_audio_thread"),
         (t_i_i, "wasp_clap_events_size"),
@@ -341,6 +349,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let g_desc = g + 12;
     let g_status = g + 13;
     let g_mono = g + 14;
+    let g_log = g + 15;
 
     let at = |offset: u32, align: u32| MemArg {
         offset: u64::from(offset),
@@ -463,11 +472,13 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             func.instruction(&I::LocalGet(4));
         });
         grow(&mut init, idx("wasp_clap_host_three"));
-        for offset in [EXT_LOG, EXT_PARAMS + 4] {
-            store_at(&mut init, offset, &|func| {
-                func.instruction(&I::LocalGet(4));
-            });
-        }
+        store_at(&mut init, EXT_PARAMS + 4, &|func| {
+            func.instruction(&I::LocalGet(4));
+        });
+        grow(&mut init, idx("wasp_clap_host_log"));
+        store_at(&mut init, EXT_LOG, &|func| {
+            func.instruction(&I::LocalGet(4));
+        });
         for (offset, callback) in [
             (EXT_THREAD, "wasp_clap_host_is_main_thread"),
             (EXT_THREAD + 4, "wasp_clap_host_is_audio_thread"),
@@ -1079,13 +1090,59 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     request.instruction(&I::End);
     let mut two = Function::new([]);
     two.instruction(&I::End);
-    // log(host, severity, message) and params.clear(host, id, flags): counted.
+    // params.clear(host, id, flags): nothing to clear.
     let mut three = Function::new([]);
-    three
-        .instruction(&I::GlobalGet(g_logs))
+    three.instruction(&I::End);
+    // log(host, severity, message): counted, and the message appended to the log while it has
+    // room, one line each. The message is read with the module's own loads: a wild pointer
+    // traps here, in the sandbox.
+    let mut log = Function::new([(1, ValType::I32)]);
+    log.instruction(&I::GlobalGet(g_logs))
         .instruction(&I::I32Const(1))
         .instruction(&I::I32Add)
         .instruction(&I::GlobalSet(g_logs))
+        .instruction(&I::Block(BlockType::Empty))
+        .instruction(&I::Loop(BlockType::Empty))
+        // Room for this byte and the line's end?
+        .instruction(&I::GlobalGet(g_log))
+        .instruction(&I::I32Const(LOG_CAP as i32 - 1))
+        .instruction(&I::I32GeU)
+        .instruction(&I::BrIf(1))
+        .instruction(&I::LocalGet(2))
+        .instruction(&I::I32Load8U(at(0, 0)))
+        .instruction(&I::LocalTee(3))
+        .instruction(&I::I32Eqz)
+        .instruction(&I::BrIf(1));
+    addr(&mut log, LOG);
+    log.instruction(&I::GlobalGet(g_log))
+        .instruction(&I::I32Add)
+        .instruction(&I::LocalGet(3))
+        .instruction(&I::I32Store8(at(0, 0)))
+        .instruction(&I::GlobalGet(g_log))
+        .instruction(&I::I32Const(1))
+        .instruction(&I::I32Add)
+        .instruction(&I::GlobalSet(g_log))
+        .instruction(&I::LocalGet(2))
+        .instruction(&I::I32Const(1))
+        .instruction(&I::I32Add)
+        .instruction(&I::LocalSet(2))
+        .instruction(&I::Br(0))
+        .instruction(&I::End)
+        .instruction(&I::End)
+        .instruction(&I::GlobalGet(g_log))
+        .instruction(&I::I32Const(LOG_CAP as i32))
+        .instruction(&I::I32LtU)
+        .instruction(&I::If(BlockType::Empty));
+    addr(&mut log, LOG);
+    log.instruction(&I::GlobalGet(g_log))
+        .instruction(&I::I32Add)
+        .instruction(&I::I32Const(b'\n' as i32))
+        .instruction(&I::I32Store8(at(0, 0)))
+        .instruction(&I::GlobalGet(g_log))
+        .instruction(&I::I32Const(1))
+        .instruction(&I::I32Add)
+        .instruction(&I::GlobalSet(g_log))
+        .instruction(&I::End)
         .instruction(&I::End);
     let mut is_main = Function::new([]);
     is_main
@@ -1192,6 +1249,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         &request,
         &two,
         &three,
+        &log,
         &is_main,
         &is_audio,
         &size,
@@ -1217,7 +1275,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         init.encode(out);
         I::End.encode(out);
     };
-    for i in 0..15u32 {
+    for i in 0..16u32 {
         if i == g_steady - g {
             global(&mut globals, I64, true, I::I64Const(0));
         } else if i == g_block - g {
@@ -1226,7 +1284,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             global(&mut globals, I32, true, I::I32Const(0));
         }
     }
-    added.push((GLOBAL, 15, globals));
+    added.push((GLOBAL, 16, globals));
     let mut list: Vec<(&str, u8, u32)> = fs
         .iter()
         .chain(fs_more.iter())
@@ -1242,6 +1300,8 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         (names::DESCRIPTOR, 0x03, g_desc),
         (names::PARAM_COUNT, 0x03, g_nparams),
         (names::STATUS, 0x03, g_status),
+        (names::BLOCK, 0x03, g_base),
+        (names::LOG_LEN, 0x03, g_log),
     ]);
     added.push(rewrite::exports(&list));
     let mut code = Vec::new();

@@ -795,6 +795,8 @@ impl Worker {
             slots: bound,
             entry: Some(entry),
             entry_note,
+            wclap: patch.is_wclap(),
+            log: patch.load_log().trim().to_owned(),
         };
         let slots = self.slots.clone();
         let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());

@@ -94,6 +94,8 @@ fn a_wclap_describes_itself_from_its_descriptor_and_params() {
             ("clap_9", "Misbehave", 0.0, 4.0, 0.0)
         ]
     );
+    // Its `clap.log` message while it started, one line each.
+    assert_eq!(patch.load_log(), "ready\n");
     // The description is run once: the next compile comes from the cache, described.
     let again = runtime().compile(Source::from_bytes(gain_wclap())).unwrap();
     assert_eq!(again.metadata(), meta);
@@ -300,4 +302,69 @@ fn a_wclap_that_is_not_hostable_says_what_to_change() {
         tiny_wclap("(i32.const 1)", "(i32.const 0)", "").replace("(export \"malloc\")", "");
     let m = refusal(&no_malloc);
     assert!(m.contains("malloc"), "{m}");
+}
+
+/// Builds a C WCLAP with clang and wasi-libc, the reactor model (Debian: clang, lld,
+/// wasi-libc, libclang-rt-14-dev-wasm32), as its source's comment says.
+fn c_wclap(source: &str) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("wasp-c-wclap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("module.wasm");
+    run_ok(
+        std::process::Command::new("clang")
+            .args([
+                "--target=wasm32-wasi",
+                "-mexec-model=reactor",
+                "-O2",
+                "-Wl,--export=clap_entry",
+                "-Wl,--export=malloc",
+                "-Wl,--export-table",
+                "-Wl,--growable-table",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(root().join(source)),
+    );
+    std::fs::read(&out).unwrap()
+}
+
+/// A C WCLAP built against wasi-libc: its C runtime starts in `_initialize`, it prints
+/// through WASI's `fd_write` (which Wasp keeps for the editor), and it runs.
+#[test]
+fn a_c_wclap_with_the_c_runtime_starts_prints_and_plays() {
+    let bytes = c_wclap("examples/wclap/c-tremolo/tremolo.c");
+    let patch = runtime()
+        .compile(Source::from_bytes(bytes.clone()))
+        .unwrap();
+    let meta = patch.metadata();
+    assert_eq!(
+        (meta.name.as_str(), meta.version.as_str()),
+        ("C Tremolo", "0.3.0")
+    );
+    let names: Vec<_> = meta.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["Rate", "Depth"]);
+    assert!(
+        patch.load_log().contains("C Tremolo ready"),
+        "{:?}",
+        patch.load_log()
+    );
+
+    let mut inst = instance(&bytes);
+    let input = vec![0.5f32; SR as usize / 2];
+    let (l, r) = run(&mut inst, &input, &input);
+    assert_eq!(l, r);
+    // Rate 4 Hz, depth 0.5: the level swings between half and full once every 12,000 frames.
+    let (lo, hi) = l
+        .iter()
+        .fold((1.0f32, 0.0f32), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+    assert!(
+        (lo - 0.25).abs() < 0.01 && (hi - 0.5).abs() < 0.01,
+        "{lo}..{hi}"
+    );
+    inst.set_param(param(&inst, "clap_2"), 0.0).unwrap();
+    let (l, _) = run(&mut inst, &input, &input);
+    assert!(
+        l.iter().all(|x| (*x - 0.5).abs() < 1e-6),
+        "depth 0 passes the input"
+    );
 }

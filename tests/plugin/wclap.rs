@@ -85,7 +85,11 @@ fn notes_reach_a_wclap_at_their_frames() {
     events.push(&NoteOffEvent::new(400, key, 0.0));
     let (l, _) = host.process_with_events(&input, &input, &events);
     assert_eq!(&l[..100], &input[..100]);
-    assert_eq!(&l[100..400], &scaled(&input[100..400], 2.0)[..], "doubled while held");
+    assert_eq!(
+        &l[100..400],
+        &scaled(&input[100..400], 2.0)[..],
+        "doubled while held"
+    );
     assert_eq!(&l[400..], &input[400..]);
 }
 
@@ -94,11 +98,18 @@ fn a_project_with_a_wclap_reopens_sounding_the_same() {
     let mut host = playing(&[("clap_7", -3.0)]);
     let input = sine(300.0, SR as f32, 0.5, 0, BLOCK);
     let (first, _) = host.process_stereo(&input, &input);
-    assert!(max_diff(&first, &scaled(&input, db(-3.0))) < 1e-6, "the saved value plays");
+    assert!(
+        max_diff(&first, &scaled(&input, db(-3.0))) < 1e-6,
+        "the saved value plays"
+    );
     let saved = host.save_state();
     assert_eq!(
         saved_module(&saved).map(|m| m.params),
-        Some([("clap_7".to_owned(), -3.0), ("clap_9".to_owned(), 0.0)].into_iter().collect()),
+        Some(
+            [("clap_7".to_owned(), -3.0), ("clap_9".to_owned(), 0.0)]
+                .into_iter()
+                .collect()
+        ),
     );
     let mut reopened =
         TestHost::new(cdylib_path("wasp"), EFFECT).expect("loading the built plugin");
