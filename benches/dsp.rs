@@ -124,6 +124,15 @@ fn bench(c: &mut Criterion) {
         rust_instance("rust-gain"),
     );
 
+    // The same gain as a CLAP plugin compiled to WebAssembly (examples/wclap/gain), at -6 dB,
+    // through Wasp's CLAP host: what hosting a WCLAP costs per block over a plain module.
+    let mut wclap = instance_at(
+        common::rust_crate_wasm(&common::root().join("examples/wclap/gain")).to_path_buf(),
+        &Runtime::new().unwrap(),
+    );
+    wclap.set_param(0, -20.0 * 2f32.log10()).unwrap();
+    bench_wasm(&mut group, "gain/wclap", &input, wclap);
+
     let mut native = OnePole {
         b: 1.0 - (-std::f32::consts::TAU * 1000.0 / SR).exp(),
         z: [0.0; 2],
@@ -221,5 +230,25 @@ fn runaway(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, isolation, runaway);
+/// The fixed cost of a call through Wasp's CLAP host: 8-frame blocks, where the samples cost
+/// little, through the WCLAP gain and through the Rust SDK's block gain.
+fn wclap_overhead(c: &mut Criterion) {
+    let mut group = c.benchmark_group("block8_stereo");
+    let (l, r) = input();
+    let input = (l[..8].to_vec(), r[..8].to_vec());
+    bench_wasm(
+        &mut group,
+        "gain/wasm-block",
+        &input,
+        rust_instance("rust-gain"),
+    );
+    let wclap = instance_at(
+        common::rust_crate_wasm(&common::root().join("examples/wclap/gain")).to_path_buf(),
+        &Runtime::new().unwrap(),
+    );
+    bench_wasm(&mut group, "gain/wclap", &input, wclap);
+    group.finish();
+}
+
+criterion_group!(benches, bench, isolation, runaway, wclap_overhead);
 criterion_main!(benches);

@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use egui::RichText;
 
-/// True for the files the editor accepts: `.wasm`, `.wat` and Faust `.dsp`, in any letter case.
+/// True for the files the editor accepts: `.wasm`, `.wat`, Faust `.dsp` and WCLAP bundles
+/// (`.wclap` folders), in any letter case.
 pub fn is_module_file(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-        ["wasm", "wat", "dsp"]
+        ["wasm", "wat", "dsp", "wclap"]
             .iter()
             .any(|m| e.eq_ignore_ascii_case(m))
     })

@@ -395,7 +395,13 @@ mod tests {
 
     #[test]
     fn only_module_files_are_accepted() {
-        for ok in ["a.wasm", "b.WAT", "/x/y/c.wat", "reverb.dsp"] {
+        for ok in [
+            "a.wasm",
+            "b.WAT",
+            "/x/y/c.wat",
+            "reverb.dsp",
+            "Chorus.wclap",
+        ] {
             assert!(is_module_file(std::path::Path::new(ok)), "{ok}");
         }
         for bad in ["notes.txt", "wat", "a.wasm.txt", "a.wast", ""] {

@@ -368,3 +368,16 @@ fn a_c_wclap_with_the_c_runtime_starts_prints_and_plays() {
         "depth 0 passes the input"
     );
 }
+
+/// A `.wclap` bundle is a folder holding `module.wasm`; the folder loads like a file.
+#[test]
+fn a_wclap_bundle_folder_loads() {
+    let dir = std::env::temp_dir().join(format!("wasp-bundle-{}/Gain.wclap", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("module.wasm"), gain_wclap()).unwrap();
+    let source = Source::from_file(&dir).unwrap();
+    assert_eq!(source.path.as_deref(), Some(dir.as_path()));
+    let patch = runtime().compile(source).unwrap();
+    assert_eq!(patch.metadata().name, "WCLAP Gain");
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
