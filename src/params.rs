@@ -30,6 +30,9 @@ pub struct SavedModule {
     /// Whether Wasp reloads the module when its file changes.
     #[serde(default)]
     pub watch: bool,
+    /// A WCLAP's own state (its `clap.state` extension), base64-encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clap_state: Option<String>,
 }
 
 impl SavedModule {
@@ -43,7 +46,16 @@ impl SavedModule {
                 .map(|p| p.to_string_lossy().into_owned()),
             params: BTreeMap::new(),
             watch: false,
+            clap_state: None,
         }
+    }
+
+    /// The WCLAP state it carries, decoded; `None` if it has none or it is damaged (the plugin
+    /// then starts from its parameter values alone).
+    pub fn clap_state_bytes(&self) -> Option<Vec<u8>> {
+        base64::engine::general_purpose::STANDARD
+            .decode(self.clap_state.as_ref()?.as_bytes())
+            .ok()
     }
 
     /// Decodes the stored module.
@@ -89,10 +101,13 @@ impl<'a> PersistentField<'a, Option<SavedModule>> for ModuleField {
             }
         };
         *self.unreadable() = None;
+        let clap_state = new_value.as_ref().and_then(SavedModule::clap_state_bytes);
         let (params, watch) = new_value.map_or_else(Default::default, |saved| {
             (saved.params.into_iter().collect(), saved.watch)
         });
-        let outcome = self.controller.restore(source, params);
+        let outcome = self
+            .controller
+            .restore_with_state(source, params, clap_state);
         self.controller.set_watch(watch);
         match outcome {
             LoadOutcome::Failed(e @ LoadError::Busy { .. }) => {
@@ -116,6 +131,10 @@ impl<'a> PersistentField<'a, Option<SavedModule>> for ModuleField {
         let saved = source.map(|source| SavedModule {
             params: params.into_iter().collect(),
             watch: self.controller.status().watching,
+            clap_state: self
+                .controller
+                .saved_clap_state()
+                .map(|state| base64::engine::general_purpose::STANDARD.encode(state)),
             ..SavedModule::from_source(&source)
         });
         f(&saved)

@@ -33,7 +33,7 @@ use super::metadata::Metadata;
 use super::migrate::STAGE_BYTES;
 use super::params::MAX_PARAMS;
 use super::sandbox::{self, Deadline, OFFLINE_BLOCK_BUDGET};
-use super::status::EngineShared;
+use super::status::{EngineShared, SNAPSHOT_SECONDS};
 
 /// Length of the equal-power crossfade used when a swap cannot carry state.
 pub const CROSSFADE_SECONDS: f32 = 0.020;
@@ -111,6 +111,8 @@ pub struct AudioEngine {
     offline: bool,
     /// Length of the last block, for the budget of calls made between blocks.
     last_frames: usize,
+    /// Frames processed since the running WCLAP's state was last saved unasked.
+    since_snapshot: usize,
     /// Whether the previous instance processed the current piece into the current instance's
     /// scratch buffers (during a crossfade), so a rollback can play that instead of running it
     /// over the piece a second time.
@@ -166,6 +168,7 @@ impl AudioEngine {
             fault_output: FaultOutput::Silence,
             offline: false,
             last_frames: 0,
+            since_snapshot: usize::MAX / 2,
             previous_ran: false,
             rolled_back: false,
         }
@@ -423,12 +426,58 @@ impl AudioEngine {
             start = end;
         }
 
+        self.save_clap_state(frames);
         let policed = sandbox::police(channels);
         self.shared.publish_policed(policed);
         if let Some(previous) = self.previous.as_mut() {
             previous.age = previous.age.saturating_add(frames);
         }
         outcome
+    }
+
+    /// After a block: saves the running WCLAP's own state if a project being saved or a new
+    /// instance of the same plugin asked for it, or, unasked, if the plugin received events
+    /// and the last unasked save is [`SNAPSHOT_SECONDS`] old (see `ClapSnapshots`).
+    /// Realtime-safe unless the plugin traps (inside the call guard, as module calls are).
+    fn save_clap_state(&mut self, frames: usize) {
+        let guard = self.guard;
+        let (shared, current) = (&self.shared, &mut self.current);
+        let Some(current) = current.as_mut() else {
+            return;
+        };
+        let generation = current.generation;
+        let mut fault = Ok(());
+        guard(&mut || {
+            shared.clap.answer(|buffer| {
+                buffer.clear();
+                match current.instance.save_clap_state(|bytes| {
+                    if bytes.len() <= buffer.capacity() {
+                        buffer.extend_from_slice(bytes);
+                    }
+                }) {
+                    Ok(true) => Some(generation),
+                    Ok(false) => None,
+                    Err(f) => {
+                        fault = Err(f);
+                        None
+                    }
+                }
+            });
+        });
+        self.since_snapshot = self.since_snapshot.saturating_add(frames);
+        let due = current.instance.config().sample_rate * SNAPSHOT_SECONDS;
+        if current.instance.clap_dirty() && self.since_snapshot as f32 >= due && fault.is_ok() {
+            self.since_snapshot = 0;
+            guard(&mut || {
+                if let Err(f) = current
+                    .instance
+                    .save_clap_state(|bytes| shared.clap.publish_latest(generation, bytes))
+                {
+                    fault = Err(f);
+                }
+            });
+        }
+        self.publish_new_fault(fault);
     }
 
     /// Processes a piece no longer than the running instance's buffers.

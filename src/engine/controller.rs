@@ -93,6 +93,9 @@ pub(crate) enum Request {
 pub(crate) struct Slots {
     /// The module the plugin state should save: `None` is the default module.
     pub(crate) saved: Option<Source>,
+    /// A WCLAP's own state (`clap.state`) for the module with this content hash: restored from
+    /// a project, or the latest the running instance gave (see `Controller::saved_clap_state`).
+    pub(crate) saved_clap: Option<(u64, Arc<[u8]>)>,
     /// The parameter values to save when they cannot be read from the bank because the saved
     /// module is not playing (it failed to load from a restored state): the restored values,
     /// kept as they were. `None`: read them from the bank.
@@ -172,6 +175,9 @@ impl Slots {
         self.saved_revision += 1;
     }
 }
+
+/// How long a thread asking for a WCLAP's own state waits for the audio thread to save it.
+pub const CLAP_STATE_WAIT: Duration = Duration::from_millis(200);
 
 /// A handle for non-audio threads (editor, state restore, tests) to request work. Cheap to
 /// clone. Requests never block on compilation unless the method says so.
@@ -427,6 +433,48 @@ impl Controller {
             },
             Some(MAIN_THREAD_WAIT),
         )
+    }
+
+    /// Like [`Controller::restore`], with the WCLAP's own state (`clap.state`) the project saved
+    /// beside it: loaded into the plugin once it is prepared.
+    pub fn restore_with_state(
+        &self,
+        source: Option<Source>,
+        params: SavedParams,
+        clap_state: Option<Vec<u8>>,
+    ) -> LoadOutcome {
+        self.slots().saved_clap = match (&source, clap_state) {
+            (Some(source), Some(state)) => Some((source.hash(), state.into())),
+            _ => None,
+        };
+        self.restore(source, params)
+    }
+
+    /// The saved module's own state, if it is a WCLAP with `clap.state`: asked from the
+    /// running instance (the audio thread saves it between two blocks; this waits at most
+    /// [`CLAP_STATE_WAIT`], less if no audio runs), else the latest the audio thread saved
+    /// unasked, else the last one known (what the project was restored with). Not on the
+    /// audio thread.
+    pub fn saved_clap_state(&self) -> Option<Vec<u8>> {
+        let saved = self.slots().saved.as_ref().map(Source::hash)?;
+        if let Some(running) = self.committed_module() {
+            if running.wclap && running.hash == saved {
+                let fresh = self
+                    .shared
+                    .ask_clap_state(CLAP_STATE_WAIT)
+                    .or_else(|| self.shared.clap.latest())
+                    .filter(|(generation, _)| *generation == running.generation);
+                if let Some((_, bytes)) = fresh {
+                    self.slots().saved_clap = Some((saved, bytes.into()));
+                }
+            }
+        }
+        let slots = self.slots();
+        slots
+            .saved_clap
+            .as_ref()
+            .filter(|(hash, _)| *hash == saved)
+            .map(|(_, state)| state.to_vec())
     }
 
     /// The module and parameter values the plugin state should save, read together.

@@ -44,7 +44,7 @@ impl Runtime {
         if patch.0.kind != (Kind::Wclap { described: false }) {
             return Ok(patch);
         }
-        let (meta, log) = describe(self, &patch)?;
+        let (meta, log, plugin_id) = describe(self, &patch)?;
         let layout = contract::check(&patch.0.module, &meta)?;
         let described = Patch(Arc::new(PatchInner {
             module: patch.0.module.clone(),
@@ -56,6 +56,7 @@ impl Runtime {
             watchdog: patch.0.watchdog,
             kind: Kind::Wclap { described: true },
             log,
+            plugin_id,
         }));
         self.remember(described.clone());
         Ok(described)
@@ -85,8 +86,8 @@ fn f64_at(bytes: &[u8], at: usize) -> f64 {
 }
 
 /// Runs a WCLAP once and writes what it says about itself as Wasp metadata; also returns what
-/// it logged and printed meanwhile.
-fn describe(runtime: &Runtime, patch: &Patch) -> Result<(Metadata, String), LoadError> {
+/// it logged and printed meanwhile, and its plugin id.
+fn describe(runtime: &Runtime, patch: &Patch) -> Result<(Metadata, String, String), LoadError> {
     let wild = |what: &str| {
         LoadError::Abi(format!(
             "this WCLAP points outside its memory for its {what}, so Wasp cannot read it"
@@ -168,9 +169,10 @@ fn describe(runtime: &Runtime, patch: &Patch) -> Result<(Metadata, String), Load
     } else {
         json!(tail as f32 / RATE)
     };
-    let about = if id.is_empty() { name.clone() } else { id };
+    // A plugin without a name is shown by its id.
+    let shown = if name.is_empty() { id.clone() } else { name };
     let meta = json!({
-        "name": if name.is_empty() { about } else { name },
+        "name": shown,
         "author": vendor,
         "version": version,
         "channels": "stereo",
@@ -188,5 +190,5 @@ fn describe(runtime: &Runtime, patch: &Patch) -> Result<(Metadata, String), Load
         log.push_str(&String::from_utf8_lossy(&bytes));
     }
     log.push_str(&String::from_utf8_lossy(inst.printed()));
-    Ok((Metadata::parse(meta.to_string().as_bytes())?, log))
+    Ok((Metadata::parse(meta.to_string().as_bytes())?, log, id))
 }

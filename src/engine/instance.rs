@@ -118,6 +118,11 @@ pub struct DspInstance {
     memories: Vec<Memory>,
     /// The instance, for what loading reads from it after `wasp_init` (see `describe.rs`).
     instance: Instance,
+    /// A WCLAP's own state (`clap.state`): save and load, the state block's address, and the
+    /// memory it is in. `None` for other modules and plugins without the extension.
+    clap_state: Option<ClapState>,
+    /// Set when a WCLAP with its own state receives events (see `clap_dirty`).
+    clap_dirty: bool,
     /// Set on the first trap; a faulted instance outputs silence until it is replaced, because
     /// its memory may be in any state after the trap.
     fault: Option<Fault>,
@@ -126,6 +131,14 @@ pub struct DspInstance {
     /// The error wasmtime returned for the trap. Kept, not dropped, so it is freed with the
     /// instance on the worker thread rather than on the audio thread.
     trap_error: Option<wasmtime::Error>,
+}
+
+/// What saving and loading a WCLAP's own state goes through (see `wclap.rs`).
+struct ClapState {
+    save: TypedFunc<(), i32>,
+    load: TypedFunc<i32, i32>,
+    block: usize,
+    memory: Memory,
 }
 
 /// How a call into a module ended, if it trapped: a timeout if epochs interrupted it, or if
@@ -139,6 +152,27 @@ fn trap_kind(error: &wasmtime::Error, stop: Option<&Stop>) -> Option<TrapKind> {
         TrapKind::Timeout
     } else {
         TrapKind::from_trap(trap)
+    })
+}
+
+/// A WCLAP's state functions and block, if the plugin has `clap.state` and its block fits in
+/// its memory.
+fn clap_state(user: &Instance, store: &mut Store<HostState>) -> Option<ClapState> {
+    use super::wclap::{names, STATE_CAP};
+    let block = user
+        .get_global(&mut *store, names::STATE)?
+        .get(&mut *store)
+        .i32()? as u32;
+    let memory = user.get_memory(&mut *store, "memory")?;
+    let block = block as usize;
+    if block == 0 || block.saturating_add(STATE_CAP as usize) > memory.data_size(&*store) {
+        return None;
+    }
+    Some(ClapState {
+        save: user.get_typed_func(&mut *store, names::SAVE).ok()?,
+        load: user.get_typed_func(&mut *store, names::LOAD).ok()?,
+        block,
+        memory,
     })
 }
 
@@ -326,6 +360,11 @@ impl DspInstance {
             .filter(|e| e.name() != driver::IO && e.name() != stop::MEMORY)
             .filter_map(|e| e.into_memory())
             .collect();
+        let clap_state = if patch.is_wclap() {
+            clap_state(&user, &mut store)
+        } else {
+            None
+        };
         // Loading is over: from here on the instance may run on the audio thread, where growing
         // memory or tables would map memory. They fail instead (see `sandbox.rs`).
         store.data_mut().limits.processing = true;
@@ -355,6 +394,8 @@ impl DspInstance {
             state,
             memories,
             instance: user,
+            clap_state,
+            clap_dirty: false,
             fault: None,
             fault_reported: false,
             trap_error: None,
@@ -393,6 +434,76 @@ impl DspInstance {
             .data(&self.store)
             .get(start..start.checked_add(len)?)
             .map(<[u8]>::to_vec)
+    }
+
+    /// Whether the instance is a WCLAP whose own state (`clap.state`) Wasp can save and load.
+    pub fn has_clap_state(&self) -> bool {
+        self.clap_state.is_some()
+    }
+
+    /// Whether a WCLAP with its own state received events (parameter values, notes, MIDI)
+    /// since its state was last saved: its state may have changed.
+    pub(crate) fn clap_dirty(&self) -> bool {
+        self.clap_dirty
+    }
+
+    /// Saves a WCLAP's own state (`clap.state`) and hands the bytes to `sink`: `Ok(false)` if
+    /// the plugin has none to give. Under the block's time budget.
+    ///
+    /// Realtime-safe (`sink` gets a view of the module's memory; nothing is allocated) unless
+    /// the plugin traps: then the instance is faulted, as in `process`.
+    pub fn save_clap_state(&mut self, sink: impl FnOnce(&[u8])) -> Result<bool, Fault> {
+        if self.fault.is_some() {
+            return Ok(false);
+        }
+        let Some(clap) = &self.clap_state else {
+            return Ok(false);
+        };
+        let save = clap.save.clone();
+        let deadline = self.own_deadline();
+        self.arm(deadline);
+        let len = match save.call(&mut self.store, ()) {
+            Ok(len) => len,
+            Err(e) => return Err(self.record(super::wclap::names::SAVE, 0, e)),
+        };
+        let (Some(clap), Ok(len)) = (&self.clap_state, usize::try_from(len)) else {
+            return Ok(false);
+        };
+        let data = clap.memory.data(&self.store);
+        match data.get(clap.block..clap.block.saturating_add(len)) {
+            Some(bytes) => {
+                sink(bytes);
+                self.clap_dirty = false;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Loads a WCLAP's own state (`clap.state`) from `bytes`, as a saved project or the
+    /// instance it replaces left it: `Ok(false)` if the plugin has no state, refused it, or it
+    /// is larger than Wasp keeps. Worker side, under the load budget.
+    pub(crate) fn load_clap_state(&mut self, bytes: &[u8]) -> Result<bool, LoadError> {
+        let Some(clap) = &self.clap_state else {
+            return Ok(false);
+        };
+        if bytes.len() > super::wclap::STATE_CAP as usize {
+            return Ok(false);
+        }
+        let load = clap.load.clone();
+        let (memory, block) = (clap.memory, clap.block);
+        match memory
+            .data_mut(&mut self.store)
+            .get_mut(block..block.saturating_add(bytes.len()))
+        {
+            Some(to) => to.copy_from_slice(bytes),
+            None => return Ok(false),
+        }
+        self.arm(Deadline::after(LOAD_BUDGET));
+        let ok = load
+            .call(&mut self.store, bytes.len() as i32)
+            .map_err(|e| load_trap(super::wclap::names::LOAD, e, self.stop.as_ref()))?;
+        Ok(ok != 0)
     }
 
     /// What the module printed (WASI's standard output and error), as far as Wasp keeps it.
@@ -553,6 +664,7 @@ impl DspInstance {
         value: f32,
         deadline: Deadline,
     ) -> Result<(), Fault> {
+        self.clap_dirty |= self.clap_state.is_some();
         if self.set_param.is_none() || self.fault.is_some() {
             return Ok(());
         }
@@ -579,6 +691,7 @@ impl DspInstance {
         event: ModuleEvent,
         deadline: Deadline,
     ) -> Result<(), Fault> {
+        self.clap_dirty |= self.clap_state.is_some();
         if self.fault.is_some() {
             return Ok(());
         }

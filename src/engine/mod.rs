@@ -79,7 +79,7 @@ pub use audio::{
 pub use contract::{DspShape, Layout, ProcessIssue};
 pub use controller::{
     Bindings, Controller, LoadOptions, LoadOutcome, LoadStatus, ModuleInfo, SavedParams,
-    MAIN_THREAD_WAIT,
+    CLAP_STATE_WAIT, MAIN_THREAD_WAIT,
 };
 pub use error::{Fault, LoadError, TrapKind};
 pub use events::{valid as transport_valid, ModuleEvent, Transport, TRANSPORT_BYTES};

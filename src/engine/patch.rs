@@ -104,6 +104,8 @@ pub(crate) struct PatchInner {
     pub kind: Kind,
     /// What the module printed or logged while it was first run (a WCLAP's description).
     pub log: String,
+    /// A WCLAP's plugin id (from its descriptor); empty for other modules.
+    pub plugin_id: String,
 }
 
 /// What kind of module a patch runs.
@@ -166,6 +168,12 @@ impl Patch {
     /// WCLAP's `clap.log` messages and standard output); empty for other modules.
     pub fn load_log(&self) -> &str {
         &self.0.log
+    }
+
+    /// A WCLAP's CLAP plugin id; empty for other modules. A new build of the same plugin keeps
+    /// it, and a swap between the two carries the plugin's own state.
+    pub fn plugin_id(&self) -> &str {
+        &self.0.plugin_id
     }
 
     /// How a runaway call into the module is interrupted.

@@ -344,6 +344,7 @@ impl Runtime {
                 watchdog: hit.0.watchdog,
                 kind: hit.0.kind,
                 log: hit.0.log.clone(),
+                plugin_id: hit.0.plugin_id.clone(),
             })));
         }
         let binary = to_binary(&source.bytes)?;
@@ -397,6 +398,7 @@ impl Runtime {
             watchdog,
             kind,
             log: String::new(),
+            plugin_id: String::new(),
         }));
         self.remember(patch.clone());
         Ok(patch)

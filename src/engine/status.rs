@@ -68,6 +68,173 @@ pub struct EngineShared {
     late_thread_setups: AtomicU64,
     /// Parameter values for the newest module, and which changed.
     pub(crate) params: super::params::ParamBank,
+    /// The running WCLAP's own state, saved on the audio thread when asked.
+    pub(crate) clap: ClapSnapshots,
+}
+
+/// Hands a WCLAP's own state (`clap.state`) from the audio thread, which owns the running
+/// instance, to a thread that asks for it: a project being saved, or a new instance of the same
+/// plugin being prepared.
+///
+/// An asker (one at a time) bumps `asked` and waits; at its next block boundary the audio
+/// thread, seeing `asked` ahead of `answered`, saves the plugin's state into the buffer and
+/// stores `answered`. The buffer is allocated once, by the first asker, with room for
+/// [`STATE_CAP`](super::wclap::STATE_CAP) bytes, so the audio thread never allocates.
+#[derive(Debug, Default)]
+pub(crate) struct ClapSnapshots {
+    asked: AtomicU64,
+    answered: AtomicU64,
+    /// Bytes saved for the last answer, or -1 if the plugin gave none.
+    len: std::sync::atomic::AtomicI64,
+    /// Generation of the instance that gave the last answer.
+    generation: AtomicU64,
+    buffer: std::sync::OnceLock<Box<SnapshotBuffer>>,
+    askers: std::sync::Mutex<()>,
+    /// The latest state the audio thread saved unasked (after the plugin received events, at
+    /// most every [`SNAPSHOT_SECONDS`]), for when no answer can come (the host is not running
+    /// audio). A sequence lock: odd while the audio thread writes.
+    latest: std::sync::OnceLock<Box<[std::sync::atomic::AtomicU8]>>,
+    latest_seq: AtomicU64,
+    latest_len: AtomicU64,
+    latest_generation: AtomicU64,
+}
+
+/// How often, at most, the audio thread saves a WCLAP's state unasked (in seconds of audio).
+pub const SNAPSHOT_SECONDS: f32 = 0.1;
+
+/// The snapshot's bytes. Between an ask and its answer only the audio thread touches them;
+/// otherwise only the asker holding `askers`.
+#[derive(Debug)]
+struct SnapshotBuffer(std::cell::UnsafeCell<Vec<u8>>);
+
+// SAFETY: access is handed over through `asked`/`answered` (Release/Acquire), as described on
+// `ClapSnapshots`; the two sides never touch the buffer at the same time.
+unsafe impl Sync for SnapshotBuffer {}
+
+impl ClapSnapshots {
+    /// Asks the audio thread for the running instance's state and waits for it: at most
+    /// `wait`, and only a few milliseconds if no block is processed meanwhile (the host is
+    /// not running audio). The state and the generation of the instance it came from;
+    /// `None` if no answer came or the plugin gave none. Not on the audio thread.
+    pub(crate) fn ask(
+        &self,
+        blocks: &AtomicU64,
+        wait: std::time::Duration,
+    ) -> Option<(u64, Vec<u8>)> {
+        let _one_at_a_time = self.askers.lock().unwrap_or_else(|e| e.into_inner());
+        self.buffer.get_or_init(|| {
+            Box::new(SnapshotBuffer(std::cell::UnsafeCell::new(
+                Vec::with_capacity(super::wclap::STATE_CAP as usize),
+            )))
+        });
+        // Release: the buffer exists before the audio thread is asked to fill it.
+        let n = self.asked.fetch_add(1, Ordering::Release) + 1;
+        let start = std::time::Instant::now();
+        let first_block = blocks.load(Ordering::Relaxed);
+        loop {
+            // Acquire pairs with the audio thread's Release in `answer`.
+            if self.answered.load(Ordering::Acquire) == n {
+                break;
+            }
+            let waited = start.elapsed();
+            let idle = waited > std::time::Duration::from_millis(30)
+                && blocks.load(Ordering::Relaxed) == first_block;
+            if waited > wait || idle {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let len = usize::try_from(self.len.load(Ordering::Relaxed)).ok()?;
+        let buffer = self.buffer.get()?;
+        // SAFETY: answered == n, and nothing is asked again before `_one_at_a_time` is
+        // released, so the audio thread does not touch the buffer now.
+        let bytes = unsafe { &*buffer.0.get() };
+        Some((
+            self.generation.load(Ordering::Relaxed),
+            bytes.get(..len)?.to_vec(),
+        ))
+    }
+
+    /// Makes room for unasked snapshots (see `latest`). Worker side, before an instance that
+    /// can give its state plays.
+    pub(crate) fn ensure_latest(&self) {
+        self.latest.get_or_init(|| {
+            (0..super::wclap::STATE_CAP)
+                .map(|_| std::sync::atomic::AtomicU8::new(0))
+                .collect()
+        });
+    }
+
+    /// Audio thread: publishes `bytes` as the latest state of instance `generation`, if there
+    /// is room. Realtime-safe.
+    pub(crate) fn publish_latest(&self, generation: u64, bytes: &[u8]) {
+        let Some(latest) = self.latest.get() else {
+            return;
+        };
+        if bytes.len() > latest.len() {
+            return;
+        }
+        let seq = self.latest_seq.load(Ordering::Relaxed);
+        self.latest_seq.store(seq + 1, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        for (to, from) in latest.iter().zip(bytes) {
+            to.store(*from, Ordering::Relaxed);
+        }
+        self.latest_len.store(bytes.len() as u64, Ordering::Relaxed);
+        self.latest_generation.store(generation, Ordering::Relaxed);
+        self.latest_seq.store(seq + 2, Ordering::Release);
+    }
+
+    /// The latest unasked snapshot and its instance's generation. Not on the audio thread.
+    pub(crate) fn latest(&self) -> Option<(u64, Vec<u8>)> {
+        let latest = self.latest.get()?;
+        for _ in 0..100 {
+            let before = self.latest_seq.load(Ordering::Acquire);
+            if before == 0 {
+                return None;
+            }
+            if before % 2 == 1 {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+                continue;
+            }
+            let len = (self.latest_len.load(Ordering::Relaxed) as usize).min(latest.len());
+            let generation = self.latest_generation.load(Ordering::Relaxed);
+            let bytes: Vec<u8> = latest[..len]
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect();
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.latest_seq.load(Ordering::Relaxed) == before {
+                return Some((generation, bytes));
+            }
+        }
+        None
+    }
+
+    /// Audio thread, at a block boundary: if asked, saves the running instance's state with
+    /// `save` (which fills the buffer and returns the instance's generation, or `None` if
+    /// there is no state) and answers. Realtime-safe if `save` is.
+    pub(crate) fn answer(&self, save: impl FnOnce(&mut Vec<u8>) -> Option<u64>) {
+        // Acquire pairs with the asker's Release: the buffer is there.
+        let asked = self.asked.load(Ordering::Acquire);
+        if asked == self.answered.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(buffer) = self.buffer.get() else {
+            return;
+        };
+        // SAFETY: asked is ahead of answered, so the asker waits and does not touch it.
+        let bytes = unsafe { &mut *buffer.0.get() };
+        match save(bytes) {
+            Some(generation) => {
+                self.len.store(bytes.len() as i64, Ordering::Relaxed);
+                self.generation.store(generation, Ordering::Relaxed);
+            }
+            None => self.len.store(-1, Ordering::Relaxed),
+        }
+        // Release: the bytes and their length are written before the answer is seen.
+        self.answered.store(asked, Ordering::Release);
+    }
 }
 
 /// A snapshot of the fault counters, for display.
@@ -228,6 +395,11 @@ impl EngineShared {
     /// Number of process calls so far.
     pub fn blocks(&self) -> u64 {
         self.blocks.load(Ordering::Relaxed)
+    }
+
+    /// Asks the audio thread for the running WCLAP's own state (see [`ClapSnapshots`]).
+    pub(crate) fn ask_clap_state(&self, wait: std::time::Duration) -> Option<(u64, Vec<u8>)> {
+        self.clap.ask(&self.blocks, wait)
     }
 }
 

@@ -42,6 +42,9 @@ const EVENT_CAP: u32 = 128;
 const EVENT_STRIDE: u32 = 48;
 /// Parameters the host keeps ids for (Wasp's bank holds 64).
 pub const PARAM_CAP: u32 = 64;
+/// The largest state (`clap.state`) Wasp saves and loads for a plugin. The plugin's `malloc`
+/// gives a block this size once, at start, if the plugin has the extension.
+pub const STATE_CAP: u32 = 256 * 1024;
 
 /// Audio ports per direction the host connects (a main port and one more, a sidechain say).
 const PORTS: u32 = 2;
@@ -72,9 +75,12 @@ const EVENTS: u32 = PARAM_IDS + 4 * PARAM_CAP;
 /// What the plugin logs through `clap.log`, one message per line, [`LOG_CAP`] bytes at most.
 pub const LOG: u32 = EVENTS + EVENT_CAP * EVENT_STRIDE;
 pub const LOG_CAP: u32 = 1024;
+/// The `clap_ostream` and `clap_istream` the plugin saves its state to and loads it from.
+const OSTREAM: u32 = LOG + LOG_CAP;
+const ISTREAM: u32 = OSTREAM + 8;
 /// Six buffers of `BLOCK` floats: input left and right, output left and right, then silence
 /// for the inputs the host does not feed and a sink for the outputs it does not play.
-const BUFFERS: u32 = LOG + LOG_CAP;
+const BUFFERS: u32 = ISTREAM + 8;
 const SCRATCH: u32 = BUFFERS + 6 * 4 * BLOCK;
 /// Where `clap_audio_port_info.channel_count` is on wasm32.
 const PORT_INFO_CHANNELS: u32 = 264;
@@ -137,6 +143,12 @@ pub mod names {
     pub const BLOCK: &str = "wasp_clap_host_block";
     /// Bytes of log text at `LOG` in the host's block.
     pub const LOG_LEN: &str = "wasp_clap_log_len";
+    /// `() -> len`: the plugin's state saved to the state block (-1: none, or too big).
+    pub const SAVE: &str = "wasp_clap_save";
+    /// `(len) -> ok`: the plugin's state loaded from the first `len` bytes of the state block.
+    pub const LOAD: &str = "wasp_clap_load";
+    /// The address of the state block ([`super::STATE_CAP`] bytes), 0 without one.
+    pub const STATE: &str = "wasp_clap_state";
 }
 
 #[derive(Default)]
@@ -296,6 +308,8 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let t_iii_i = signature(&[I32, I32, I32], &[I32]);
     let t_act = signature(&[I32, F64, I32, I32], &[I32]);
     let t_iiii_i = signature(&[I32, I32, I32, I32], &[I32]);
+    let t_v_i = signature(&[], &[I32]);
+    let t_stream = signature(&[I32, I32, I64], &[I64]);
 
     // Functions, in this order.
     let first = f.imported_funcs + f.funcs;
@@ -323,7 +337,13 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         (t_ii_i, "wasp_clap_push_event"),
         (t_i_i, names::PARAM_INFO),
     ];
-    let fs_more: [(u32, &str); 1] = [(t_i_i, names::EXT_VALUE)];
+    let fs_more: [(u32, &str); 5] = [
+        (t_i_i, names::EXT_VALUE),
+        (t_v_i, names::SAVE),
+        (t_i_i, names::LOAD),
+        (t_stream, "wasp_clap_stream_write"),
+        (t_stream, "wasp_clap_stream_read"),
+    ];
     let idx = |name: &str| {
         fs.iter()
             .chain(fs_more.iter())
@@ -350,6 +370,10 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let g_status = g + 13;
     let g_mono = g + 14;
     let g_log = g + 15;
+    let g_state = g + 16;
+    let g_state_ext = g + 17;
+    let g_cursor = g + 18;
+    let g_state_len = g + 19;
 
     let at = |offset: u32, align: u32| MemArg {
         offset: u64::from(offset),
@@ -713,6 +737,24 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
                 .instruction(&I::End);
         }
         init.instruction(&I::End);
+        // State: the streams, and a block for the plugin's state if it has `clap.state`.
+        for (offset, callback) in [
+            (OSTREAM + 4, "wasp_clap_stream_write"),
+            (ISTREAM + 4, "wasp_clap_stream_read"),
+        ] {
+            grow(&mut init, idx(callback));
+            store_at(&mut init, offset, &|func| {
+                func.instruction(&I::LocalGet(4));
+            });
+        }
+        method(&mut init, 40, t_ii_i, &|func| string(func, S_STATE));
+        init.instruction(&I::GlobalSet(g_state_ext))
+            .instruction(&I::GlobalGet(g_state_ext))
+            .instruction(&I::If(BlockType::Empty))
+            .instruction(&I::I32Const(STATE_CAP as i32))
+            .instruction(&I::Call(malloc))
+            .instruction(&I::GlobalSet(g_state))
+            .instruction(&I::End);
         // Audio ports: as many as the plugin has (PORTS at most), each with its channel count
         // (PORT_CHANNELS at most). Without the extension: one stereo port each way.
         method(&mut init, 40, t_ii_i, &|func| string(func, S_AUDIO_PORTS));
@@ -1236,6 +1278,118 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         })
         .instruction(&I::End);
 
+    // wasp_clap_save() -> len: state.save(plugin, ostream) into the state block.
+    let mut save = Function::new([]);
+    save.instruction(&I::GlobalGet(g_state))
+        .instruction(&I::I32Eqz)
+        .instruction(&I::GlobalGet(g_plugin))
+        .instruction(&I::I32Eqz)
+        .instruction(&I::I32Or)
+        .instruction(&I::If(BlockType::Empty))
+        .instruction(&I::I32Const(-1))
+        .instruction(&I::Return)
+        .instruction(&I::End)
+        .instruction(&I::I32Const(0))
+        .instruction(&I::GlobalSet(g_cursor))
+        .instruction(&I::I32Const(STATE_CAP as i32))
+        .instruction(&I::GlobalSet(g_state_len))
+        .instruction(&I::GlobalGet(g_plugin));
+    addr(&mut save, OSTREAM);
+    save.instruction(&I::GlobalGet(g_state_ext))
+        .instruction(&I::I32Load(w32(0)))
+        .instruction(&I::CallIndirect {
+            type_index: t_ii_i,
+            table_index: table,
+        })
+        .instruction(&I::If(BlockType::Result(ValType::I32)))
+        .instruction(&I::GlobalGet(g_cursor))
+        .instruction(&I::Else)
+        .instruction(&I::I32Const(-1))
+        .instruction(&I::End)
+        .instruction(&I::End);
+
+    // wasp_clap_load(len) -> ok: state.load(plugin, istream) from the state block.
+    let mut load = Function::new([]);
+    load.instruction(&I::GlobalGet(g_state))
+        .instruction(&I::I32Eqz)
+        .instruction(&I::GlobalGet(g_plugin))
+        .instruction(&I::I32Eqz)
+        .instruction(&I::I32Or)
+        .instruction(&I::LocalGet(0))
+        .instruction(&I::I32Const(STATE_CAP as i32))
+        .instruction(&I::I32GtU)
+        .instruction(&I::I32Or)
+        .instruction(&I::If(BlockType::Empty))
+        .instruction(&I::I32Const(0))
+        .instruction(&I::Return)
+        .instruction(&I::End)
+        .instruction(&I::I32Const(0))
+        .instruction(&I::GlobalSet(g_cursor))
+        .instruction(&I::LocalGet(0))
+        .instruction(&I::GlobalSet(g_state_len))
+        .instruction(&I::GlobalGet(g_plugin));
+    addr(&mut load, ISTREAM);
+    load.instruction(&I::GlobalGet(g_state_ext))
+        .instruction(&I::I32Load(w32(4)))
+        .instruction(&I::CallIndirect {
+            type_index: t_ii_i,
+            table_index: table,
+        })
+        .instruction(&I::End);
+
+    // write(stream, buffer, size) / read(stream, buffer, size): between the plugin's buffer and
+    // the state block, at the cursor; at most what is left of `g_state_len`. A write that does
+    // not fit whole fails (-1), so a state too big is never saved cut short.
+    let stream = |writing: bool| {
+        let mut func = Function::new([(1, ValType::I32)]);
+        // local 3: what is left
+        func.instruction(&I::GlobalGet(g_state_len))
+            .instruction(&I::GlobalGet(g_cursor))
+            .instruction(&I::I32Sub)
+            .instruction(&I::LocalTee(3))
+            .instruction(&I::I64ExtendI32U)
+            .instruction(&I::LocalGet(2))
+            .instruction(&I::I64LtU)
+            .instruction(&I::If(BlockType::Empty));
+        if writing {
+            func.instruction(&I::I64Const(-1)).instruction(&I::Return);
+        } else {
+            func.instruction(&I::LocalGet(3))
+                .instruction(&I::I64ExtendI32U)
+                .instruction(&I::LocalSet(2));
+        }
+        func.instruction(&I::End);
+        // (to, from, n)
+        let at_cursor = |func: &mut Function| {
+            func.instruction(&I::GlobalGet(g_state))
+                .instruction(&I::GlobalGet(g_cursor))
+                .instruction(&I::I32Add);
+        };
+        if writing {
+            at_cursor(&mut func);
+            func.instruction(&I::LocalGet(1));
+        } else {
+            func.instruction(&I::LocalGet(1));
+            at_cursor(&mut func);
+        }
+        func.instruction(&I::LocalGet(2))
+            .instruction(&I::I32WrapI64)
+            .instruction(&I::MemoryCopy {
+                src_mem: 0,
+                dst_mem: 0,
+            })
+            .instruction(&I::GlobalGet(g_cursor))
+            .instruction(&I::LocalGet(2))
+            .instruction(&I::I32WrapI64)
+            .instruction(&I::I32Add)
+            .instruction(&I::GlobalSet(g_cursor))
+            .instruction(&I::LocalGet(2))
+            .instruction(&I::End);
+        func
+    };
+    let write = stream(true);
+    let read = stream(false);
+
     let bodies: Vec<&Function> = vec![
         &init,
         &process,
@@ -1259,6 +1413,10 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         &push,
         &info,
         &ext_value,
+        &save,
+        &load,
+        &write,
+        &read,
     ];
 
     let mut added: Vec<(u8, u32, Vec<u8>)> = Vec::new();
@@ -1275,7 +1433,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         init.encode(out);
         I::End.encode(out);
     };
-    for i in 0..16u32 {
+    for i in 0..20u32 {
         if i == g_steady - g {
             global(&mut globals, I64, true, I::I64Const(0));
         } else if i == g_block - g {
@@ -1284,7 +1442,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             global(&mut globals, I32, true, I::I32Const(0));
         }
     }
-    added.push((GLOBAL, 16, globals));
+    added.push((GLOBAL, 20, globals));
     let mut list: Vec<(&str, u8, u32)> = fs
         .iter()
         .chain(fs_more.iter())
@@ -1302,6 +1460,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         (names::STATUS, 0x03, g_status),
         (names::BLOCK, 0x03, g_base),
         (names::LOG_LEN, 0x03, g_log),
+        (names::STATE, 0x03, g_state),
     ]);
     added.push(rewrite::exports(&list));
     let mut code = Vec::new();

@@ -20,6 +20,7 @@ use crossbeam_channel::Receiver;
 use super::audio::{AudioEngine, ROLLBACK_SECONDS};
 use super::controller::{
     host_values, Controller, LoadOptions, LoadOutcome, ModuleInfo, Request, Slots, What,
+    CLAP_STATE_WAIT,
 };
 use super::error::LoadError;
 use super::handoff::Prepared;
@@ -689,6 +690,34 @@ impl Worker {
 
     /// Instantiates `patch` for the current config, plans how to carry the running instance's
     /// state into it, and queues it for the audio thread.
+    /// The state a new instance of the WCLAP `patch` starts from (see `prepare`).
+    fn clap_state_for(&self, patch: &Patch) -> Option<Arc<[u8]>> {
+        if let Some(running) = &self.running {
+            let same = running.patch.is_wclap()
+                && !patch.plugin_id().is_empty()
+                && running.patch.plugin_id() == patch.plugin_id();
+            if same {
+                let fresh = self
+                    .shared
+                    .ask_clap_state(CLAP_STATE_WAIT)
+                    .or_else(|| self.shared.clap.latest());
+                if let Some((generation, state)) = fresh {
+                    if generation == running.generation {
+                        let state: Arc<[u8]> = state.into();
+                        self.slots().saved_clap = Some((running.patch.hash(), state.clone()));
+                        return Some(state);
+                    }
+                }
+            }
+        }
+        let slots = self.slots();
+        slots
+            .saved_clap
+            .as_ref()
+            .filter(|(hash, _)| *hash == patch.hash())
+            .map(|(_, state)| state.clone())
+    }
+
     fn prepare(&mut self, patch: &Patch, builtin: bool, how: Preparation) -> LoadOutcome {
         // Module code runs here (start function, `wasp_init`, first parameter values), also
         // for reloads of a watched file outside any request: keep the epoch advancing.
@@ -726,6 +755,18 @@ impl Worker {
                 };
                 self.report(&e);
                 return LoadOutcome::Failed(e);
+            }
+        }
+        // A WCLAP's own state: the running instance's if it is the same plugin (a new build,
+        // new audio settings), else a restored project's. Loaded after the starting values,
+        // which the plugin hears at its first block, so the bank's values win.
+        if instance.has_clap_state() {
+            self.shared.clap.ensure_latest();
+            if let Some(state) = self.clap_state_for(patch) {
+                if let Err(e) = instance.load_clap_state(&state) {
+                    self.report(&e);
+                    return LoadOutcome::Failed(e);
+                }
             }
         }
         instance.warm_up();

@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::common::rig::{Rig, SR as RIG_SR};
 use crate::common::*;
 use wasp::{
-    Crossfade, DspInstance, ModuleEvent, ProcessConfig, Processed, Runtime, RuntimeOptions, Source,
-    Tail, TrapKind,
+    Crossfade, DspInstance, LoadOutcome, ModuleEvent, ProcessConfig, Processed, Runtime,
+    RuntimeOptions, Source, Tail, TrapKind,
 };
 
 const SR: f32 = 48_000.0;
@@ -380,4 +380,56 @@ fn a_wclap_bundle_folder_loads() {
     let patch = runtime().compile(source).unwrap();
     assert_eq!(patch.metadata().name, "WCLAP Gain");
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
+
+/// A new build of the same plugin (same CLAP id, other bytes) starts from the running
+/// instance's own state (`clap.state`), which the audio thread saves between two blocks while
+/// the new one is prepared: the fixture's trim, which only its state holds, carries over.
+#[test]
+fn a_new_build_of_the_same_wclap_carries_the_plugins_own_state() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut rig = Rig::new();
+    let bytes = gain_wclap();
+    rig.load_source(Source::from_bytes(bytes.clone()), Crossfade::Auto);
+    let input = vec![0.5f32; 4096];
+    rig.run(&input);
+    rig.audio.send_event(ModuleEvent::Midi {
+        status: 0xB0,
+        data1: 7,
+        data2: 64,
+    });
+    let trimmed = 0.5 * 64.0 / 127.0;
+    // One block: too soon for the state to have been saved unasked (every 100 ms of audio at
+    // most), so only asking the audio thread can carry the trim.
+    let out = rig.run(&input[..256]);
+    assert!((out[255] - trimmed).abs() < 1e-6, "{}", out[255]);
+
+    // Other bytes (one more custom section), the same plugin.
+    let mut rebuilt = bytes.clone();
+    rebuilt.extend_from_slice(&[0, 6, 5, b'b', b'u', b'i', b'l', b'd']);
+    let hash = Source::from_bytes(rebuilt.clone()).hash();
+    let stop = AtomicBool::new(false);
+    let (preparer, audio) = (&rig.preparer, &mut rig.audio);
+    std::thread::scope(|s| {
+        // The host's audio thread keeps running while the new build is prepared.
+        s.spawn(|| {
+            let mut block = vec![0.5f32; 256];
+            while !stop.load(Ordering::Relaxed) {
+                block.fill(0.5);
+                audio.process(&mut [&mut block]);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let outcome = preparer
+            .controller()
+            .load_blocking(Source::from_bytes(rebuilt));
+        stop.store(true, Ordering::Relaxed);
+        assert!(matches!(outcome, LoadOutcome::Prepared(_)), "{outcome:?}");
+    });
+    let out = rig.run(&vec![0.5f32; 48_000]);
+    assert_eq!(
+        rig.controller().status().current.map(|m| m.hash),
+        Some(hash)
+    );
+    assert!((out[47_999] - trimmed).abs() < 1e-6, "{}", out[47_999]);
 }

@@ -193,6 +193,7 @@ fn damaged_module_data_in_state_keeps_the_default_and_is_saved_untouched() {
         path: Some("/somewhere/else/filter.wasm".into()),
         params: [("cutoff".to_owned(), 1200.0)].into_iter().collect(),
         watch: false,
+        clap_state: None,
     };
     let field = serde_json::to_string(&Some(damaged.clone())).unwrap();
     let state = encode_state(&serde_json::json!({

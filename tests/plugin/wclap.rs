@@ -7,7 +7,7 @@
 use crate::clap_host::{cdylib_path, TestHost};
 use crate::common::*;
 use crate::state::*;
-use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, ParamValueEvent};
+use clack_host::events::event_types::{MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent};
 use clack_host::prelude::*;
 
 const EFFECT: &str = "dev.wasp-audio.wasp";
@@ -137,4 +137,43 @@ fn a_crashing_wclap_goes_quiet_and_the_host_plays_on() {
     // The project still holds the WCLAP.
     let saved = saved_module(&host.save_state()).expect("a module is saved");
     assert_eq!(saved.to_source().unwrap().bytes.len(), gain_wclap().len());
+}
+
+/// The plugin's own state (`clap.state`) is saved with the project and loaded when it
+/// reopens: the fixture's trim, which MIDI controller 7 sets and no parameter holds, is back.
+#[test]
+fn a_wclaps_own_state_is_saved_with_the_project() {
+    let mut host = playing(&[]);
+    let input = sine(440.0, SR as f32, 0.5, 0, BLOCK);
+    let mut events = EventBuffer::new();
+    events.push(&MidiEvent::new(0, 0, [0xB0, 7, 64]));
+    let (l, _) = host.process_with_events(&input, &input, &events);
+    let trim = 64.0 / 127.0;
+    assert!(max_diff(&l, &scaled(&input, trim)) < 1e-6, "CC 7 trims");
+    // This host runs audio and saves on one thread, so the audio thread cannot answer a
+    // request for the state: the project gets what it saved on its own, which it does at most
+    // every 100 ms of audio after the plugin received events. Play on a little, as a DAW does.
+    for _ in 0..10 {
+        host.process_stereo(&input, &input);
+    }
+    let saved = host.save_state();
+    let module = saved_module(&saved).expect("a module is saved");
+    assert!(
+        module.clap_state.is_some(),
+        "the plugin's state is in the project"
+    );
+
+    let mut reopened =
+        TestHost::new(cdylib_path("wasp"), EFFECT).expect("loading the built plugin");
+    reopened.load_state(&saved).unwrap();
+    reopened.activate(SR, BLOCK as u32);
+    settle(&mut reopened);
+    let (l, _) = reopened.process_stereo(&input, &input);
+    assert!(
+        max_diff(&l, &scaled(&input, trim)) < 1e-6,
+        "the trim is back"
+    );
+    // Saved again without playing: the state it was restored with is kept.
+    let again = saved_module(&reopened.save_state()).unwrap();
+    assert_eq!(again.clap_state, module.clap_state);
 }

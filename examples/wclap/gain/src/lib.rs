@@ -6,6 +6,9 @@
 //! - Parameter 9, "Misbehave", for Wasp's containment tests: 1 traps in `process`, 2 loops
 //!   forever in `process`, 3 reads through a wild pointer, 4 hands the host a wild pointer.
 //! - Logs "ready" through the host's log extension when it initialises.
+//! - A trim that is no parameter: MIDI controller 7 sets it (value / 127; 1 at start). Only
+//!   the plugin's own state (`clap.state`, which saves the gain and the trim) keeps it, so a
+//!   test can hear that the state was carried.
 
 use std::ffi::{c_char, c_void, CStr};
 use std::ptr::null;
@@ -14,6 +17,8 @@ use clap_sys::entry::clap_plugin_entry;
 use clap_sys::events::*;
 use clap_sys::ext::log::{clap_host_log, CLAP_EXT_LOG, CLAP_LOG_INFO};
 use clap_sys::ext::params::*;
+use clap_sys::ext::state::{clap_plugin_state, CLAP_EXT_STATE};
+use clap_sys::stream::{clap_istream, clap_ostream};
 use clap_sys::factory::plugin_factory::{clap_plugin_factory, CLAP_PLUGIN_FACTORY_ID};
 use clap_sys::host::clap_host;
 use clap_sys::id::clap_id;
@@ -54,6 +59,7 @@ struct Gain {
     gain_db: f64,
     misbehave: u32,
     held: u32,
+    trim: f64,
 }
 
 unsafe fn this<'a>(plugin: *const clap_plugin) -> &'a mut Gain {
@@ -96,6 +102,12 @@ unsafe fn event(g: &mut Gain, header: *const clap_event_header) {
                 _ => {}
             }
         }
+        CLAP_EVENT_MIDI => {
+            let e = &*(header as *const clap_event_midi);
+            if e.data[0] & 0xF0 == 0xB0 && e.data[1] == 7 {
+                g.trim = e.data[2] as f64 / 127.0;
+            }
+        }
         CLAP_EVENT_NOTE_ON => g.held += 1,
         CLAP_EVENT_NOTE_OFF => g.held = g.held.saturating_sub(1),
         _ => {}
@@ -120,7 +132,7 @@ unsafe extern "C" fn process(plugin: *const clap_plugin, process: *const clap_pr
         }
         _ => {}
     }
-    let mut gain = 10f64.powf(g.gain_db / 20.0) as f32;
+    let mut gain = (10f64.powf(g.gain_db / 20.0) * g.trim) as f32;
     if g.held > 0 {
         gain *= 2.0;
     }
@@ -192,9 +204,43 @@ static PARAMS: clap_plugin_params = clap_plugin_params {
     flush: Some(params_flush),
 };
 
+/// The state: the gain in dB and the trim, two little-endian f64s.
+unsafe extern "C" fn state_save(plugin: *const clap_plugin, stream: *const clap_ostream) -> bool {
+    let g = this(plugin);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&g.gain_db.to_le_bytes());
+    bytes[8..].copy_from_slice(&g.trim.to_le_bytes());
+    let write = (*stream).write.unwrap();
+    write(stream, bytes.as_ptr() as *const c_void, 16) == 16
+}
+unsafe extern "C" fn state_load(plugin: *const clap_plugin, stream: *const clap_istream) -> bool {
+    let g = this(plugin);
+    let mut bytes = [0u8; 16];
+    let read = (*stream).read.unwrap();
+    let mut got = 0;
+    while got < 16 {
+        let n = read(stream, bytes[got..].as_mut_ptr() as *mut c_void, (16 - got) as u64);
+        if n <= 0 {
+            return false;
+        }
+        got += n as usize;
+    }
+    g.gain_db = f64::from_le_bytes(bytes[..8].try_into().unwrap());
+    g.trim = f64::from_le_bytes(bytes[8..].try_into().unwrap());
+    true
+}
+
+static STATE: clap_plugin_state = clap_plugin_state {
+    save: Some(state_save),
+    load: Some(state_load),
+};
+
 unsafe extern "C" fn get_extension(_: *const clap_plugin, id: *const c_char) -> *const c_void {
-    if CStr::from_ptr(id) == CLAP_EXT_PARAMS {
+    let id = CStr::from_ptr(id);
+    if id == CLAP_EXT_PARAMS {
         &PARAMS as *const _ as *const c_void
+    } else if id == CLAP_EXT_STATE {
+        &STATE as *const _ as *const c_void
     } else {
         null()
     }
@@ -238,6 +284,7 @@ unsafe extern "C" fn create(
         gain_db: 0.0,
         misbehave: 0,
         held: 0,
+        trim: 1.0,
     }));
     (*gain).plugin.plugin_data = gain as *mut c_void;
     &(*gain).plugin
