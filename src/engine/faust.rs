@@ -28,14 +28,13 @@
 //! has the same names, so a swap carries all its state and keeps its own constants; a program
 //! with another structure shares no name, so the swap crossfades. The swap report says which.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wasm_encoder::{BlockType, Encode, Function, Instruction as I, MemArg, ValType};
-use wasmparser::{DataKind, ExternalKind, Operator, Parser, Payload, TypeRef};
+use wasmparser::{DataKind, ExternalKind, Operator, Payload, TypeRef};
 
 use super::error::LoadError;
 use super::metadata::{
@@ -44,7 +43,7 @@ use super::metadata::{
 };
 use super::params::MAX_PARAMS;
 use super::patch::fnv1a;
-use super::rewrite::{self, put_leb, sections, Edit, CUSTOM, FUNCTION, GLOBAL, TYPE};
+use super::rewrite::{self, put_leb, sections, Counts, Edit, CUSTOM, FUNCTION, GLOBAL, TYPE};
 use super::sandbox::MEMORY_CAP;
 
 /// Frames per `compute` call: the size of each audio buffer.
@@ -57,11 +56,7 @@ const MAX_REGIONS: usize = 256;
 /// What the adapter reads from a Faust module.
 #[derive(Default)]
 struct Facts {
-    types: u32,
-    imported_funcs: u32,
-    funcs: u32,
-    globals: u32,
-    exports: HashMap<String, (ExternalKind, u32)>,
+    c: Counts,
     memory_imported: bool,
     json: Option<Vec<u8>>,
     has_wasp_section: bool,
@@ -72,34 +67,17 @@ struct Facts {
 fn facts(binary: &[u8]) -> Result<Facts, LoadError> {
     let mut f = Facts::default();
     let mut bodies = Vec::new();
-    for payload in Parser::new(0).parse_all(binary) {
-        match payload.map_err(LoadError::malformed)? {
-            Payload::TypeSection(reader) => {
-                for group in reader {
-                    f.types += group.map_err(LoadError::malformed)?.types().len() as u32;
-                }
-            }
+    f.c = Counts::read(binary, |payload| {
+        match payload {
             Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    match import.map_err(LoadError::malformed)?.ty {
-                        TypeRef::Func(_) => f.imported_funcs += 1,
-                        TypeRef::Global(_) => f.globals += 1,
-                        TypeRef::Memory(_) => f.memory_imported = true,
-                        _ => {}
+                for import in reader.clone().into_imports() {
+                    if let TypeRef::Memory(_) = import.map_err(LoadError::malformed)?.ty {
+                        f.memory_imported = true;
                     }
                 }
             }
-            Payload::FunctionSection(reader) => f.funcs += reader.count(),
-            Payload::GlobalSection(reader) => f.globals += reader.count(),
-            Payload::ExportSection(reader) => {
-                for export in reader {
-                    let export = export.map_err(LoadError::malformed)?;
-                    f.exports
-                        .insert(export.name.to_owned(), (export.kind, export.index));
-                }
-            }
             Payload::DataSection(reader) => {
-                for data in reader {
+                for data in reader.clone() {
                     let data = data.map_err(LoadError::malformed)?;
                     if let DataKind::Active {
                         memory_index: 0,
@@ -113,16 +91,17 @@ fn facts(binary: &[u8]) -> Result<Facts, LoadError> {
                     }
                 }
             }
-            Payload::CodeSectionEntry(body) => bodies.push(body),
+            Payload::CodeSectionEntry(body) => bodies.push(body.clone()),
             Payload::CustomSection(section) if section.name() == SECTION_NAME => {
                 f.has_wasp_section = true
             }
             _ => {}
         }
-    }
-    if let Some(&(ExternalKind::Func, index)) = f.exports.get("instanceConstants") {
+        Ok(())
+    })?;
+    if let Some(&(ExternalKind::Func, index)) = f.c.exports.get("instanceConstants") {
         if let Some(body) = index
-            .checked_sub(f.imported_funcs)
+            .checked_sub(f.c.imported_funcs)
             .and_then(|i| bodies.get(i as usize))
         {
             let mut ops = body.get_operators_reader().map_err(LoadError::malformed)?;
@@ -146,8 +125,8 @@ fn facts(binary: &[u8]) -> Result<Facts, LoadError> {
 
 /// Whether `binary` looks like the Faust compiler's output: Faust's exports and no `dsp`.
 fn is_faust(f: &Facts) -> bool {
-    let func = |name: &str| matches!(f.exports.get(name), Some((ExternalKind::Func, _)));
-    func("compute") && func("init") && func("setParamValue") && !f.exports.contains_key("dsp")
+    let func = |name: &str| matches!(f.c.exports.get(name), Some((ExternalKind::Func, _)));
+    func("compute") && func("init") && func("setParamValue") && !f.c.exports.contains_key("dsp")
 }
 
 /// One control of the Faust UI that becomes a parameter.
@@ -372,7 +351,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         // Someone wrote the contract by hand: respect it.
         return Ok(None);
     }
-    if f.memory_imported || !matches!(f.exports.get("memory"), Some((ExternalKind::Memory, 0))) {
+    if f.memory_imported || !matches!(f.c.exports.get("memory"), Some((ExternalKind::Memory, 0))) {
         return refuse(
             "imports its memory; compile it with `faust -lang wasm` (internal memory)".into(),
         );
@@ -446,7 +425,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             "has more than {MAX_PARAMS} controls; Wasp maps at most {MAX_PARAMS} to parameters"
         ));
     }
-    let func = |name: &str| match f.exports.get(name) {
+    let func = |name: &str| match f.c.exports.get(name) {
         Some(&(ExternalKind::Func, index)) => Ok(index),
         _ => Err(LoadError::Abi(format!(
             "this Faust program does not export `{name}`; was it compiled by `faust -lang wasm`?"
@@ -551,13 +530,13 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         signature(&[], &[]),
         dsp_type,
     ];
-    let t = f.types;
+    let t = f.c.types;
     let (t_init, t_process, t_set, t_reset, t_dsp) = (t, t + 1, t + 2, t + 3, t + 4);
-    let first = f.imported_funcs + f.funcs;
+    let first = f.c.imported_funcs + f.c.funcs;
     let (f_init, f_process, f_set, f_reset, f_dsp) =
         (first, first + 1, first + 2, first + 3, first + 4);
     let (f_note_on, f_note_off) = (first + 5, first + 6);
-    let g = f.globals;
+    let g = f.c.globals;
     let (g_base, g_in, g_out, g_block, g_key) = (g, g + 1, g + 2, g + 3, g + 4);
 
     let bytes_per_buffer = (BLOCK * 4) as i32;

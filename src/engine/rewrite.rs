@@ -3,9 +3,13 @@
 //! and exports to a module without re-encoding what is already there. Appended items go at the
 //! end of their index spaces, so no index the module uses moves.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use wasm_encoder::Encode;
+use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
+
+use super::error::LoadError;
 
 pub(crate) const CUSTOM: u8 = 0;
 pub(crate) const TYPE: u8 = 1;
@@ -160,4 +164,57 @@ pub(crate) fn custom(name: &str, payload: &[u8]) -> Vec<u8> {
     name.encode(&mut out);
     out.extend_from_slice(payload);
     out
+}
+
+/// What an adapter that adds items to a module must know of it: the sizes of the index spaces
+/// it appends to, and the module's exports by name.
+#[derive(Default)]
+pub(crate) struct Counts {
+    pub types: u32,
+    pub imported_funcs: u32,
+    pub funcs: u32,
+    pub globals: u32,
+    pub exports: HashMap<String, (ExternalKind, u32)>,
+}
+
+impl Counts {
+    /// Reads them from `binary`, handing every section to `more` too, for what else the caller
+    /// needs to know.
+    pub(crate) fn read<'a>(
+        binary: &'a [u8],
+        mut more: impl FnMut(&Payload<'a>) -> Result<(), LoadError>,
+    ) -> Result<Self, LoadError> {
+        let mut c = Counts::default();
+        for payload in Parser::new(0).parse_all(binary) {
+            let payload = payload.map_err(LoadError::malformed)?;
+            more(&payload)?;
+            match payload {
+                Payload::TypeSection(reader) => {
+                    for group in reader {
+                        c.types += group.map_err(LoadError::malformed)?.types().len() as u32;
+                    }
+                }
+                Payload::ImportSection(reader) => {
+                    for import in reader.into_imports() {
+                        match import.map_err(LoadError::malformed)?.ty {
+                            TypeRef::Func(_) => c.imported_funcs += 1,
+                            TypeRef::Global(_) => c.globals += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                Payload::FunctionSection(reader) => c.funcs += reader.count(),
+                Payload::GlobalSection(reader) => c.globals += reader.count(),
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let export = export.map_err(LoadError::malformed)?;
+                        c.exports
+                            .insert(export.name.to_owned(), (export.kind, export.index));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
 }

@@ -26,13 +26,11 @@
 //! What cannot be known without running the plugin (its name, its parameters) is read after a
 //! first instance has been made: see `describe.rs`.
 
-use std::collections::HashMap;
-
 use wasm_encoder::{BlockType, Encode, Function, Instruction as I, MemArg, ValType};
 use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 
 use super::error::LoadError;
-use super::rewrite::{self, put_leb, sections, Edit, FUNCTION, GLOBAL, TYPE};
+use super::rewrite::{self, put_leb, sections, Counts, Edit, FUNCTION, GLOBAL, TYPE};
 
 /// Frames per `process` call: the size of each audio buffer.
 pub const BLOCK: u32 = 512;
@@ -151,32 +149,21 @@ pub mod names {
     pub const STATE: &str = "wasp_clap_state";
 }
 
+/// What the adapter needs to know of a WCLAP beyond [`Counts`].
 #[derive(Default)]
 struct Facts {
-    types: u32,
-    imported_funcs: u32,
-    funcs: u32,
-    globals: u32,
-    exports: HashMap<String, (ExternalKind, u32)>,
-    /// Element type and maximum of each table, imported ones first.
+    /// Element type (funcref or not) and maximum of each table, imported ones first.
     tables: Vec<(bool, Option<u64>)>,
     shared_memory: bool,
 }
 
-fn facts(binary: &[u8]) -> Result<Facts, LoadError> {
+fn facts(binary: &[u8]) -> Result<(Counts, Facts), LoadError> {
     let mut f = Facts::default();
-    for payload in Parser::new(0).parse_all(binary) {
-        match payload.map_err(LoadError::malformed)? {
-            Payload::TypeSection(reader) => {
-                for group in reader {
-                    f.types += group.map_err(LoadError::malformed)?.types().len() as u32;
-                }
-            }
+    let counts = Counts::read(binary, |payload| {
+        match payload {
             Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
+                for import in reader.clone().into_imports() {
                     match import.map_err(LoadError::malformed)?.ty {
-                        TypeRef::Func(_) => f.imported_funcs += 1,
-                        TypeRef::Global(_) => f.globals += 1,
                         TypeRef::Memory(m) => f.shared_memory |= m.shared,
                         TypeRef::Table(t) => {
                             f.tables.push((t.element_type.is_func_ref(), t.maximum))
@@ -186,29 +173,21 @@ fn facts(binary: &[u8]) -> Result<Facts, LoadError> {
                 }
             }
             Payload::TableSection(reader) => {
-                for table in reader {
+                for table in reader.clone() {
                     let t = table.map_err(LoadError::malformed)?.ty;
                     f.tables.push((t.element_type.is_func_ref(), t.maximum));
                 }
             }
             Payload::MemorySection(reader) => {
-                for memory in reader {
+                for memory in reader.clone() {
                     f.shared_memory |= memory.map_err(LoadError::malformed)?.shared;
-                }
-            }
-            Payload::FunctionSection(reader) => f.funcs += reader.count(),
-            Payload::GlobalSection(reader) => f.globals += reader.count(),
-            Payload::ExportSection(reader) => {
-                for export in reader {
-                    let export = export.map_err(LoadError::malformed)?;
-                    f.exports
-                        .insert(export.name.to_owned(), (export.kind, export.index));
                 }
             }
             _ => {}
         }
-    }
-    Ok(f)
+        Ok(())
+    })?;
+    Ok((counts, f))
 }
 
 /// Whether `binary` is a WCLAP: it exports `clap_entry` as a global and has no `dsp`.
@@ -235,8 +214,8 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     if !is_wclap(binary) {
         return Ok(None);
     }
-    let f = facts(binary)?;
-    let export = |name: &str, kind: ExternalKind| match f.exports.get(name) {
+    let (c, f) = facts(binary)?;
+    let export = |name: &str, kind: ExternalKind| match c.exports.get(name) {
         Some(&(k, index)) if k == kind => Some(index),
         _ => None,
     };
@@ -258,7 +237,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         refuse("it does not export `malloc`, which the host needs to place its structures".into())
     })?;
     // The first exported function table: where function pointers point.
-    let table = f
+    let table = c
         .exports
         .values()
         .filter(|(k, _)| *k == ExternalKind::Table)
@@ -279,6 +258,11 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     }
     let initialize =
         export("_initialize", ExternalKind::Func).or_else(|| export("_start", ExternalKind::Func));
+    // A call through a function pointer of the plugin's (an index into its table).
+    let indirect = |type_index: u32| I::CallIndirect {
+        type_index,
+        table_index: table,
+    };
 
     // Types.
     use ValType::{F32, F64, I32, I64};
@@ -294,7 +278,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             r.encode(&mut t);
         }
         types.push(t);
-        f.types + types.len() as u32 - 1
+        c.types + types.len() as u32 - 1
     };
     let t_init = signature(&[F32, I32], &[]);
     let t_i_v = signature(&[I32], &[]);
@@ -312,7 +296,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let t_stream = signature(&[I32, I32, I64], &[I64]);
 
     // Functions, in this order.
-    let first = f.imported_funcs + f.funcs;
+    let first = c.imported_funcs + c.funcs;
     let fs: [(u32, &str); 21] = [
         (t_init, "wasp_init"),
         (t_i_v, "wasp_process"),
@@ -353,7 +337,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     };
 
     // Globals.
-    let g = f.globals;
+    let g = c.globals;
     let g_base = g;
     let g_plugin = g + 1;
     let g_params = g + 2;
@@ -404,19 +388,25 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     while strings.len() % 4 != 0 {
         strings.push(0);
     }
-    // Loads a field of the struct whose address `ptr` pushes, then calls through it.
-    let field = |func: &mut Function, ptr: &dyn Fn(&mut Function), offset: u32| {
-        ptr(func);
-        func.instruction(&I::I32Load(w32(offset)));
+    // Loads a field of the struct whose address `ptr` pushes.
+    let field = |func: &mut Function, ptr: I<'static>, offset: u32| {
+        func.instruction(&ptr).instruction(&I::I32Load(w32(offset)));
     };
 
     // wasp_init(rate: f32, max_frames: i32); locals: 2 entry, 3 factory, 4 ok/tmp, 5 i, 6 ports
     let mut init = Function::new([(5, ValType::I32)]);
     {
-        let fail = |func: &mut Function, code: i32| {
-            func.instruction(&I::I32Const(code))
+        // If the value on the stack is 0 (false, null): the step failed, so the plugin is not
+        // used, `code` says why, and `wasp_init` returns.
+        let fail_if_zero = |func: &mut Function, code: i32| {
+            func.instruction(&I::I32Eqz)
+                .instruction(&I::If(BlockType::Empty))
+                .instruction(&I::I32Const(0))
+                .instruction(&I::GlobalSet(g_plugin))
+                .instruction(&I::I32Const(code))
                 .instruction(&I::GlobalSet(g_error))
-                .instruction(&I::Return);
+                .instruction(&I::Return)
+                .instruction(&I::End);
         };
         // Only once per instance.
         init.instruction(&I::GlobalGet(g_base))
@@ -429,11 +419,8 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         init.instruction(&I::I32Const(SCRATCH as i32))
             .instruction(&I::Call(malloc))
             .instruction(&I::GlobalSet(g_base))
-            .instruction(&I::GlobalGet(g_base))
-            .instruction(&I::I32Eqz)
-            .instruction(&I::If(BlockType::Empty));
-        fail(&mut init, 1);
-        init.instruction(&I::End);
+            .instruction(&I::GlobalGet(g_base));
+        fail_if_zero(&mut init, 1);
         // The block is the host's alone: clear it, then write the strings.
         addr(&mut init, 0);
         init.instruction(&I::I32Const(0))
@@ -557,97 +544,37 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         init.instruction(&I::GlobalGet(entry))
             .instruction(&I::LocalSet(2));
         string(&mut init, S_EMPTY);
-        field(
-            &mut init,
-            &|func| {
-                func.instruction(&I::LocalGet(2));
-            },
-            12,
-        );
-        init.instruction(&I::CallIndirect {
-            type_index: t_i_i,
-            table_index: table,
-        })
-        .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty));
-        fail(&mut init, 2);
-        init.instruction(&I::End);
+        field(&mut init, I::LocalGet(2), 12);
+        init.instruction(&indirect(t_i_i));
+        fail_if_zero(&mut init, 2);
         string(&mut init, S_FACTORY);
-        field(
-            &mut init,
-            &|func| {
-                func.instruction(&I::LocalGet(2));
-            },
-            20,
-        );
-        init.instruction(&I::CallIndirect {
-            type_index: t_i_i,
-            table_index: table,
-        })
-        .instruction(&I::LocalTee(3))
-        .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty));
-        fail(&mut init, 3);
-        init.instruction(&I::End);
+        field(&mut init, I::LocalGet(2), 20);
+        init.instruction(&indirect(t_i_i))
+            .instruction(&I::LocalTee(3));
+        fail_if_zero(&mut init, 3);
         // factory->get_plugin_count(factory)
         init.instruction(&I::LocalGet(3));
-        field(
-            &mut init,
-            &|func| {
-                func.instruction(&I::LocalGet(3));
-            },
-            0,
-        );
-        init.instruction(&I::CallIndirect {
-            type_index: t_i_i,
-            table_index: table,
-        })
-        .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty));
-        fail(&mut init, 4);
-        init.instruction(&I::End);
+        field(&mut init, I::LocalGet(3), 0);
+        init.instruction(&indirect(t_i_i));
+        fail_if_zero(&mut init, 4);
         // desc = factory->get_plugin_descriptor(factory, 0)
         init.instruction(&I::LocalGet(3))
             .instruction(&I::I32Const(0));
-        field(
-            &mut init,
-            &|func| {
-                func.instruction(&I::LocalGet(3));
-            },
-            4,
-        );
-        init.instruction(&I::CallIndirect {
-            type_index: t_ii_i,
-            table_index: table,
-        })
-        .instruction(&I::GlobalSet(g_desc))
-        .instruction(&I::GlobalGet(g_desc))
-        .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty));
-        fail(&mut init, 4);
-        init.instruction(&I::End);
+        field(&mut init, I::LocalGet(3), 4);
+        init.instruction(&indirect(t_ii_i))
+            .instruction(&I::GlobalSet(g_desc))
+            .instruction(&I::GlobalGet(g_desc));
+        fail_if_zero(&mut init, 4);
         // plugin = factory->create_plugin(factory, host, desc->id)
         init.instruction(&I::LocalGet(3));
         addr(&mut init, HOST);
         init.instruction(&I::GlobalGet(g_desc))
             .instruction(&I::I32Load(w32(12)));
-        field(
-            &mut init,
-            &|func| {
-                func.instruction(&I::LocalGet(3));
-            },
-            8,
-        );
-        init.instruction(&I::CallIndirect {
-            type_index: t_iii_i,
-            table_index: table,
-        })
-        .instruction(&I::GlobalSet(g_plugin))
-        .instruction(&I::GlobalGet(g_plugin))
-        .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty));
-        fail(&mut init, 5);
-        init.instruction(&I::End);
+        field(&mut init, I::LocalGet(3), 8);
+        init.instruction(&indirect(t_iii_i))
+            .instruction(&I::GlobalSet(g_plugin))
+            .instruction(&I::GlobalGet(g_plugin));
+        fail_if_zero(&mut init, 5);
         let plugin = |func: &mut Function| {
             func.instruction(&I::GlobalGet(g_plugin));
         };
@@ -655,19 +582,11 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         let method = |func: &mut Function, offset: u32, ty: u32, args: &dyn Fn(&mut Function)| {
             plugin(func);
             args(func);
-            field(func, &plugin, offset);
-            func.instruction(&I::CallIndirect {
-                type_index: ty,
-                table_index: table,
-            });
+            field(func, I::GlobalGet(g_plugin), offset);
+            func.instruction(&indirect(ty));
         };
         method(&mut init, 8, t_i_i, &|_| {});
-        init.instruction(&I::I32Eqz)
-            .instruction(&I::If(BlockType::Empty));
-        init.instruction(&I::I32Const(0))
-            .instruction(&I::GlobalSet(g_plugin));
-        fail(&mut init, 6);
-        init.instruction(&I::End);
+        fail_if_zero(&mut init, 6);
         // The parameters' ids, in the plugin's order, PARAM_CAP at most.
         method(&mut init, 40, t_ii_i, &|func| string(func, S_PARAMS));
         init.instruction(&I::GlobalSet(g_params))
@@ -675,32 +594,23 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             .instruction(&I::If(BlockType::Empty));
         {
             plugin(&mut init);
-            field(
-                &mut init,
-                &|func| {
-                    func.instruction(&I::GlobalGet(g_params));
-                },
-                0,
-            );
-            init.instruction(&I::CallIndirect {
-                type_index: t_i_i,
-                table_index: table,
-            })
-            .instruction(&I::LocalTee(4))
-            .instruction(&I::I32Const(PARAM_CAP as i32))
-            .instruction(&I::LocalGet(4))
-            .instruction(&I::I32Const(PARAM_CAP as i32))
-            .instruction(&I::I32LtU)
-            .instruction(&I::Select)
-            .instruction(&I::GlobalSet(g_nparams))
-            .instruction(&I::I32Const(0))
-            .instruction(&I::LocalSet(5))
-            .instruction(&I::Block(BlockType::Empty))
-            .instruction(&I::Loop(BlockType::Empty))
-            .instruction(&I::LocalGet(5))
-            .instruction(&I::GlobalGet(g_nparams))
-            .instruction(&I::I32GeU)
-            .instruction(&I::BrIf(1));
+            field(&mut init, I::GlobalGet(g_params), 0);
+            init.instruction(&indirect(t_i_i))
+                .instruction(&I::LocalTee(4))
+                .instruction(&I::I32Const(PARAM_CAP as i32))
+                .instruction(&I::LocalGet(4))
+                .instruction(&I::I32Const(PARAM_CAP as i32))
+                .instruction(&I::I32LtU)
+                .instruction(&I::Select)
+                .instruction(&I::GlobalSet(g_nparams))
+                .instruction(&I::I32Const(0))
+                .instruction(&I::LocalSet(5))
+                .instruction(&I::Block(BlockType::Empty))
+                .instruction(&I::Loop(BlockType::Empty))
+                .instruction(&I::LocalGet(5))
+                .instruction(&I::GlobalGet(g_nparams))
+                .instruction(&I::I32GeU)
+                .instruction(&I::BrIf(1));
             // ids[i] = get_info(plugin, i, info) ? info.id : -1
             addr(&mut init, PARAM_IDS);
             init.instruction(&I::LocalGet(5))
@@ -710,18 +620,9 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             plugin(&mut init);
             init.instruction(&I::LocalGet(5));
             addr(&mut init, PARAM_INFO);
-            field(
-                &mut init,
-                &|func| {
-                    func.instruction(&I::GlobalGet(g_params));
-                },
-                4,
-            );
-            init.instruction(&I::CallIndirect {
-                type_index: t_iii_i,
-                table_index: table,
-            })
-            .instruction(&I::If(BlockType::Result(ValType::I32)));
+            field(&mut init, I::GlobalGet(g_params), 4);
+            init.instruction(&indirect(t_iii_i))
+                .instruction(&I::If(BlockType::Result(ValType::I32)));
             init.instruction(&I::GlobalGet(g_base))
                 .instruction(&I::I32Load(w32(PARAM_INFO)))
                 .instruction(&I::Else)
@@ -767,27 +668,18 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
                 .instruction(&I::If(BlockType::Result(ValType::I32)));
             plugin(&mut init);
             init.instruction(&I::I32Const(is_input));
-            field(
-                &mut init,
-                &|func| {
-                    func.instruction(&I::LocalGet(6));
-                },
-                0,
-            );
-            init.instruction(&I::CallIndirect {
-                type_index: t_ii_i,
-                table_index: table,
-            })
-            .instruction(&I::Else)
-            .instruction(&I::I32Const(1))
-            .instruction(&I::End)
-            .instruction(&I::LocalTee(4))
-            .instruction(&I::I32Const(PORTS as i32))
-            .instruction(&I::LocalGet(4))
-            .instruction(&I::I32Const(PORTS as i32))
-            .instruction(&I::I32LtU)
-            .instruction(&I::Select)
-            .instruction(&I::LocalSet(4));
+            field(&mut init, I::LocalGet(6), 0);
+            init.instruction(&indirect(t_ii_i))
+                .instruction(&I::Else)
+                .instruction(&I::I32Const(1))
+                .instruction(&I::End)
+                .instruction(&I::LocalTee(4))
+                .instruction(&I::I32Const(PORTS as i32))
+                .instruction(&I::LocalGet(4))
+                .instruction(&I::I32Const(PORTS as i32))
+                .instruction(&I::I32LtU)
+                .instruction(&I::Select)
+                .instruction(&I::LocalSet(4));
             store_at(&mut init, count_at, &|func| {
                 func.instruction(&I::LocalGet(4));
             });
@@ -800,33 +692,24 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
                 init.instruction(&I::I32Const(port as i32))
                     .instruction(&I::I32Const(is_input));
                 addr(&mut init, PARAM_INFO);
-                field(
-                    &mut init,
-                    &|func| {
-                        func.instruction(&I::LocalGet(6));
-                    },
-                    4,
-                );
-                init.instruction(&I::CallIndirect {
-                    type_index: t_iiii_i,
-                    table_index: table,
-                })
-                .instruction(&I::If(BlockType::Result(ValType::I32)))
-                .instruction(&I::GlobalGet(g_base))
-                .instruction(&I::I32Load(w32(PARAM_INFO + PORT_INFO_CHANNELS)))
-                .instruction(&I::Else)
-                .instruction(&I::I32Const(2))
-                .instruction(&I::End)
-                .instruction(&I::Else)
-                .instruction(&I::I32Const(2))
-                .instruction(&I::End)
-                .instruction(&I::LocalTee(5))
-                .instruction(&I::I32Const(PORT_CHANNELS as i32))
-                .instruction(&I::LocalGet(5))
-                .instruction(&I::I32Const(PORT_CHANNELS as i32))
-                .instruction(&I::I32LtU)
-                .instruction(&I::Select)
-                .instruction(&I::I32Store(w32(0)));
+                field(&mut init, I::LocalGet(6), 4);
+                init.instruction(&indirect(t_iiii_i))
+                    .instruction(&I::If(BlockType::Result(ValType::I32)))
+                    .instruction(&I::GlobalGet(g_base))
+                    .instruction(&I::I32Load(w32(PARAM_INFO + PORT_INFO_CHANNELS)))
+                    .instruction(&I::Else)
+                    .instruction(&I::I32Const(2))
+                    .instruction(&I::End)
+                    .instruction(&I::Else)
+                    .instruction(&I::I32Const(2))
+                    .instruction(&I::End)
+                    .instruction(&I::LocalTee(5))
+                    .instruction(&I::I32Const(PORT_CHANNELS as i32))
+                    .instruction(&I::LocalGet(5))
+                    .instruction(&I::I32Const(PORT_CHANNELS as i32))
+                    .instruction(&I::I32LtU)
+                    .instruction(&I::Select)
+                    .instruction(&I::I32Store(w32(0)));
                 if port == 0 && is_input == 0 {
                     // A mono main output: its channel is copied to the right after `process`.
                     init.instruction(&I::LocalGet(5))
@@ -843,19 +726,9 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
                 .instruction(&I::I32Const(1))
                 .instruction(&I::I32Const(BLOCK as i32));
         });
-        init.instruction(&I::I32Eqz)
-            .instruction(&I::If(BlockType::Empty));
-        init.instruction(&I::I32Const(0))
-            .instruction(&I::GlobalSet(g_plugin));
-        fail(&mut init, 7);
-        init.instruction(&I::End);
+        fail_if_zero(&mut init, 7);
         method(&mut init, 24, t_i_i, &|_| {});
-        init.instruction(&I::I32Eqz)
-            .instruction(&I::If(BlockType::Empty));
-        init.instruction(&I::I32Const(0))
-            .instruction(&I::GlobalSet(g_plugin));
-        fail(&mut init, 8);
-        init.instruction(&I::End);
+        fail_if_zero(&mut init, 8);
         init.instruction(&I::End);
     }
 
@@ -890,10 +763,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         process
             .instruction(&I::GlobalGet(g_plugin))
             .instruction(&I::I32Load(w32(36)))
-            .instruction(&I::CallIndirect {
-                type_index: t_ii_i,
-                table_index: table,
-            })
+            .instruction(&indirect(t_ii_i))
             .instruction(&I::GlobalSet(g_status))
             .instruction(&I::GlobalGet(g_status))
             .instruction(&I::I32Const(0))
@@ -1051,10 +921,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         .instruction(&I::GlobalGet(g_plugin))
         .instruction(&I::GlobalGet(g_plugin))
         .instruction(&I::I32Load(w32(32)))
-        .instruction(&I::CallIndirect {
-            type_index: t_i_v,
-            table_index: table,
-        })
+        .instruction(&indirect(t_i_v))
         .instruction(&I::End)
         .instruction(&I::End);
 
@@ -1229,10 +1096,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     addr(&mut info, PARAM_INFO);
     info.instruction(&I::GlobalGet(g_params))
         .instruction(&I::I32Load(w32(4)))
-        .instruction(&I::CallIndirect {
-            type_index: t_iii_i,
-            table_index: table,
-        })
+        .instruction(&indirect(t_iii_i))
         .instruction(&I::If(BlockType::Result(ValType::I32)));
     addr(&mut info, PARAM_INFO);
     info.instruction(&I::Else)
@@ -1259,10 +1123,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         .instruction(&I::End)
         .instruction(&I::GlobalGet(g_plugin))
         .instruction(&I::I32Load(w32(40)))
-        .instruction(&I::CallIndirect {
-            type_index: t_ii_i,
-            table_index: table,
-        })
+        .instruction(&indirect(t_ii_i))
         .instruction(&I::LocalTee(1))
         .instruction(&I::I32Eqz)
         .instruction(&I::If(BlockType::Empty))
@@ -1272,10 +1133,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         .instruction(&I::GlobalGet(g_plugin))
         .instruction(&I::LocalGet(1))
         .instruction(&I::I32Load(w32(0)))
-        .instruction(&I::CallIndirect {
-            type_index: t_i_i,
-            table_index: table,
-        })
+        .instruction(&indirect(t_i_i))
         .instruction(&I::End);
 
     // wasp_clap_save() -> len: state.save(plugin, ostream) into the state block.
@@ -1297,10 +1155,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     addr(&mut save, OSTREAM);
     save.instruction(&I::GlobalGet(g_state_ext))
         .instruction(&I::I32Load(w32(0)))
-        .instruction(&I::CallIndirect {
-            type_index: t_ii_i,
-            table_index: table,
-        })
+        .instruction(&indirect(t_ii_i))
         .instruction(&I::If(BlockType::Result(ValType::I32)))
         .instruction(&I::GlobalGet(g_cursor))
         .instruction(&I::Else)
@@ -1331,10 +1186,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     addr(&mut load, ISTREAM);
     load.instruction(&I::GlobalGet(g_state_ext))
         .instruction(&I::I32Load(w32(4)))
-        .instruction(&I::CallIndirect {
-            type_index: t_ii_i,
-            table_index: table,
-        })
+        .instruction(&indirect(t_ii_i))
         .instruction(&I::End);
 
     // write(stream, buffer, size) / read(stream, buffer, size): between the plugin's buffer and

@@ -202,3 +202,19 @@ pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// One runtime per test binary for tests that load many modules, so each module compiles
+/// once; its blocks may take half a second before a module is interrupted (busy test machines
+/// deschedule a test thread for longer than a real audio thread ever is).
+pub fn shared_runtime() -> wasp::Runtime {
+    static RUNTIME: std::sync::OnceLock<wasp::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            wasp::Runtime::with_options(wasp::RuntimeOptions {
+                min_block_budget: std::time::Duration::from_millis(500),
+                ..wasp::RuntimeOptions::default()
+            })
+            .unwrap()
+        })
+        .clone()
+}

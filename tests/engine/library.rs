@@ -5,30 +5,15 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use crate::common::*;
-use wasp::{
-    DspInstance, Endless, ModuleEvent, ProcessConfig, Runtime, RuntimeOptions, Source, Tail,
-    LIBRARY,
-};
+use wasp::{DspInstance, Endless, ModuleEvent, ProcessConfig, Runtime, Source, Tail, LIBRARY};
 
 const SR: f32 = 48_000.0;
 const BLOCK: usize = 512;
 
-/// One runtime for the file's tests, so each built-in module compiles once, not once per
-/// instance a test makes.
 fn runtime() -> Runtime {
-    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            Runtime::with_options(RuntimeOptions {
-                min_block_budget: Duration::from_millis(500),
-                ..RuntimeOptions::default()
-            })
-            .unwrap()
-        })
-        .clone()
+    shared_runtime()
 }
 
 /// A module of the library, playing, with its parameters at their defaults (as Wasp sets

@@ -9,24 +9,15 @@ use std::time::Duration;
 use crate::common::rig::{Rig, SR as RIG_SR};
 use crate::common::*;
 use wasp::{
-    Crossfade, DspInstance, LoadOutcome, ModuleEvent, ProcessConfig, Processed, Runtime,
-    RuntimeOptions, Source, Tail, TrapKind,
+    Crossfade, DspInstance, LoadOutcome, ModuleEvent, ProcessConfig, Processed, Runtime, Source,
+    Tail, TrapKind,
 };
 
 const SR: f32 = 48_000.0;
 const BLOCK: usize = 512;
 
 fn runtime() -> Runtime {
-    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            Runtime::with_options(RuntimeOptions {
-                min_block_budget: Duration::from_millis(500),
-                ..RuntimeOptions::default()
-            })
-            .unwrap()
-        })
-        .clone()
+    shared_runtime()
 }
 
 /// The Rust gain WCLAP's bytes.

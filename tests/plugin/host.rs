@@ -17,13 +17,13 @@ const BLOCK: usize = 512;
 const HIDDEN: u32 = 1 << 2;
 const RESCAN_INFO: u32 = 1 << 2;
 
-fn host(id: &str) -> TestHost {
+pub(crate) fn host(id: &str) -> TestHost {
     TestHost::new(cdylib_path("wasp"), id).expect("loading the built plugin")
 }
 
 /// Restores `module` (with `values` by parameter id), activates, runs a block and the
 /// main-thread callback the plugin asked for (its parameter rescan).
-fn playing(module: &[u8], values: &[(&str, f32)]) -> TestHost {
+pub(crate) fn playing(module: &[u8], values: &[(&str, f32)]) -> TestHost {
     let mut host = host(EFFECT);
     host.load_state(&state_with(module, values, serde_json::json!({})))
         .unwrap();
@@ -33,7 +33,7 @@ fn playing(module: &[u8], values: &[(&str, f32)]) -> TestHost {
 }
 
 /// Runs a silent block and the main-thread callbacks it asked for.
-fn settle(host: &mut TestHost) {
+pub(crate) fn settle(host: &mut TestHost) {
     host.process_stereo(&[0.0; BLOCK], &[0.0; BLOCK]);
     while host.call_on_main_thread_callback() {}
 }

@@ -4,8 +4,9 @@
 //! checker armed, like every test of the plugin: the audio path into the WCLAP allocates
 //! nothing.
 
-use crate::clap_host::{cdylib_path, TestHost};
+use crate::clap_host::TestHost;
 use crate::common::*;
+use crate::host::settle;
 use crate::state::*;
 use clack_host::events::event_types::{MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent};
 use clack_host::prelude::*;
@@ -18,20 +19,9 @@ fn gain_wclap() -> Vec<u8> {
     std::fs::read(rust_crate_wasm(&root().join("examples/wclap/gain"))).unwrap()
 }
 
-/// Restores a project holding the WCLAP with `values` (by Wasp parameter id), activates and
-/// runs the main-thread callbacks.
+/// A project holding the WCLAP with `values` (by Wasp parameter id), restored and playing.
 fn playing(values: &[(&str, f32)]) -> TestHost {
-    let mut host = TestHost::new(cdylib_path("wasp"), EFFECT).expect("loading the built plugin");
-    host.load_state(&state_with(&gain_wclap(), values, serde_json::json!({})))
-        .unwrap();
-    host.activate(SR, BLOCK as u32);
-    settle(&mut host);
-    host
-}
-
-fn settle(host: &mut TestHost) {
-    host.process_stereo(&[0.0; BLOCK], &[0.0; BLOCK]);
-    while host.call_on_main_thread_callback() {}
+    crate::host::playing(&gain_wclap(), values)
 }
 
 fn db(gain_db: f32) -> f32 {
@@ -111,8 +101,7 @@ fn a_project_with_a_wclap_reopens_sounding_the_same() {
                 .collect()
         ),
     );
-    let mut reopened =
-        TestHost::new(cdylib_path("wasp"), EFFECT).expect("loading the built plugin");
+    let mut reopened = crate::host::host(EFFECT);
     reopened.load_state(&saved).unwrap();
     reopened.activate(SR, BLOCK as u32);
     settle(&mut reopened);
@@ -163,8 +152,7 @@ fn a_wclaps_own_state_is_saved_with_the_project() {
         "the plugin's state is in the project"
     );
 
-    let mut reopened =
-        TestHost::new(cdylib_path("wasp"), EFFECT).expect("loading the built plugin");
+    let mut reopened = crate::host::host(EFFECT);
     reopened.load_state(&saved).unwrap();
     reopened.activate(SR, BLOCK as u32);
     settle(&mut reopened);
