@@ -98,6 +98,8 @@ impl Backend for EngineBackend {
                 (None, _) => String::new(),
             },
             log: m.log.clone(),
+            plugins: m.plugins.clone(),
+            plugin_index: m.plugin_index,
         });
         // The values the host parameters hold: what host automation and the host's own
         // controls set, and what the sliders set through the host.
@@ -181,6 +183,7 @@ impl Backend for EngineBackend {
                 }
             }
             Command::SetWatch(on) => self.controller.set_watch(on),
+            Command::PickPlugin(index) => self.controller.pick_wclap_plugin(index),
             Command::BeginParam { index } => {
                 if let Some((_, param)) = self.bound(index) {
                     self.with_setter(|s| s.begin_set_parameter(param));

@@ -356,11 +356,31 @@ impl App {
             drop_target(ui);
             ui.add_space(6.0);
         }
+        let mut picked_plugin = None;
         if let Some(m) = &self.view.module {
             egui::CollapsingHeader::new("Module")
                 .default_open(true)
                 .show(ui, |ui| {
                     egui::Grid::new("module").num_columns(2).show(ui, |ui| {
+                        if m.plugins.len() > 1 {
+                            // A WCLAP bundle of several plugins: which one plays.
+                            ui.label(RichText::new("Plugin").color(DIM));
+                            let current = m.plugins.get(m.plugin_index).cloned();
+                            egui::ComboBox::from_id_salt("wclap-plugin")
+                                .selected_text(current.unwrap_or_default())
+                                .show_ui(ui, |ui| {
+                                    for (i, name) in m.plugins.iter().enumerate() {
+                                        if ui
+                                            .selectable_label(i == m.plugin_index, name.as_str())
+                                            .clicked()
+                                            && i != m.plugin_index
+                                        {
+                                            picked_plugin = Some(i);
+                                        }
+                                    }
+                                });
+                            ui.end_row();
+                        }
                         let path = match (&m.path, m.builtin) {
                             (Some(p), _) => p.display().to_string(),
                             (None, true) => "built in".into(),
@@ -384,6 +404,9 @@ impl App {
                         }
                     });
                 });
+        }
+        if let Some(index) = picked_plugin {
+            self.send(backend, Command::PickPlugin(index));
         }
         let recents = self.state.recents();
         if !recents.is_empty() {

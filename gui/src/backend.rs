@@ -56,6 +56,9 @@ pub enum Command {
     SetParam { index: usize, value: f32 },
     /// The gesture on parameter `index` is over.
     EndParam { index: usize },
+    /// Play another of the running WCLAP bundle's plugins (an index into
+    /// [`ModuleView::plugins`]).
+    PickPlugin(usize),
 }
 
 /// A module built into the plugin.
@@ -115,6 +118,10 @@ pub struct ModuleView {
     pub entry: String,
     /// What a WCLAP logged and printed when it was first run; empty for other modules.
     pub log: String,
+    /// The plugins a WCLAP bundle holds, by name, and which of them plays; empty for other
+    /// modules.
+    pub plugins: Vec<String>,
+    pub plugin_index: usize,
 }
 
 /// What a swap did with the running state.

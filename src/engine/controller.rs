@@ -161,6 +161,8 @@ impl Slots {
             entry_note: None,
             wclap: false,
             log: String::new(),
+            plugins: Vec::new(),
+            plugin_index: 0,
         };
         self.preview = Some(info.clone());
         info
@@ -435,6 +437,23 @@ impl Controller {
         )
     }
 
+    /// Plays another of the running WCLAP bundle's plugins (an index into
+    /// [`ModuleInfo::plugins`]): the running module's bytes with the choice written into them
+    /// (see [`crate::pick_wclap_plugin`]), loaded like any module. Returns at once.
+    pub fn pick_wclap_plugin(&self, index: usize) {
+        let current = self.status().current.filter(|m| m.wclap).map(|m| m.hash);
+        let Some(source) = self.saved().filter(|s| Some(s.hash()) == current) else {
+            return;
+        };
+        match super::describe::pick_wclap_plugin(&source.bytes, index) {
+            Ok(bytes) => self.load(Source {
+                bytes: bytes.into(),
+                path: source.path,
+            }),
+            Err(e) => self.report_error(e.to_string()),
+        }
+    }
+
     /// Like [`Controller::restore`], with the WCLAP's own state (`clap.state`) the project saved
     /// beside it: loaded into the plugin once it is prepared.
     pub fn restore_with_state(
@@ -632,6 +651,9 @@ pub struct ModuleInfo {
     pub wclap: bool,
     /// What it logged and printed when Wasp first ran it (a WCLAP), trimmed.
     pub log: String,
+    /// The plugins a WCLAP's factory holds, by name, and which of them plays.
+    pub plugins: Vec<String>,
+    pub plugin_index: usize,
 }
 
 impl ModuleInfo {

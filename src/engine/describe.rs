@@ -44,7 +44,13 @@ impl Runtime {
         if patch.0.kind != (Kind::Wclap { described: false }) {
             return Ok(patch);
         }
-        let (meta, log, plugin_id) = describe(self, &patch)?;
+        let Description {
+            meta,
+            log,
+            plugin_id,
+            plugins,
+            plugin_index,
+        } = describe(self, &patch)?;
         let layout = contract::check(&patch.0.module, &meta)?;
         let described = Patch(Arc::new(PatchInner {
             module: patch.0.module.clone(),
@@ -57,6 +63,8 @@ impl Runtime {
             kind: Kind::Wclap { described: true },
             log,
             plugin_id,
+            plugins,
+            plugin_index,
         }));
         self.remember(described.clone());
         Ok(described)
@@ -85,9 +93,30 @@ fn f64_at(bytes: &[u8], at: usize) -> f64 {
     f64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default())
 }
 
-/// Runs a WCLAP once and writes what it says about itself as Wasp metadata; also returns what
-/// it logged and printed meanwhile, and its plugin id.
-fn describe(runtime: &Runtime, patch: &Patch) -> Result<(Metadata, String, String), LoadError> {
+/// What a first run of a WCLAP tells.
+struct Description {
+    /// Its name, parameters, latency and tail, as Wasp metadata.
+    meta: Metadata,
+    /// What it logged and printed meanwhile.
+    log: String,
+    /// The CLAP id of the plugin that runs.
+    plugin_id: String,
+    /// The names of the factory's plugins (64 at most), and which of them runs.
+    plugins: Vec<String>,
+    plugin_index: usize,
+}
+
+/// The WCLAP in `bytes` (binary or text) set to run its factory's plugin `index` (see
+/// [`Patch::plugins`]): the same module with the choice written into it, so it is saved with
+/// a project.
+pub fn pick_wclap_plugin(bytes: &[u8], index: usize) -> Result<Vec<u8>, LoadError> {
+    let binary = super::runtime::to_binary(bytes)?;
+    let index = u32::try_from(index).map_err(|_| LoadError::Abi("no such plugin".into()))?;
+    wclap::pick(&binary, index)
+}
+
+/// Runs a WCLAP once and reads what it says about itself.
+fn describe(runtime: &Runtime, patch: &Patch) -> Result<Description, LoadError> {
     let wild = |what: &str| {
         LoadError::Abi(format!(
             "this WCLAP points outside its memory for its {what}, so Wasp cannot read it"
@@ -190,5 +219,30 @@ fn describe(runtime: &Runtime, patch: &Patch) -> Result<(Metadata, String, Strin
         log.push_str(&String::from_utf8_lossy(&bytes));
     }
     log.push_str(&String::from_utf8_lossy(inst.printed()));
-    Ok((Metadata::parse(meta.to_string().as_bytes())?, log, id))
+    // The factory's plugins, by name, and which of them this is.
+    let mut plugins = Vec::new();
+    let mut plugin_index = 0;
+    let count = inst
+        .global_i32(names::PLUGIN_COUNT)
+        .unwrap_or(0)
+        .clamp(0, 64);
+    for i in 0..count {
+        let at = inst.call_i32(names::DESCRIPTOR_AT, i)? as u32;
+        if at == desc {
+            plugin_index = i as usize;
+        }
+        let name = inst
+            .read_memory(at, 48)
+            .and_then(|d| string(&mut inst, u32_at(&d, 16)))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("Plugin {}", i + 1));
+        plugins.push(name);
+    }
+    Ok(Description {
+        meta: Metadata::parse(meta.to_string().as_bytes())?,
+        log,
+        plugin_id: id,
+        plugins,
+        plugin_index,
+    })
 }

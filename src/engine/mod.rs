@@ -81,6 +81,7 @@ pub use controller::{
     Bindings, Controller, LoadOptions, LoadOutcome, LoadStatus, ModuleInfo, SavedParams,
     CLAP_STATE_WAIT, MAIN_THREAD_WAIT,
 };
+pub use describe::pick_wclap_plugin;
 pub use error::{Fault, LoadError, TrapKind};
 pub use events::{valid as transport_valid, ModuleEvent, Transport, TRANSPORT_BYTES};
 pub use handoff::Prepared;

@@ -106,6 +106,9 @@ pub(crate) struct PatchInner {
     pub log: String,
     /// A WCLAP's plugin id (from its descriptor); empty for other modules.
     pub plugin_id: String,
+    /// The names of the plugins a WCLAP's factory holds, and which of them runs.
+    pub plugins: Vec<String>,
+    pub plugin_index: usize,
 }
 
 /// What kind of module a patch runs.
@@ -174,6 +177,12 @@ impl Patch {
     /// it, and a swap between the two carries the plugin's own state.
     pub fn plugin_id(&self) -> &str {
         &self.0.plugin_id
+    }
+
+    /// The names of the plugins a WCLAP's factory holds (empty for other modules), and the
+    /// index of the one that runs. [`crate::pick_wclap_plugin`] chooses another.
+    pub fn plugins(&self) -> (&[String], usize) {
+        (&self.0.plugins, self.0.plugin_index)
     }
 
     /// How a runaway call into the module is interrupted.

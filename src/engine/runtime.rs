@@ -345,6 +345,8 @@ impl Runtime {
                 kind: hit.0.kind,
                 log: hit.0.log.clone(),
                 plugin_id: hit.0.plugin_id.clone(),
+                plugins: hit.0.plugins.clone(),
+                plugin_index: hit.0.plugin_index,
             })));
         }
         let binary = to_binary(&source.bytes)?;
@@ -399,6 +401,8 @@ impl Runtime {
             kind,
             log: String::new(),
             plugin_id: String::new(),
+            plugins: Vec::new(),
+            plugin_index: 0,
         }));
         self.remember(patch.clone());
         Ok(patch)

@@ -123,6 +123,7 @@ pub fn failure(code: i32) -> Option<&'static str> {
         6 => "the plugin's init returned false",
         7 => "the plugin refused to activate",
         8 => "the plugin refused to start processing",
+        9 => "the chosen plugin is not in its factory",
         _ => "it failed to start",
     })
 }
@@ -147,6 +148,42 @@ pub mod names {
     pub const LOAD: &str = "wasp_clap_load";
     /// The address of the state block ([`super::STATE_CAP`] bytes), 0 without one.
     pub const STATE: &str = "wasp_clap_state";
+    /// How many plugins the factory holds.
+    pub const PLUGIN_COUNT: &str = "wasp_clap_plugin_count";
+    /// `(i) -> address`: the factory's `i`-th plugin descriptor, 0 if there is none.
+    pub const DESCRIPTOR_AT: &str = "wasp_clap_descriptor_at";
+}
+
+/// The custom section that says which of the factory's plugins to run: its index, a
+/// little-endian `u32`. Without it, the first. See [`pick`].
+pub const PICK_SECTION: &str = "wasp.clap-plugin";
+
+/// The WCLAP in `binary` set to run its factory's plugin `index`: the same module with a
+/// [`PICK_SECTION`] saying so (any earlier one dropped). The choice travels with the bytes, so
+/// a project saves it and the compile cache keeps the two apart.
+pub fn pick(binary: &[u8], index: u32) -> Result<Vec<u8>, LoadError> {
+    let broken = || LoadError::Compile("the WCLAP's sections could not be split".into());
+    let mut out = binary.get(..8).ok_or_else(broken)?.to_vec();
+    for (id, range) in sections(binary).ok_or_else(broken)? {
+        let content = &binary[range];
+        if id == rewrite::CUSTOM && custom_name(content) == Some(PICK_SECTION) {
+            continue;
+        }
+        out.push(id);
+        put_leb(&mut out, content.len() as u32);
+        out.extend_from_slice(content);
+    }
+    let section = rewrite::custom(PICK_SECTION, &index.to_le_bytes());
+    out.push(rewrite::CUSTOM);
+    put_leb(&mut out, section.len() as u32);
+    out.extend_from_slice(&section);
+    Ok(out)
+}
+
+/// A custom section's name, from its content.
+fn custom_name(content: &[u8]) -> Option<&str> {
+    let (len, at) = rewrite::leb(content)?;
+    std::str::from_utf8(content.get(at..at.checked_add(len as usize)?)?).ok()
 }
 
 /// What the adapter needs to know of a WCLAP beyond [`Counts`].
@@ -155,6 +192,8 @@ struct Facts {
     /// Element type (funcref or not) and maximum of each table, imported ones first.
     tables: Vec<(bool, Option<u64>)>,
     shared_memory: bool,
+    /// Which of the factory's plugins to run (see [`PICK_SECTION`]).
+    pick: u32,
 }
 
 fn facts(binary: &[u8]) -> Result<(Counts, Facts), LoadError> {
@@ -181,6 +220,11 @@ fn facts(binary: &[u8]) -> Result<(Counts, Facts), LoadError> {
             Payload::MemorySection(reader) => {
                 for memory in reader.clone() {
                     f.shared_memory |= memory.map_err(LoadError::malformed)?.shared;
+                }
+            }
+            Payload::CustomSection(section) if section.name() == PICK_SECTION => {
+                if let Ok(index) = <[u8; 4]>::try_from(section.data()) {
+                    f.pick = u32::from_le_bytes(index);
                 }
             }
             _ => {}
@@ -321,12 +365,13 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         (t_ii_i, "wasp_clap_push_event"),
         (t_i_i, names::PARAM_INFO),
     ];
-    let fs_more: [(u32, &str); 5] = [
+    let fs_more: [(u32, &str); 6] = [
         (t_i_i, names::EXT_VALUE),
         (t_v_i, names::SAVE),
         (t_i_i, names::LOAD),
         (t_stream, "wasp_clap_stream_write"),
         (t_stream, "wasp_clap_stream_read"),
+        (t_i_i, names::DESCRIPTOR_AT),
     ];
     let idx = |name: &str| {
         fs.iter()
@@ -358,6 +403,8 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let g_state_ext = g + 17;
     let g_cursor = g + 18;
     let g_state_len = g + 19;
+    let g_factory = g + 20;
+    let g_plugins = g + 21;
 
     let at = |offset: u32, align: u32| MemArg {
         offset: u64::from(offset),
@@ -552,14 +599,22 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         init.instruction(&indirect(t_i_i))
             .instruction(&I::LocalTee(3));
         fail_if_zero(&mut init, 3);
-        // factory->get_plugin_count(factory)
+        init.instruction(&I::LocalGet(3))
+            .instruction(&I::GlobalSet(g_factory));
+        // factory->get_plugin_count(factory), which must hold the chosen plugin
         init.instruction(&I::LocalGet(3));
         field(&mut init, I::LocalGet(3), 0);
-        init.instruction(&indirect(t_i_i));
+        init.instruction(&indirect(t_i_i))
+            .instruction(&I::GlobalSet(g_plugins))
+            .instruction(&I::GlobalGet(g_plugins));
         fail_if_zero(&mut init, 4);
-        // desc = factory->get_plugin_descriptor(factory, 0)
+        init.instruction(&I::GlobalGet(g_plugins))
+            .instruction(&I::I32Const(f.pick as i32))
+            .instruction(&I::I32GtU);
+        fail_if_zero(&mut init, 9);
+        // desc = factory->get_plugin_descriptor(factory, pick)
         init.instruction(&I::LocalGet(3))
-            .instruction(&I::I32Const(0));
+            .instruction(&I::I32Const(f.pick as i32));
         field(&mut init, I::LocalGet(3), 4);
         init.instruction(&indirect(t_ii_i))
             .instruction(&I::GlobalSet(g_desc))
@@ -1242,6 +1297,23 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let write = stream(true);
     let read = stream(false);
 
+    // wasp_clap_descriptor_at(i): the factory's i-th descriptor, 0 if there is none.
+    let mut descriptor_at = Function::new([]);
+    descriptor_at
+        .instruction(&I::LocalGet(0))
+        .instruction(&I::GlobalGet(g_plugins))
+        .instruction(&I::I32GeU)
+        .instruction(&I::If(BlockType::Empty))
+        .instruction(&I::I32Const(0))
+        .instruction(&I::Return)
+        .instruction(&I::End)
+        .instruction(&I::GlobalGet(g_factory))
+        .instruction(&I::LocalGet(0));
+    field(&mut descriptor_at, I::GlobalGet(g_factory), 4);
+    descriptor_at
+        .instruction(&indirect(t_ii_i))
+        .instruction(&I::End);
+
     let bodies: Vec<&Function> = vec![
         &init,
         &process,
@@ -1269,6 +1341,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         &load,
         &write,
         &read,
+        &descriptor_at,
     ];
 
     let mut added: Vec<(u8, u32, Vec<u8>)> = Vec::new();
@@ -1285,7 +1358,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         init.encode(out);
         I::End.encode(out);
     };
-    for i in 0..20u32 {
+    for i in 0..22u32 {
         if i == g_steady - g {
             global(&mut globals, I64, true, I::I64Const(0));
         } else if i == g_block - g {
@@ -1294,7 +1367,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             global(&mut globals, I32, true, I::I32Const(0));
         }
     }
-    added.push((GLOBAL, 20, globals));
+    added.push((GLOBAL, 22, globals));
     let mut list: Vec<(&str, u8, u32)> = fs
         .iter()
         .chain(fs_more.iter())
@@ -1308,6 +1381,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         (names::ERROR, 0x03, g_error),
         (names::LOGS, 0x03, g_logs),
         (names::DESCRIPTOR, 0x03, g_desc),
+        (names::PLUGIN_COUNT, 0x03, g_plugins),
         (names::PARAM_COUNT, 0x03, g_nparams),
         (names::STATUS, 0x03, g_status),
         (names::BLOCK, 0x03, g_base),

@@ -838,6 +838,8 @@ impl Worker {
             entry_note,
             wclap: patch.is_wclap(),
             log: patch.load_log().trim().to_owned(),
+            plugins: patch.plugins().0.to_vec(),
+            plugin_index: patch.plugins().1,
         };
         let slots = self.slots.clone();
         let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());

@@ -424,3 +424,50 @@ fn a_new_build_of_the_same_wclap_carries_the_plugins_own_state() {
     );
     assert!((out[47_999] - trimmed).abs() < 1e-6, "{}", out[47_999]);
 }
+
+/// A bundle of several plugins: Wasp runs the first and lists them all; choosing another
+/// writes the choice into the bytes (so a project saves it) and the other plugin plays.
+#[test]
+fn another_plugin_of_a_bundle_can_be_chosen() {
+    let bytes = gain_wclap();
+    let first = runtime().compile(Source::from_bytes(bytes.clone())).unwrap();
+    let names = ["WCLAP Gain", "WCLAP Gain (inverted)"].map(String::from);
+    assert_eq!(first.plugins(), (&names[..], 0));
+
+    let second_bytes = wasp::pick_wclap_plugin(&bytes, 1).unwrap();
+    let second = runtime()
+        .compile(Source::from_bytes(second_bytes.clone()))
+        .unwrap();
+    assert_eq!(second.plugins(), (&names[..], 1));
+    assert_eq!(second.metadata().name, "WCLAP Gain (inverted)");
+    assert_eq!(second.plugin_id(), "org.wasp.test.wclap-gain-inverted");
+    let mut inst = instance(&second_bytes);
+    let input = sine(220.0, SR, 0.5, 0, BLOCK);
+    let (l, _) = run(&mut inst, &input, &input);
+    let inverted: Vec<f32> = input.iter().map(|x| -x).collect();
+    assert_eq!(l, inverted);
+
+    // Choosing again replaces the choice; a plugin the factory lacks is refused by name.
+    let back = wasp::pick_wclap_plugin(&second_bytes, 0).unwrap();
+    assert_eq!(back.len(), second_bytes.len());
+    let patch = runtime().compile(Source::from_bytes(back)).unwrap();
+    assert_eq!(patch.metadata().name, "WCLAP Gain");
+    let m = runtime()
+        .compile(Source::from_bytes(wasp::pick_wclap_plugin(&bytes, 5).unwrap()))
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("not in its factory"), "{m}");
+
+    // As the editor's menu does it: the running bundle's other plugin plays, from its file.
+    let mut rig = Rig::new();
+    rig.load_source(Source::from_bytes(bytes), Crossfade::Auto);
+    rig.run(&vec![0.0; 256]);
+    rig.controller().pick_wclap_plugin(1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while rig.controller().status().current.map(|m| m.plugin_index) != Some(1) {
+        assert!(std::time::Instant::now() < deadline, "the chosen plugin never played");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = rig.run(&vec![0.5; 24_000]);
+    assert_eq!(out[23_999], -0.5);
+}

@@ -6,6 +6,8 @@
 //! - Parameter 9, "Misbehave", for Wasp's containment tests: 1 traps in `process`, 2 loops
 //!   forever in `process`, 3 reads through a wild pointer, 4 hands the host a wild pointer.
 //! - Logs "ready" through the host's log extension when it initialises.
+//! - Its factory holds a second plugin, "WCLAP Gain (inverted)", the same with the polarity
+//!   flipped, for choosing among a bundle's plugins.
 //! - A trim that is no parameter: MIDI controller 7 sets it (value / 127; 1 at start). Only
 //!   the plugin's own state (`clap.state`, which saves the gain and the trim) keeps it, so a
 //!   test can hear that the state was carried.
@@ -40,6 +42,18 @@ struct Sync<T>(T);
 unsafe impl<T> std::marker::Sync for Sync<T> {}
 
 static FEATURES: Sync<[*const c_char; 2]> = Sync([c"audio-effect".as_ptr(), null()]);
+static INVERTED: Sync<clap_plugin_descriptor> = Sync(clap_plugin_descriptor {
+    clap_version: CLAP_VERSION,
+    id: c"org.wasp.test.wclap-gain-inverted".as_ptr(),
+    name: c"WCLAP Gain (inverted)".as_ptr(),
+    vendor: c"Wasp".as_ptr(),
+    url: c"".as_ptr(),
+    manual_url: c"".as_ptr(),
+    support_url: c"".as_ptr(),
+    version: c"1.2.0".as_ptr(),
+    description: c"The gain, with the polarity flipped".as_ptr(),
+    features: &FEATURES.0 as *const _ as *const *const c_char,
+});
 static DESCRIPTOR: Sync<clap_plugin_descriptor> = Sync(clap_plugin_descriptor {
     clap_version: CLAP_VERSION,
     id: c"org.wasp.test.wclap-gain".as_ptr(),
@@ -60,6 +74,7 @@ struct Gain {
     misbehave: u32,
     held: u32,
     trim: f64,
+    inverted: bool,
 }
 
 unsafe fn this<'a>(plugin: *const clap_plugin) -> &'a mut Gain {
@@ -135,6 +150,9 @@ unsafe extern "C" fn process(plugin: *const clap_plugin, process: *const clap_pr
     let mut gain = (10f64.powf(g.gain_db / 20.0) * g.trim) as f32;
     if g.held > 0 {
         gain *= 2.0;
+    }
+    if g.inverted {
+        gain = -gain;
     }
     let frames = p.frames_count as usize;
     let (input, output) = (&*p.audio_inputs, &*p.audio_outputs);
@@ -248,13 +266,13 @@ unsafe extern "C" fn get_extension(_: *const clap_plugin, id: *const c_char) -> 
 unsafe extern "C" fn on_main_thread(_: *const clap_plugin) {}
 
 unsafe extern "C" fn count(_: *const clap_plugin_factory) -> u32 {
-    1
+    2
 }
 unsafe extern "C" fn descriptor(_: *const clap_plugin_factory, index: u32) -> *const clap_plugin_descriptor {
-    if index == 0 {
-        &DESCRIPTOR.0
-    } else {
-        null()
+    match index {
+        0 => &DESCRIPTOR.0,
+        1 => &INVERTED.0,
+        _ => null(),
     }
 }
 unsafe extern "C" fn create(
@@ -262,12 +280,14 @@ unsafe extern "C" fn create(
     host: *const clap_host,
     id: *const c_char,
 ) -> *const clap_plugin {
-    if CStr::from_ptr(id) != CStr::from_ptr(DESCRIPTOR.0.id) {
+    let id = CStr::from_ptr(id);
+    let inverted = id == CStr::from_ptr(INVERTED.0.id);
+    if !inverted && id != CStr::from_ptr(DESCRIPTOR.0.id) {
         return null();
     }
     let gain = Box::into_raw(Box::new(Gain {
         plugin: clap_plugin {
-            desc: &DESCRIPTOR.0,
+            desc: if inverted { &INVERTED.0 } else { &DESCRIPTOR.0 },
             plugin_data: null::<c_void>() as *mut c_void,
             init: Some(init),
             destroy: Some(destroy),
@@ -285,6 +305,7 @@ unsafe extern "C" fn create(
         misbehave: 0,
         held: 0,
         trim: 1.0,
+        inverted,
     }));
     (*gain).plugin.plugin_data = gain as *mut c_void;
     &(*gain).plugin
