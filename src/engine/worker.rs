@@ -474,9 +474,28 @@ impl Worker {
                 if self.watch.enabled {
                     self.watch.loaded = FileStamp::of(&path);
                 }
-                Source::from_file(path).and_then(|source| self.runtime.compile(source))
+                let source = Source::from_file(path)?;
+                let source = self.keep_plugin_choice(source)?;
+                self.runtime.compile(source)
             }
         }
+    }
+
+    /// The running module's file read again (a reload, a watched save): if it is a WCLAP
+    /// bundle playing another plugin than its first, the same choice, written into the new
+    /// bytes as the editor's menu wrote it into the old.
+    fn keep_plugin_choice(&self, source: Source) -> Result<Source, LoadError> {
+        let Some(running) = &self.running else {
+            return Ok(source);
+        };
+        let (_, index) = running.patch.plugins();
+        if index == 0 || running.patch.source().path != source.path {
+            return Ok(source);
+        }
+        Ok(Source {
+            bytes: super::describe::pick_wclap_plugin(&source.bytes, index)?.into(),
+            path: source.path,
+        })
     }
 
     /// Records an error for the editor.

@@ -430,7 +430,9 @@ fn a_new_build_of_the_same_wclap_carries_the_plugins_own_state() {
 #[test]
 fn another_plugin_of_a_bundle_can_be_chosen() {
     let bytes = gain_wclap();
-    let first = runtime().compile(Source::from_bytes(bytes.clone())).unwrap();
+    let first = runtime()
+        .compile(Source::from_bytes(bytes.clone()))
+        .unwrap();
     let names = ["WCLAP Gain", "WCLAP Gain (inverted)"].map(String::from);
     assert_eq!(first.plugins(), (&names[..], 0));
 
@@ -453,21 +455,38 @@ fn another_plugin_of_a_bundle_can_be_chosen() {
     let patch = runtime().compile(Source::from_bytes(back)).unwrap();
     assert_eq!(patch.metadata().name, "WCLAP Gain");
     let m = runtime()
-        .compile(Source::from_bytes(wasp::pick_wclap_plugin(&bytes, 5).unwrap()))
+        .compile(Source::from_bytes(
+            wasp::pick_wclap_plugin(&bytes, 5).unwrap(),
+        ))
         .unwrap_err()
         .to_string();
     assert!(m.contains("not in its factory"), "{m}");
 
-    // As the editor's menu does it: the running bundle's other plugin plays, from its file.
+    // As the editor's menu does it: the running bundle's other plugin plays; a reload of its
+    // file keeps the choice.
+    let dir = std::env::temp_dir().join(format!("wasp-pick-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bundle.wasm");
+    std::fs::write(&file, &bytes).unwrap();
     let mut rig = Rig::new();
-    rig.load_source(Source::from_bytes(bytes), Crossfade::Auto);
+    let loaded = rig.controller().load_file_blocking(&file);
+    assert!(matches!(loaded, LoadOutcome::Prepared(_)), "{loaded:?}");
     rig.run(&vec![0.0; 256]);
     rig.controller().pick_wclap_plugin(1);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while rig.controller().status().current.map(|m| m.plugin_index) != Some(1) {
-        assert!(std::time::Instant::now() < deadline, "the chosen plugin never played");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the chosen plugin never played"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let out = rig.run(&vec![0.5; 24_000]);
     assert_eq!(out[23_999], -0.5);
+    let reloaded = rig.controller().load_file_blocking(&file);
+    let LoadOutcome::Prepared(info) = reloaded else {
+        panic!("{reloaded:?}");
+    };
+    assert_eq!(info.plugin_index, 1, "the reload keeps the choice");
+    let _ = std::fs::remove_dir_all(dir);
 }
