@@ -76,9 +76,13 @@ pub const LOG_CAP: u32 = 1024;
 /// The `clap_ostream` and `clap_istream` the plugin saves its state to and loads it from.
 const OSTREAM: u32 = LOG + LOG_CAP;
 const ISTREAM: u32 = OSTREAM + 8;
+/// Wasp's transport block, which Wasp writes before each block (`wasp_transport`, 48 bytes;
+/// see `events.rs`), and the `clap_event_transport` made from it for `process` (104 bytes).
+const TRANSPORT: u32 = ISTREAM + 8;
+const CLAP_TRANSPORT: u32 = TRANSPORT + 48;
 /// Six buffers of `BLOCK` floats: input left and right, output left and right, then silence
 /// for the inputs the host does not feed and a sink for the outputs it does not play.
-const BUFFERS: u32 = ISTREAM + 8;
+const BUFFERS: u32 = CLAP_TRANSPORT + 104;
 const SCRATCH: u32 = BUFFERS + 6 * 4 * BLOCK;
 /// Where `clap_audio_port_info.channel_count` is on wasm32.
 const PORT_INFO_CHANNELS: u32 = 264;
@@ -405,6 +409,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let g_state_len = g + 19;
     let g_factory = g + 20;
     let g_plugins = g + 21;
+    let g_transport = g + 22;
 
     let at = |offset: u32, align: u32| MemArg {
         offset: u64::from(offset),
@@ -582,6 +587,8 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         ] {
             store_at(&mut init, offset, &|func| addr(func, target));
         }
+        addr(&mut init, TRANSPORT);
+        init.instruction(&I::GlobalSet(g_transport));
         addr(&mut init, buffer(0));
         init.instruction(&I::GlobalSet(g_in));
         addr(&mut init, buffer(2));
@@ -807,6 +814,94 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         });
         // Outputs start silent: a plugin with no output port, or a mono one, writes less.
         silence(&mut process);
+        // The song's transport, if the host gave one: Wasp's block made a CLAP event.
+        // Wasp's `valid` bits 1, 2, 4, 8 (tempo, beats, seconds, time signature) are CLAP's
+        // HAS_TEMPO, HAS_BEATS_TIMELINE, HAS_SECONDS_TIMELINE and HAS_TIME_SIGNATURE.
+        let t = |field: u32| TRANSPORT + field;
+        let c = |field: u32| CLAP_TRANSPORT + field;
+        let fixed = |func: &mut Function, from: u32, to: u32| {
+            // A position as CLAP's fixed point: value × 2^31, as an i64.
+            func.instruction(&I::GlobalGet(g_base))
+                .instruction(&I::GlobalGet(g_base))
+                .instruction(&I::F64Load(at(from, 3)))
+                .instruction(&I::F64Const(2147483648.0.into()))
+                .instruction(&I::F64Mul)
+                .instruction(&I::I64TruncSatF64S)
+                .instruction(&I::I64Store(at(to, 3)));
+        };
+        process
+            .instruction(&I::GlobalGet(g_base))
+            .instruction(&I::I32Load(w32(t(36))))
+            .instruction(&I::I32Const(15))
+            .instruction(&I::I32And)
+            .instruction(&I::If(BlockType::Empty));
+        {
+            addr(&mut process, CLAP_TRANSPORT);
+            process
+                .instruction(&I::I32Const(0))
+                .instruction(&I::I32Const(104))
+                .instruction(&I::MemoryFill(0));
+            // header: size 104, time 0, core space, CLAP_EVENT_TRANSPORT (9)
+            store_at(&mut process, c(0), &|func| {
+                func.instruction(&I::I32Const(104));
+            });
+            process
+                .instruction(&I::GlobalGet(g_base))
+                .instruction(&I::I32Const(9))
+                .instruction(&I::I32Store16(at(c(10), 1)));
+            store_at(&mut process, c(16), &|func| {
+                func.instruction(&I::GlobalGet(g_base))
+                    .instruction(&I::I32Load(w32(t(36))))
+                    .instruction(&I::I32Const(15))
+                    .instruction(&I::I32And)
+                    .instruction(&I::GlobalGet(g_base))
+                    .instruction(&I::I32Load(w32(t(24))))
+                    .instruction(&I::I32Const(0))
+                    .instruction(&I::I32Ne)
+                    .instruction(&I::I32Const(4))
+                    .instruction(&I::I32Shl)
+                    .instruction(&I::I32Or);
+            });
+            fixed(&mut process, t(8), c(24));
+            fixed(&mut process, t(16), c(32));
+            process
+                .instruction(&I::GlobalGet(g_base))
+                .instruction(&I::GlobalGet(g_base))
+                .instruction(&I::F64Load(at(t(0), 3)))
+                .instruction(&I::F64Store(at(c(40), 3)));
+            fixed(&mut process, t(40), c(88));
+            // bar_number: the bar's start over the beats in a bar (numerator × 4 / denominator)
+            store_at(&mut process, c(96), &|func| {
+                func.instruction(&I::GlobalGet(g_base))
+                    .instruction(&I::F64Load(at(t(40), 3)))
+                    .instruction(&I::GlobalGet(g_base))
+                    .instruction(&I::I32Load(w32(t(28))))
+                    .instruction(&I::F64ConvertI32S)
+                    .instruction(&I::F64Const(4.0.into()))
+                    .instruction(&I::F64Mul)
+                    .instruction(&I::GlobalGet(g_base))
+                    .instruction(&I::I32Load(w32(t(32))))
+                    .instruction(&I::F64ConvertI32S)
+                    .instruction(&I::F64Div)
+                    .instruction(&I::F64Div)
+                    .instruction(&I::I32TruncSatF64S);
+            });
+            for (from, to) in [(t(28), c(100)), (t(32), c(102))] {
+                process
+                    .instruction(&I::GlobalGet(g_base))
+                    .instruction(&I::GlobalGet(g_base))
+                    .instruction(&I::I32Load(w32(from)))
+                    .instruction(&I::I32Store16(at(to, 1)));
+            }
+            store_at(&mut process, PROCESS + 12, &|func| {
+                addr(func, CLAP_TRANSPORT)
+            });
+        }
+        process.instruction(&I::Else);
+        store_at(&mut process, PROCESS + 12, &|func| {
+            func.instruction(&I::I32Const(0));
+        });
+        process.instruction(&I::End);
         process
             .instruction(&I::GlobalGet(g_base))
             .instruction(&I::GlobalGet(g_steady))
@@ -1358,7 +1453,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         init.encode(out);
         I::End.encode(out);
     };
-    for i in 0..22u32 {
+    for i in 0..23u32 {
         if i == g_steady - g {
             global(&mut globals, I64, true, I::I64Const(0));
         } else if i == g_block - g {
@@ -1367,7 +1462,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             global(&mut globals, I32, true, I::I32Const(0));
         }
     }
-    added.push((GLOBAL, 22, globals));
+    added.push((GLOBAL, 23, globals));
     let mut list: Vec<(&str, u8, u32)> = fs
         .iter()
         .chain(fs_more.iter())
@@ -1387,6 +1482,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         (names::BLOCK, 0x03, g_base),
         (names::LOG_LEN, 0x03, g_log),
         (names::STATE, 0x03, g_state),
+        ("wasp_transport", 0x03, g_transport),
     ]);
     added.push(rewrite::exports(&list));
     let mut code = Vec::new();

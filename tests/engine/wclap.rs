@@ -490,3 +490,98 @@ fn another_plugin_of_a_bundle_can_be_chosen() {
     assert_eq!(info.plugin_index, 1, "the reload keeps the choice");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Little-endian `u32`s as a WAT data string.
+fn words(values: &[u32]) -> String {
+    values
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .map(|b| format!("\\{b:02x}"))
+        .collect()
+}
+
+/// A whole (tiny) plugin in WebAssembly text: its left output is the tempo / 1000 and its
+/// right the song position in beats, read from the `clap_event_transport` its `process` gets
+/// (-1 on both without one).
+fn transport_probe() -> String {
+    let entry = words(&[1, 2, 0, 1, 2, 3]);
+    let factory = words(&[4, 5, 6]);
+    let descriptor = words(&[1, 2, 0, 256, 256, 300, 300, 300, 300, 300, 300, 0]);
+    let plugin = words(&[128, 0, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+    format!(
+        r#"(module
+  (memory (export "memory") 2)
+  (table (export "__indirect_function_table") 17 funcref)
+  (elem (i32.const 1) $e_init $e_deinit $e_factory $f_count $f_desc $f_create $p_init
+        $p_destroy $p_activate $p_deactivate $p_start $p_stop $p_reset $p_process $p_ext $p_main)
+  (global (export "clap_entry") i32 (i32.const 16))
+  (data (i32.const 16) "{entry}")
+  (data (i32.const 64) "{factory}")
+  (data (i32.const 128) "{descriptor}")
+  (data (i32.const 256) "Transport probe\00")
+  (data (i32.const 512) "{plugin}")
+  (func (export "malloc") (param i32) (result i32) (i32.const 4096))
+  (func $e_init (param i32) (result i32) (i32.const 1))
+  (func $e_deinit)
+  (func $e_factory (param i32) (result i32) (i32.const 64))
+  (func $f_count (param i32) (result i32) (i32.const 1))
+  (func $f_desc (param i32 i32) (result i32) (i32.const 128))
+  (func $f_create (param i32 i32 i32) (result i32) (i32.const 512))
+  (func $p_init (param i32) (result i32) (i32.const 1))
+  (func $p_destroy (param i32))
+  (func $p_activate (param i32 f64 i32 i32) (result i32) (i32.const 1))
+  (func $p_deactivate (param i32))
+  (func $p_start (param i32) (result i32) (i32.const 1))
+  (func $p_stop (param i32))
+  (func $p_reset (param i32))
+  (func $p_process (param $p i32) (param $proc i32) (result i32)
+    (local $t i32) (local $bufs i32) (local $n i32) (local $i i32) (local $lv f32) (local $rv f32)
+    (local.set $t (i32.load offset=12 (local.get $proc)))
+    (local.set $n (i32.load offset=8 (local.get $proc)))
+    (local.set $bufs (i32.load (i32.load offset=20 (local.get $proc))))
+    (local.set $lv (f32.const -1))
+    (local.set $rv (f32.const -1))
+    (if (local.get $t) (then
+      (local.set $lv (f32.demote_f64 (f64.div (f64.load offset=40 (local.get $t)) (f64.const 1000))))
+      (local.set $rv (f32.demote_f64 (f64.div (f64.convert_i64_s (i64.load offset=24 (local.get $t)))
+                                              (f64.const 2147483648))))))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (f32.store (i32.add (i32.load (local.get $bufs)) (i32.shl (local.get $i) (i32.const 2)))
+                 (local.get $lv))
+      (f32.store (i32.add (i32.load offset=4 (local.get $bufs)) (i32.shl (local.get $i) (i32.const 2)))
+                 (local.get $rv))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (i32.const 1))
+  (func $p_ext (param i32 i32) (result i32) (i32.const 0))
+  (func $p_main (param i32)))"#
+    )
+}
+
+/// The song's transport reaches a WCLAP as CLAP's `clap_event_transport`: tempo, and the song
+/// position in CLAP's fixed point; none when the host gives none.
+#[test]
+fn a_wclap_gets_the_songs_transport() {
+    use wasp::{transport_valid, Transport};
+    let mut rig = Rig::new();
+    rig.load_source(
+        Source::from_bytes(transport_probe().into_bytes()),
+        Crossfade::Never,
+    );
+    let run = |rig: &mut Rig| {
+        let (mut l, mut r) = (vec![0.0f32; 256], vec![0.0f32; 256]);
+        rig.audio.process(&mut [&mut l, &mut r]);
+        (l[0], r[0])
+    };
+    assert_eq!(run(&mut rig), (-1.0, -1.0), "no transport from the host");
+    rig.audio.set_transport(&Transport {
+        tempo: 90.0,
+        beats: 2.75,
+        playing: true,
+        valid: transport_valid::TEMPO | transport_valid::BEATS,
+        ..Transport::default()
+    });
+    // (Output above 4.0 would be clamped by the sandbox's ceiling: small values.)
+    assert_eq!(run(&mut rig), (0.09, 2.75));
+}
