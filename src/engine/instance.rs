@@ -464,7 +464,7 @@ impl DspInstance {
         self.arm(deadline);
         let len = match save.call(&mut self.store, ()) {
             Ok(len) => len,
-            Err(e) => return Err(self.record(super::wclap::names::SAVE, 0, e)),
+            Err(e) => return Err(self.record(super::status::CLAP_STATE_SAVE, 0, e)),
         };
         let (Some(clap), Ok(len)) = (&self.clap_state, usize::try_from(len)) else {
             return Ok(false);
@@ -502,7 +502,7 @@ impl DspInstance {
         self.arm(Deadline::after(LOAD_BUDGET));
         let ok = load
             .call(&mut self.store, bytes.len() as i32)
-            .map_err(|e| load_trap(super::wclap::names::LOAD, e, self.stop.as_ref()))?;
+            .map_err(|e| load_trap("clap.state load", e, self.stop.as_ref()))?;
         Ok(ok != 0)
     }
 

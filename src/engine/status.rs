@@ -7,8 +7,11 @@ use super::contract::names;
 use super::error::{Fault, TrapKind};
 use super::sandbox::Policed;
 
+/// Where a fault in a WCLAP's own state save happens, as the fault names it.
+pub(crate) const CLAP_STATE_SAVE: &str = "clap.state save";
+
 /// Exports a fault can happen in; a fault's export is stored in an atomic as its index here.
-const FAULT_EXPORTS: [&str; 7] = [
+const FAULT_EXPORTS: [&str; 8] = [
     names::DSP,
     names::RESET,
     names::SET_PARAM,
@@ -16,6 +19,7 @@ const FAULT_EXPORTS: [&str; 7] = [
     names::NOTE_ON,
     names::NOTE_OFF,
     names::MIDI,
+    CLAP_STATE_SAVE,
 ];
 
 /// The code of `export` (0, `dsp`, for any other).

@@ -64,7 +64,9 @@ const EXT_PARAMS: u32 = EXT_THREAD + 8; // clap_host_params, 12
 const EXT_STATE: u32 = EXT_PARAMS + 12; // clap_host_state, 4
 const EXT_LATENCY: u32 = EXT_STATE + 4; // clap_host_latency, 4
 const EXT_TAIL: u32 = EXT_LATENCY + 4; // clap_host_tail, 4
-const STRINGS: u32 = EXT_TAIL + 4; // the strings below, 512 bytes at most
+const EXT_AUDIO_PORTS: u32 = EXT_TAIL + 4; // clap_host_audio_ports, 8
+const EXT_NOTE_PORTS: u32 = EXT_AUDIO_PORTS + 8; // clap_host_note_ports, 8
+const STRINGS: u32 = EXT_NOTE_PORTS + 8; // the strings below, 512 bytes at most
 /// A `clap_param_info` (1320 bytes on wasm32) or `clap_audio_port_info` for the plugin to
 /// fill.
 pub const PARAM_INFO: u32 = STRINGS + 512;
@@ -84,11 +86,27 @@ const CLAP_TRANSPORT: u32 = TRANSPORT + 48;
 /// for the inputs the host does not feed and a sink for the outputs it does not play.
 const BUFFERS: u32 = CLAP_TRANSPORT + 104;
 const SCRATCH: u32 = BUFFERS + 6 * 4 * BLOCK;
+// The host's block: each part ends before the next begins, and the strings fit their room.
+const _: () = {
+    assert!(PROCESS >= HOST + 48 && AUDIO_IN >= PROCESS + 40);
+    assert!(IN_EVENTS >= OUT_PTRS + 4 * PORT_CHANNELS * PORTS);
+    assert!(STRINGS >= EXT_NOTE_PORTS + 8 && PARAM_INFO >= STRINGS + 512);
+    assert!(PARAM_IDS >= PARAM_INFO + 1320 && PARAM_INFO % 8 == 0);
+    assert!(CLAP_TRANSPORT % 8 == 0 && BUFFERS >= CLAP_TRANSPORT + 104);
+    let mut len = 0;
+    let mut i = 0;
+    while i < STRING_LIST.len() {
+        len += STRING_LIST[i].len() + 1;
+        i += 1;
+    }
+    assert!(len <= 512);
+};
+
 /// Where `clap_audio_port_info.channel_count` is on wasm32.
 const PORT_INFO_CHANNELS: u32 = 264;
 
 /// The strings the host needs in the plugin's memory, NUL-terminated, in this order.
-const STRING_LIST: [&str; 13] = [
+const STRING_LIST: [&str; 12] = [
     "",
     "Wasp",
     "0.1.0",
@@ -100,8 +118,7 @@ const STRING_LIST: [&str; 13] = [
     "clap.latency",
     "clap.tail",
     "clap.audio-ports",
-    "clap.plugin-latency-placeholder",
-    "clap.plugin-tail-placeholder",
+    "clap.note-ports",
 ];
 const S_EMPTY: usize = 0;
 const S_NAME: usize = 1;
@@ -114,6 +131,7 @@ const S_STATE: usize = 7;
 const S_LATENCY: usize = 8;
 const S_TAIL: usize = 9;
 const S_AUDIO_PORTS: usize = 10;
+const S_NOTE_PORTS: usize = 11;
 
 /// Why a WCLAP could not start, from the code its `wasp_init` leaves in `wasp_clap_error`.
 pub fn failure(code: i32) -> Option<&'static str> {
@@ -369,13 +387,15 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         (t_ii_i, "wasp_clap_push_event"),
         (t_i_i, names::PARAM_INFO),
     ];
-    let fs_more: [(u32, &str); 6] = [
+    let fs_more: [(u32, &str); 8] = [
         (t_i_i, names::EXT_VALUE),
         (t_v_i, names::SAVE),
         (t_i_i, names::LOAD),
         (t_stream, "wasp_clap_stream_write"),
         (t_stream, "wasp_clap_stream_read"),
         (t_i_i, names::DESCRIPTOR_AT),
+        (t_ii_i, "wasp_clap_host_no"),
+        (t_i_i, "wasp_clap_host_dialects"),
     ];
     let idx = |name: &str| {
         fs.iter()
@@ -530,10 +550,13 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
                 func.instruction(&I::LocalGet(4));
             });
         }
+        // params.rescan, audio_ports.rescan, note_ports.rescan: taken note of, nothing to do.
         grow(&mut init, idx("wasp_clap_host_two"));
-        store_at(&mut init, EXT_PARAMS, &|func| {
-            func.instruction(&I::LocalGet(4));
-        });
+        for offset in [EXT_PARAMS, EXT_AUDIO_PORTS + 4, EXT_NOTE_PORTS + 4] {
+            store_at(&mut init, offset, &|func| {
+                func.instruction(&I::LocalGet(4));
+            });
+        }
         grow(&mut init, idx("wasp_clap_host_three"));
         store_at(&mut init, EXT_PARAMS + 4, &|func| {
             func.instruction(&I::LocalGet(4));
@@ -548,6 +571,8 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             (IN_EVENTS + 4, "wasp_clap_events_size"),
             (IN_EVENTS + 8, "wasp_clap_events_get"),
             (OUT_EVENTS + 4, "wasp_clap_events_try_push"),
+            (EXT_AUDIO_PORTS, "wasp_clap_host_no"),
+            (EXT_NOTE_PORTS, "wasp_clap_host_dialects"),
         ] {
             grow(&mut init, idx(callback));
             store_at(&mut init, offset, &|func| {
@@ -1132,6 +1157,8 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         (S_STATE, EXT_STATE),
         (S_LATENCY, EXT_LATENCY),
         (S_TAIL, EXT_TAIL),
+        (S_AUDIO_PORTS, EXT_AUDIO_PORTS),
+        (S_NOTE_PORTS, EXT_NOTE_PORTS),
     ] {
         get_extension.instruction(&I::LocalGet(1));
         addr(&mut get_extension, string_at[s]);
@@ -1232,6 +1259,12 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     // Output events (gestures, parameter changes from the plugin) are accepted and dropped.
     let mut try_push = Function::new([]);
     try_push.instruction(&I::I32Const(1)).instruction(&I::End);
+    // audio_ports.is_rescan_flag_supported(host, flag): Wasp rescans nothing while playing.
+    let mut no = Function::new([]);
+    no.instruction(&I::I32Const(0)).instruction(&I::End);
+    // note_ports.supported_dialects(host): CLAP notes and MIDI.
+    let mut dialects = Function::new([]);
+    dialects.instruction(&I::I32Const(3)).instruction(&I::End);
 
     // wasp_clap_param_info(i): the plugin's info for parameter i at `base + PARAM_INFO`, or 0.
     let mut info = Function::new([]);
@@ -1437,6 +1470,8 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         &write,
         &read,
         &descriptor_at,
+        &no,
+        &dialects,
     ];
 
     let mut added: Vec<(u8, u32, Vec<u8>)> = Vec::new();

@@ -82,11 +82,12 @@ fn a_wclap_describes_itself_from_its_descriptor_and_params() {
         params,
         [
             ("clap_7", "Gain", -60.0, 12.0, 0.0),
-            ("clap_9", "Misbehave", 0.0, 4.0, 0.0)
+            ("clap_9", "Misbehave", 0.0, 5.0, 0.0)
         ]
     );
-    // Its `clap.log` message while it started, one line each.
-    assert_eq!(patch.load_log(), "ready\n");
+    // Its `clap.log` messages while it started, one line each; the second says what the
+    // host's `clap.note-ports` answered (CLAP notes and MIDI).
+    assert_eq!(patch.load_log(), "ready\nnote dialects: 3\n");
     // The description is run once: the next compile comes from the cache, described.
     let again = runtime().compile(Source::from_bytes(gain_wclap())).unwrap();
     assert_eq!(again.metadata(), meta);

@@ -115,8 +115,8 @@ fn a_crashing_wclap_goes_quiet_and_the_host_plays_on() {
     let misbehave = host.param_id("Misbehave").unwrap();
     let input = sine(440.0, SR as f32, 0.5, 0, BLOCK);
     let mut events = EventBuffer::new();
-    // 1 of 0..4: trap in process.
-    events.push(&ParamValueEvent::new(0, misbehave, Pckn::match_all(), 0.25));
+    // 1 of 0..5: trap in process.
+    events.push(&ParamValueEvent::new(0, misbehave, Pckn::match_all(), 0.2));
     for _ in 0..4 {
         let (l, r) = host.process_with_events(&input, &input, &events);
         assert!(l.iter().chain(&r).all(|x| x.is_finite()));
@@ -163,5 +163,34 @@ fn a_wclaps_own_state_is_saved_with_the_project() {
     );
     // Saved again without playing: the state it was restored with is kept.
     let again = saved_module(&reopened.save_state()).unwrap();
+    assert_eq!(again.clap_state, module.clap_state);
+}
+
+/// A plugin whose saved state makes it loop forever when loaded: the project's restore is
+/// stopped at the load budget, the default module plays, and the project still holds the
+/// plugin, its values and its state, untouched, to be saved again as they were.
+#[test]
+fn a_wclap_that_loops_loading_its_state_is_stopped_and_nothing_is_lost() {
+    let mut host = playing(&[("clap_9", 5.0)]);
+    let input = sine(440.0, SR as f32, 0.5, 0, BLOCK);
+    for _ in 0..10 {
+        host.process_stereo(&input, &input);
+    }
+    let saved = host.save_state();
+    let module = saved_module(&saved).unwrap();
+    assert!(module.clap_state.is_some());
+
+    let started = std::time::Instant::now();
+    let mut reopened = crate::host::host(EFFECT);
+    reopened.load_state(&saved).unwrap();
+    reopened.activate(SR, BLOCK as u32);
+    settle(&mut reopened);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    // The default module plays: it passes the input through.
+    let (l, _) = reopened.process_stereo(&input, &input);
+    assert!(l.iter().all(|x| x.is_finite()));
+    let again = saved_module(&reopened.save_state()).unwrap();
+    assert_eq!(again.bytes, module.bytes);
+    assert_eq!(again.params, module.params);
     assert_eq!(again.clap_state, module.clap_state);
 }

@@ -4,7 +4,8 @@
 //! - Parameter 7, "Gain" in dB (-60 to +12, default 0).
 //! - While a note is held, the output is doubled (so a test can hear that notes arrive).
 //! - Parameter 9, "Misbehave", for Wasp's containment tests: 1 traps in `process`, 2 loops
-//!   forever in `process`, 3 reads through a wild pointer, 4 hands the host a wild pointer.
+//!   forever in `process`, 3 reads through a wild pointer, 4 hands the host a wild pointer,
+//!   5 is saved in its state and loops forever when that state is loaded.
 //! - Logs "ready" through the host's log extension when it initialises.
 //! - Its factory holds a second plugin, "WCLAP Gain (inverted)", the same with the polarity
 //!   flipped, for choosing among a bundle's plugins.
@@ -18,6 +19,7 @@ use std::ptr::null;
 use clap_sys::entry::clap_plugin_entry;
 use clap_sys::events::*;
 use clap_sys::ext::log::{clap_host_log, CLAP_EXT_LOG, CLAP_LOG_INFO};
+use clap_sys::ext::note_ports::{clap_host_note_ports, CLAP_EXT_NOTE_PORTS};
 use clap_sys::ext::params::*;
 use clap_sys::ext::state::{clap_plugin_state, CLAP_EXT_STATE};
 use clap_sys::stream::{clap_istream, clap_ostream};
@@ -86,6 +88,14 @@ unsafe extern "C" fn init(plugin: *const clap_plugin) -> bool {
     let log = ((*host).get_extension.unwrap())(host, CLAP_EXT_LOG.as_ptr()) as *const clap_host_log;
     if !log.is_null() {
         ((*log).log.unwrap())(host, CLAP_LOG_INFO, c"ready".as_ptr());
+        // What the host says about notes, through its note-ports extension.
+        let ports = ((*host).get_extension.unwrap())(host, CLAP_EXT_NOTE_PORTS.as_ptr())
+            as *const clap_host_note_ports;
+        if !ports.is_null() {
+            let dialects = ((*ports).supported_dialects.unwrap())(host);
+            let line = std::ffi::CString::new(format!("note dialects: {dialects}")).unwrap();
+            ((*log).log.unwrap())(host, CLAP_LOG_INFO, line.as_ptr());
+        }
     }
     true
 }
@@ -176,7 +186,7 @@ unsafe extern "C" fn params_count(_: *const clap_plugin) -> u32 {
 unsafe extern "C" fn params_get_info(_: *const clap_plugin, index: u32, info: *mut clap_param_info) -> bool {
     let (id, name, min, max, default): (_, &CStr, _, _, _) = match index {
         0 => (GAIN, c"Gain", -60.0, 12.0, 0.0),
-        1 => (MISBEHAVE, c"Misbehave", 0.0, 4.0, 0.0),
+        1 => (MISBEHAVE, c"Misbehave", 0.0, 5.0, 0.0),
         _ => return false,
     };
     let info = &mut *info;
@@ -222,29 +232,36 @@ static PARAMS: clap_plugin_params = clap_plugin_params {
     flush: Some(params_flush),
 };
 
-/// The state: the gain in dB and the trim, two little-endian f64s.
+/// The state: the gain in dB, the trim and the misbehaviour, three little-endian f64s.
 unsafe extern "C" fn state_save(plugin: *const clap_plugin, stream: *const clap_ostream) -> bool {
     let g = this(plugin);
-    let mut bytes = [0u8; 16];
+    let mut bytes = [0u8; 24];
     bytes[..8].copy_from_slice(&g.gain_db.to_le_bytes());
-    bytes[8..].copy_from_slice(&g.trim.to_le_bytes());
+    bytes[8..16].copy_from_slice(&g.trim.to_le_bytes());
+    bytes[16..].copy_from_slice(&(g.misbehave as f64).to_le_bytes());
     let write = (*stream).write.unwrap();
-    write(stream, bytes.as_ptr() as *const c_void, 16) == 16
+    write(stream, bytes.as_ptr() as *const c_void, 24) == 24
 }
 unsafe extern "C" fn state_load(plugin: *const clap_plugin, stream: *const clap_istream) -> bool {
     let g = this(plugin);
-    let mut bytes = [0u8; 16];
+    let mut bytes = [0u8; 24];
     let read = (*stream).read.unwrap();
     let mut got = 0;
-    while got < 16 {
-        let n = read(stream, bytes[got..].as_mut_ptr() as *mut c_void, (16 - got) as u64);
+    while got < 24 {
+        let n = read(stream, bytes[got..].as_mut_ptr() as *mut c_void, (24 - got) as u64);
         if n <= 0 {
             return false;
         }
         got += n as usize;
     }
     g.gain_db = f64::from_le_bytes(bytes[..8].try_into().unwrap());
-    g.trim = f64::from_le_bytes(bytes[8..].try_into().unwrap());
+    g.trim = f64::from_le_bytes(bytes[8..16].try_into().unwrap());
+    g.misbehave = f64::from_le_bytes(bytes[16..].try_into().unwrap()) as u32;
+    if g.misbehave == 5 {
+        loop {
+            std::hint::black_box(&mut g.held);
+        }
+    }
     true
 }
 
