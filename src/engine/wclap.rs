@@ -91,8 +91,8 @@ const _: () = {
     assert!(PROCESS >= HOST + 48 && AUDIO_IN >= PROCESS + 40);
     assert!(IN_EVENTS >= OUT_PTRS + 4 * PORT_CHANNELS * PORTS);
     assert!(STRINGS >= EXT_NOTE_PORTS + 8 && PARAM_INFO >= STRINGS + 512);
-    assert!(PARAM_IDS >= PARAM_INFO + 1320 && PARAM_INFO % 8 == 0);
-    assert!(CLAP_TRANSPORT % 8 == 0 && BUFFERS >= CLAP_TRANSPORT + 104);
+    assert!(PARAM_IDS >= PARAM_INFO + 1320 && PARAM_INFO.is_multiple_of(8));
+    assert!(CLAP_TRANSPORT.is_multiple_of(8) && BUFFERS >= CLAP_TRANSPORT + 104);
     let mut len = 0;
     let mut i = 0;
     while i < STRING_LIST.len() {
