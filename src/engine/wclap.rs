@@ -8,17 +8,22 @@
 //! itself, in WebAssembly, and exposes it through Wasp's contract:
 //! - `wasp_init(rate, max_frames)` allocates the host's structures with the plugin's `malloc`,
 //!   grows the table by the host's callbacks, then calls the entry's `init` and `get_factory`,
-//!   creates the factory's first plugin, and runs its `init`, `activate` and
-//!   `start_processing`. A step that fails leaves a code in `wasp_clap_error` (see
-//!   [`failure`]) and the plugin silent, never a trap;
+//!   creates the factory's plugin (the first, unless a [`PICK_SECTION`] chooses another), and
+//!   runs its `init`, `activate` and `start_processing`. A step that fails leaves a code in
+//!   `wasp_clap_error` (see [`failure`]) and the plugin silent, never a trap;
 //! - `wasp_process(frames)` calls the plugin's `process` with the block's audio (stereo, at
-//!   `wasp_in` and `wasp_out`) and the events queued since the last block;
+//!   `wasp_in` and `wasp_out`), the song's transport (from Wasp's block at `wasp_transport`)
+//!   and the events queued since the last block;
 //! - `wasp_set_param(i, value)` queues a `CLAP_EVENT_PARAM_VALUE` for the plugin's `i`-th
 //!   parameter; `wasp_note_on`/`wasp_note_off` queue note events, `wasp_midi` a MIDI event;
 //! - `wasp_reset` calls the plugin's `reset`; `dsp` runs one frame through the same path.
 //!
+//! - `wasp_clap_save` and `wasp_clap_load` save and load the plugin's own state (`clap.state`)
+//!   through a block of its memory (see `DspInstance::save_clap_state`).
+//!
 //! The host the plugin sees answers `get_extension` for `clap.log`, `clap.thread-check`,
-//! `clap.params`, `clap.state`, `clap.latency` and `clap.tail`. Its callbacks are WebAssembly
+//! `clap.params`, `clap.state`, `clap.latency`, `clap.tail`, `clap.audio-ports` and
+//! `clap.note-ports`. Its callbacks are WebAssembly
 //! too: every pointer the plugin hands over is read with the module's own bounds-checked loads,
 //! so a wild pointer is a trap in the sandbox, never a read of the host's memory. Everything
 //! runs under the same budgets, stop checks and fault handling as any module.
@@ -39,7 +44,7 @@ const EVENT_CAP: u32 = 128;
 /// Bytes per queued event: the largest event Wasp sends (a parameter value) on wasm32.
 const EVENT_STRIDE: u32 = 48;
 /// Parameters the host keeps ids for (Wasp's bank holds 64).
-pub const PARAM_CAP: u32 = 64;
+const PARAM_CAP: u32 = 64;
 /// The largest state (`clap.state`) Wasp saves and loads for a plugin. The plugin's `malloc`
 /// gives a block this size once, at start, if the plugin has the extension.
 pub const STATE_CAP: u32 = 256 * 1024;
@@ -69,7 +74,7 @@ const EXT_NOTE_PORTS: u32 = EXT_AUDIO_PORTS + 8; // clap_host_note_ports, 8
 const STRINGS: u32 = EXT_NOTE_PORTS + 8; // the strings below, 512 bytes at most
 /// A `clap_param_info` (1320 bytes on wasm32) or `clap_audio_port_info` for the plugin to
 /// fill.
-pub const PARAM_INFO: u32 = STRINGS + 512;
+const PARAM_INFO: u32 = STRINGS + 512;
 const PARAM_IDS: u32 = PARAM_INFO + 1328; // PARAM_CAP u32s
 const EVENTS: u32 = PARAM_IDS + 4 * PARAM_CAP;
 /// What the plugin logs through `clap.log`, one message per line, [`LOG_CAP`] bytes at most.
