@@ -1,7 +1,8 @@
 //! Issue 8, item 4: the time budget holds for a real-time audio thread on a busy machine. An
 //! audio thread at `SCHED_FIFO` runs a module that loops forever while every core is kept busy
 //! by other real-time threads; the block must still come back within its budget (plus a little
-//! scheduling slack), which needs the epoch ticker to run at all.
+//! scheduling slack), which needs the epoch ticker to run at all, and never to wait for a
+//! thread of ordinary priority (a worker taking a guard) that the load keeps off the CPU.
 //!
 //! Linux only, and only where the test may use real-time scheduling (as root, or with
 //! `CAP_SYS_NICE` / an rtprio limit); elsewhere it says so and passes.
@@ -43,7 +44,14 @@ fn a_runaway_module_is_stopped_in_time_on_a_busy_real_time_machine() {
         return;
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut rig = Rig::strict();
+    let runtime = wasp::Runtime::with_options(wasp::RuntimeOptions::default()).unwrap();
+    let (preparer, audio) = wasp::Preparer::spawn(runtime.clone()).unwrap();
+    let configured = preparer.controller().configure(wasp::ProcessConfig {
+        sample_rate: common::rig::SR,
+        max_frames: BLOCK as u32,
+    });
+    assert!(matches!(configured, wasp::LoadOutcome::Prepared(_)));
+    let mut rig = Rig { preparer, audio };
     assert!(
         wasp::Runtime::new().unwrap().realtime_ticker(),
         "the epoch ticker gets real-time priority where the test does"
@@ -72,6 +80,17 @@ fn a_runaway_module_is_stopped_in_time_on_a_busy_real_time_machine() {
             })
         })
         .collect();
+    // A thread of ordinary priority taking and dropping guards on the runtime all along, as a
+    // worker loading modules does: the real-time hogs keep it off the CPU at any point, with a
+    // guard half taken. The ticker must not wait for it.
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(3) {
+                drop(runtime.busy(true));
+            }
+        })
+    };
     let audio = std::thread::spawn(move || {
         pin(0);
         fifo(70);
@@ -85,6 +104,7 @@ fn a_runaway_module_is_stopped_in_time_on_a_busy_real_time_machine() {
     for hog in hogs {
         hog.join().unwrap();
     }
+    churn.join().unwrap();
     drop(rig);
     eprintln!(
         "time to silence of a runaway module at SCHED_FIFO on {cpus} busy CPUs: {elapsed:?} \

@@ -49,7 +49,7 @@
 //! NaN and infinity become silence, subnormals become zero, larger samples are clamped. Each
 //! correction is counted.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -383,7 +383,7 @@ static AUDIO_CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// Audio-thread calls into module code under way now: the ticker never stops ticking while
 /// one runs, however long it runs.
-static AUDIO_INSIDE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static AUDIO_INSIDE: AtomicUsize = AtomicUsize::new(0);
 
 /// Held by the audio thread around its calls into module code: counts the call for the
 /// ticker and marks it under way until dropped (also when the call traps or unwinds).
@@ -417,33 +417,36 @@ const WATCH: Duration = Duration::from_millis(20);
 /// Who needs the epoch to advance. While nobody does, a ticker that may idle sleeps without
 /// waking up; while only active instances do and no audio runs, it checks every [`WATCH`]
 /// instead of ticking.
+///
+/// Atomics and the ticker thread's park token, no lock: the ticker runs at real-time priority
+/// and must never wait for a thread that holds a lock (a worker taking a guard) while that
+/// thread is kept off the CPU by real-time audio. With a mutex here, a runaway module on a
+/// loaded machine went on for 950 ms (Linux's real-time throttling) instead of its budget.
 #[derive(Default)]
 pub(crate) struct Demand {
-    state: std::sync::Mutex<Wanted>,
-    changed: std::sync::Condvar,
-}
-
-#[derive(Default)]
-struct Wanted {
     /// Guards that need ticks whatever the audio thread does (workers running module code);
     /// `usize::MAX` for a ticker that never idles.
-    always: usize,
+    always: AtomicUsize,
     /// Guards of activated instances: ticks while audio runs.
-    audio: usize,
+    audio: AtomicUsize,
     /// Bumped by every new guard, so a ticker that only watches ticks again at once (module
     /// calls may follow right away, as in a plugin's activation).
-    kicks: u64,
+    kicks: AtomicU64,
+    /// The ticker thread, woken (unparked) when a guard is taken or the ticker stops.
+    ticker: std::sync::OnceLock<std::thread::Thread>,
 }
 
 impl Demand {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Wanted> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn wake(&self) {
+        if let Some(ticker) = self.ticker.get() {
+            ticker.unpark();
+        }
     }
 }
 
 /// Keeps the epoch advancing while held: [`Busy::always`] for a worker running module code,
 /// [`Busy::audio`] for an instance between activation and deactivation. Not for the audio
-/// thread (taking one locks).
+/// thread (taking one wakes a thread).
 pub struct Busy {
     demand: Arc<Demand>,
     always: bool,
@@ -451,14 +454,19 @@ pub struct Busy {
 
 impl Busy {
     pub(crate) fn new(demand: &Arc<Demand>, always: bool) -> Self {
-        let mut wanted = demand.lock();
+        // SeqCst here and in the ticker: a guard's count and kick are seen by the ticker's
+        // next check, whichever of the two goes first (the unpark token covers the rest).
         if always {
-            wanted.always = wanted.always.saturating_add(1);
+            let _ = demand
+                .always
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    Some(n.saturating_add(1))
+                });
         } else {
-            wanted.audio = wanted.audio.saturating_add(1);
+            demand.audio.fetch_add(1, Ordering::SeqCst);
         }
-        wanted.kicks = wanted.kicks.wrapping_add(1);
-        demand.changed.notify_all();
+        demand.kicks.fetch_add(1, Ordering::SeqCst);
+        demand.wake();
         Self {
             demand: demand.clone(),
             always,
@@ -468,14 +476,15 @@ impl Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let mut wanted = self.demand.lock();
-        if self.always {
-            if wanted.always != usize::MAX {
-                wanted.always = wanted.always.saturating_sub(1);
-            }
+        let count = if self.always {
+            &self.demand.always
         } else {
-            wanted.audio = wanted.audio.saturating_sub(1);
-        }
+            &self.demand.audio
+        };
+        // A ticker that never idles keeps `usize::MAX`.
+        let _ = count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n != usize::MAX).then(|| n.saturating_sub(1))
+        });
     }
 }
 
@@ -500,7 +509,7 @@ impl Ticker {
         let stop = Arc::new(AtomicBool::new(false));
         let demand = Arc::new(Demand::default());
         if !idle {
-            demand.lock().always = usize::MAX;
+            demand.always.store(usize::MAX, Ordering::SeqCst);
         }
         let credit = Arc::new(Credit::new(period));
         let watches = Arc::new(Watches::default());
@@ -523,43 +532,41 @@ impl Ticker {
                 // Relaxed: the flag carries no data; the join in `drop` orders the rest.
                 while !flag.load(Ordering::Relaxed) {
                     let mut fresh = false;
-                    {
-                        let mut state = wanted.lock();
+                    // Whether audio calls or new guards appeared since last seen.
+                    let news = |heard: &mut (u64, Instant), kicks: &mut u64| {
                         let calls = AUDIO_CALLS.load(Ordering::Relaxed);
-                        if calls != heard.0 || state.kicks != kicks {
-                            heard = (calls, Instant::now());
-                            kicks = state.kicks;
+                        let kicked = wanted.kicks.load(Ordering::SeqCst);
+                        let new = calls != heard.0 || kicked != *kicks;
+                        if new {
+                            *heard = (calls, Instant::now());
+                            *kicks = kicked;
                         }
-                        // Never quiet while an audio-thread call runs: that is when a runaway
-                        // module needs the epoch most.
-                        let quiet = state.always == 0
-                            && AUDIO_INSIDE.load(Ordering::Relaxed) == 0
-                            && heard.1.elapsed() > AUDIO_IDLE;
-                        while state.always == 0
-                            && (state.audio == 0 || quiet)
-                            && !flag.load(Ordering::Relaxed)
-                        {
-                            fresh = true;
-                            credited.quiet.store(true, Ordering::Relaxed);
-                            if state.audio == 0 {
-                                // Nothing needs the epoch: sleep until a guard is taken.
-                                state = wanted
-                                    .changed
-                                    .wait(state)
-                                    .unwrap_or_else(|e| e.into_inner());
-                            } else {
-                                // Active instances, no audio: watch for the next call.
-                                state = wanted
-                                    .changed
-                                    .wait_timeout(state, WATCH)
-                                    .map_or_else(|e| e.into_inner().0, |(s, _)| s);
-                            }
-                            let calls = AUDIO_CALLS.load(Ordering::Relaxed);
-                            if calls != heard.0 || state.kicks != kicks {
-                                heard = (calls, Instant::now());
-                                kicks = state.kicks;
-                                break;
-                            }
+                        new
+                    };
+                    news(&mut heard, &mut kicks);
+                    // Never quiet while an audio-thread call runs: that is when a runaway
+                    // module needs the epoch most.
+                    let quiet = wanted.always.load(Ordering::SeqCst) == 0
+                        && AUDIO_INSIDE.load(Ordering::Relaxed) == 0
+                        && heard.1.elapsed() > AUDIO_IDLE;
+                    loop {
+                        let audio = wanted.audio.load(Ordering::SeqCst);
+                        let idle =
+                            wanted.always.load(Ordering::SeqCst) == 0 && (audio == 0 || quiet);
+                        if !idle || flag.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        fresh = true;
+                        credited.quiet.store(true, Ordering::Relaxed);
+                        if audio == 0 {
+                            // Nothing needs the epoch: sleep until a guard is taken.
+                            std::thread::park();
+                        } else {
+                            // Active instances, no audio: watch for the next call.
+                            std::thread::park_timeout(WATCH);
+                        }
+                        if news(&mut heard, &mut kicks) {
+                            break;
                         }
                     }
                     if fresh {
@@ -582,6 +589,7 @@ impl Ticker {
                     watched.check(Instant::now());
                 }
             })?;
+        let _ = demand.ticker.set(thread.thread().clone());
         let realtime = rx.recv().unwrap_or(false);
         Ok(Self {
             stop,
@@ -651,9 +659,7 @@ impl Drop for Ticker {
         // Relaxed: see the loop above; joining waits for the thread to see it.
         self.stop.store(true, Ordering::Relaxed);
         // Wake a sleeping ticker so it sees the flag.
-        let wanted = self.demand.lock();
-        self.demand.changed.notify_all();
-        drop(wanted);
+        self.demand.wake();
         if let Some(thread) = self.thread.take() {
             // Joined so no thread of ours outlives the plugin library if the host unloads it.
             let _ = thread.join();
