@@ -450,13 +450,17 @@ impl AudioEngine {
         guard(&mut || {
             shared.clap.answer(|buffer| {
                 buffer.clear();
+                // A state larger than the buffer (never, the plugin's block being no larger)
+                // is no answer rather than a cut one.
+                let mut fits = false;
                 match current.instance.save_clap_state(|bytes| {
-                    if bytes.len() <= buffer.capacity() {
+                    fits = bytes.len() <= buffer.capacity();
+                    if fits {
                         buffer.extend_from_slice(bytes);
                     }
                 }) {
-                    Ok(true) => Some(generation),
-                    Ok(false) => None,
+                    Ok(true) if fits => Some(generation),
+                    Ok(_) => None,
                     Err(f) => {
                         fault = Err(f);
                         None

@@ -72,6 +72,8 @@ pub const OFFLINE_BLOCK_BUDGET: Duration = Duration::from_secs(10);
 pub const LOAD_BUDGET: Duration = Duration::from_secs(2);
 /// Largest linear memory a module may have, all its memories together.
 pub const MEMORY_CAP: u64 = 64 << 20;
+/// The largest state of its own (`clap.state`) Wasp saves and loads for a WCLAP.
+pub const CLAP_STATE_CAP: u32 = 256 * 1024;
 /// Largest number of table elements a module may have, all its tables together.
 pub const TABLE_CAP: usize = 10_000;
 /// Most memories a module may declare.

@@ -83,7 +83,7 @@ pub struct EngineShared {
 /// An asker (one at a time) bumps `asked` and waits; at its next block boundary the audio
 /// thread, seeing `asked` ahead of `answered`, saves the plugin's state into the buffer and
 /// stores `answered`. The buffer is allocated once, by the first asker, with room for
-/// [`STATE_CAP`](super::wclap::STATE_CAP) bytes, so the audio thread never allocates.
+/// [`STATE_CAP`](super::sandbox::CLAP_STATE_CAP) bytes, so the audio thread never allocates.
 #[derive(Debug, Default)]
 pub(crate) struct ClapSnapshots {
     asked: AtomicU64,
@@ -128,7 +128,7 @@ impl ClapSnapshots {
         let _one_at_a_time = self.askers.lock().unwrap_or_else(|e| e.into_inner());
         self.buffer.get_or_init(|| {
             Box::new(SnapshotBuffer(std::cell::UnsafeCell::new(
-                Vec::with_capacity(super::wclap::STATE_CAP as usize),
+                Vec::with_capacity(super::sandbox::CLAP_STATE_CAP as usize),
             )))
         });
         // Release: the buffer exists before the audio thread is asked to fill it.
@@ -163,7 +163,7 @@ impl ClapSnapshots {
     /// can give its state plays.
     pub(crate) fn ensure_latest(&self) {
         self.latest.get_or_init(|| {
-            (0..super::wclap::STATE_CAP)
+            (0..super::sandbox::CLAP_STATE_CAP)
                 .map(|_| std::sync::atomic::AtomicU8::new(0))
                 .collect()
         });

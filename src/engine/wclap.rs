@@ -47,7 +47,7 @@ const EVENT_STRIDE: u32 = 48;
 const PARAM_CAP: u32 = 64;
 /// The largest state (`clap.state`) Wasp saves and loads for a plugin. The plugin's `malloc`
 /// gives a block this size once, at start, if the plugin has the extension.
-pub const STATE_CAP: u32 = 256 * 1024;
+pub const STATE_CAP: u32 = super::sandbox::CLAP_STATE_CAP;
 
 /// Audio ports per direction the host connects (a main port and one more, a sidechain say).
 const PORTS: u32 = 2;

@@ -707,8 +707,6 @@ impl Worker {
             .collect()
     }
 
-    /// Instantiates `patch` for the current config, plans how to carry the running instance's
-    /// state into it, and queues it for the audio thread.
     /// The state a new instance of the WCLAP `patch` starts from (see `prepare`).
     fn clap_state_for(&self, patch: &Patch) -> Option<Arc<[u8]>> {
         if let Some(running) = &self.running {
@@ -737,6 +735,8 @@ impl Worker {
             .map(|(_, state)| state.clone())
     }
 
+    /// Instantiates `patch` for the current config, plans how to carry the running instance's
+    /// state into it, and queues it for the audio thread.
     fn prepare(&mut self, patch: &Patch, builtin: bool, how: Preparation) -> LoadOutcome {
         // Module code runs here (start function, `wasp_init`, first parameter values), also
         // for reloads of a watched file outside any request: keep the epoch advancing.
