@@ -465,6 +465,15 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     while strings.len() % 4 != 0 {
         strings.push(0);
     }
+    // The value on the stack, or `cap` if it is larger (unsigned), through local `local`.
+    let at_most = |func: &mut Function, local: u32, cap: u32| {
+        func.instruction(&I::LocalTee(local))
+            .instruction(&I::I32Const(cap as i32))
+            .instruction(&I::LocalGet(local))
+            .instruction(&I::I32Const(cap as i32))
+            .instruction(&I::I32LtU)
+            .instruction(&I::Select);
+    };
     // Loads a field of the struct whose address `ptr` pushes.
     let field = |func: &mut Function, ptr: I<'static>, offset: u32| {
         func.instruction(&ptr).instruction(&I::I32Load(w32(offset)));
@@ -687,14 +696,9 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         {
             plugin(&mut init);
             field(&mut init, I::GlobalGet(g_params), 0);
-            init.instruction(&indirect(t_i_i))
-                .instruction(&I::LocalTee(4))
-                .instruction(&I::I32Const(PARAM_CAP as i32))
-                .instruction(&I::LocalGet(4))
-                .instruction(&I::I32Const(PARAM_CAP as i32))
-                .instruction(&I::I32LtU)
-                .instruction(&I::Select)
-                .instruction(&I::GlobalSet(g_nparams))
+            init.instruction(&indirect(t_i_i));
+            at_most(&mut init, 4, PARAM_CAP);
+            init.instruction(&I::GlobalSet(g_nparams))
                 .instruction(&I::I32Const(0))
                 .instruction(&I::LocalSet(5))
                 .instruction(&I::Block(BlockType::Empty))
@@ -764,14 +768,9 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             init.instruction(&indirect(t_ii_i))
                 .instruction(&I::Else)
                 .instruction(&I::I32Const(1))
-                .instruction(&I::End)
-                .instruction(&I::LocalTee(4))
-                .instruction(&I::I32Const(PORTS as i32))
-                .instruction(&I::LocalGet(4))
-                .instruction(&I::I32Const(PORTS as i32))
-                .instruction(&I::I32LtU)
-                .instruction(&I::Select)
-                .instruction(&I::LocalSet(4));
+                .instruction(&I::End);
+            at_most(&mut init, 4, PORTS);
+            init.instruction(&I::LocalSet(4));
             store_at(&mut init, count_at, &|func| {
                 func.instruction(&I::LocalGet(4));
             });
@@ -794,14 +793,9 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
                     .instruction(&I::End)
                     .instruction(&I::Else)
                     .instruction(&I::I32Const(2))
-                    .instruction(&I::End)
-                    .instruction(&I::LocalTee(5))
-                    .instruction(&I::I32Const(PORT_CHANNELS as i32))
-                    .instruction(&I::LocalGet(5))
-                    .instruction(&I::I32Const(PORT_CHANNELS as i32))
-                    .instruction(&I::I32LtU)
-                    .instruction(&I::Select)
-                    .instruction(&I::I32Store(w32(0)));
+                    .instruction(&I::End);
+                at_most(&mut init, 5, PORT_CHANNELS);
+                init.instruction(&I::I32Store(w32(0)));
                 if port == 0 && is_input == 0 {
                     // A mono main output: its channel is copied to the right after `process`.
                     init.instruction(&I::LocalGet(5))
