@@ -261,6 +261,29 @@ fn facts(binary: &[u8]) -> Result<(Counts, Facts), LoadError> {
     Ok((counts, f))
 }
 
+/// Early returns, said once: `cond; if { [value;] return }`.
+trait Returns {
+    /// Returns from the function if the `i32` on the stack is not 0.
+    fn return_if(&mut self) -> &mut Self;
+    /// Returns `value` from the function if the `i32` on the stack is not 0.
+    fn return_value_if(&mut self, value: i32) -> &mut Self;
+}
+
+impl Returns for Function {
+    fn return_if(&mut self) -> &mut Self {
+        self.instruction(&I::If(BlockType::Empty))
+            .instruction(&I::Return)
+            .instruction(&I::End)
+    }
+
+    fn return_value_if(&mut self, value: i32) -> &mut Self {
+        self.instruction(&I::If(BlockType::Empty))
+            .instruction(&I::I32Const(value))
+            .instruction(&I::Return)
+            .instruction(&I::End)
+    }
+}
+
 /// Whether `binary` is a WCLAP: it exports `clap_entry` as a global and has no `dsp`.
 pub fn is_wclap(binary: &[u8]) -> bool {
     let mut entry = false;
@@ -495,10 +518,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
                 .instruction(&I::End);
         };
         // Only once per instance.
-        init.instruction(&I::GlobalGet(g_base))
-            .instruction(&I::If(BlockType::Empty))
-            .instruction(&I::Return)
-            .instruction(&I::End);
+        init.instruction(&I::GlobalGet(g_base)).return_if();
         if let Some(initialize) = initialize {
             init.instruction(&I::Call(initialize));
         }
@@ -977,10 +997,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     push.instruction(&I::GlobalGet(g_count))
         .instruction(&I::I32Const(EVENT_CAP as i32))
         .instruction(&I::I32GeU)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::I32Const(0))
-        .instruction(&I::Return)
-        .instruction(&I::End);
+        .return_value_if(0);
     addr(&mut push, EVENTS);
     push.instruction(&I::GlobalGet(g_count))
         .instruction(&I::I32Const(EVENT_STRIDE as i32))
@@ -1010,17 +1027,13 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     set.instruction(&I::LocalGet(0))
         .instruction(&I::GlobalGet(g_nparams))
         .instruction(&I::I32GeU)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::Return)
-        .instruction(&I::End)
+        .return_if()
         .instruction(&I::I32Const(5))
         .instruction(&I::I32Const(48))
         .instruction(&I::Call(f_push))
         .instruction(&I::LocalTee(2))
         .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::Return)
-        .instruction(&I::End)
+        .return_if()
         .instruction(&I::LocalGet(2));
     addr(&mut set, PARAM_IDS);
     set.instruction(&I::LocalGet(0))
@@ -1050,9 +1063,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
             .instruction(&I::Call(f_push))
             .instruction(&I::LocalTee(2))
             .instruction(&I::I32Eqz)
-            .instruction(&I::If(BlockType::Empty))
-            .instruction(&I::Return)
-            .instruction(&I::End)
+            .return_if()
             .instruction(&I::LocalGet(2))
             .instruction(&I::I32Const(-1))
             .instruction(&I::I32Store(w32(16)))
@@ -1076,9 +1087,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         .instruction(&I::Call(f_push))
         .instruction(&I::LocalTee(3))
         .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::Return)
-        .instruction(&I::End);
+        .return_if();
     for (arg, offset) in [(0, 18), (1, 19), (2, 20)] {
         midi.instruction(&I::LocalGet(3))
             .instruction(&I::LocalGet(arg))
@@ -1124,16 +1133,10 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         .instruction(&I::LocalGet(1))
         .instruction(&I::I32Load8U(at(0, 0)))
         .instruction(&I::I32Ne)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::I32Const(0))
-        .instruction(&I::Return)
-        .instruction(&I::End)
+        .return_value_if(0)
         .instruction(&I::LocalGet(2))
         .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::I32Const(1))
-        .instruction(&I::Return)
-        .instruction(&I::End)
+        .return_value_if(1)
         .instruction(&I::LocalGet(0))
         .instruction(&I::I32Const(1))
         .instruction(&I::I32Add)
@@ -1245,10 +1248,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     get.instruction(&I::LocalGet(1))
         .instruction(&I::GlobalGet(g_count))
         .instruction(&I::I32GeU)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::I32Const(0))
-        .instruction(&I::Return)
-        .instruction(&I::End);
+        .return_value_if(0);
     addr(&mut get, EVENTS);
     get.instruction(&I::LocalGet(1))
         .instruction(&I::I32Const(EVENT_STRIDE as i32))
@@ -1269,10 +1269,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     let mut info = Function::new([]);
     info.instruction(&I::GlobalGet(g_params))
         .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::I32Const(0))
-        .instruction(&I::Return)
-        .instruction(&I::End)
+        .return_value_if(0)
         .instruction(&I::GlobalGet(g_plugin))
         .instruction(&I::LocalGet(0));
     addr(&mut info, PARAM_INFO);
@@ -1291,10 +1288,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
     ext_value
         .instruction(&I::GlobalGet(g_plugin))
         .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::I32Const(0))
-        .instruction(&I::Return)
-        .instruction(&I::End)
+        .return_value_if(0)
         .instruction(&I::GlobalGet(g_plugin))
         .instruction(&I::LocalGet(0))
         .instruction(&I::If(BlockType::Result(ValType::I32)));
@@ -1308,10 +1302,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         .instruction(&indirect(t_ii_i))
         .instruction(&I::LocalTee(1))
         .instruction(&I::I32Eqz)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::I32Const(0))
-        .instruction(&I::Return)
-        .instruction(&I::End)
+        .return_value_if(0)
         .instruction(&I::GlobalGet(g_plugin))
         .instruction(&I::LocalGet(1))
         .instruction(&I::I32Load(w32(0)))
@@ -1325,10 +1316,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         .instruction(&I::GlobalGet(g_plugin))
         .instruction(&I::I32Eqz)
         .instruction(&I::I32Or)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::I32Const(-1))
-        .instruction(&I::Return)
-        .instruction(&I::End)
+        .return_value_if(-1)
         .instruction(&I::I32Const(0))
         .instruction(&I::GlobalSet(g_cursor))
         .instruction(&I::I32Const(STATE_CAP as i32))
@@ -1356,10 +1344,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         .instruction(&I::I32Const(STATE_CAP as i32))
         .instruction(&I::I32GtU)
         .instruction(&I::I32Or)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::I32Const(0))
-        .instruction(&I::Return)
-        .instruction(&I::End)
+        .return_value_if(0)
         .instruction(&I::I32Const(0))
         .instruction(&I::GlobalSet(g_cursor))
         .instruction(&I::LocalGet(0))
@@ -1430,10 +1415,7 @@ pub(crate) fn adapt(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
         .instruction(&I::LocalGet(0))
         .instruction(&I::GlobalGet(g_plugins))
         .instruction(&I::I32GeU)
-        .instruction(&I::If(BlockType::Empty))
-        .instruction(&I::I32Const(0))
-        .instruction(&I::Return)
-        .instruction(&I::End)
+        .return_value_if(0)
         .instruction(&I::GlobalGet(g_factory))
         .instruction(&I::LocalGet(0));
     field(&mut descriptor_at, I::GlobalGet(g_factory), 4);
