@@ -283,6 +283,25 @@ impl AudioEngine {
             let Ok(mut next) = self.incoming.pop() else {
                 break;
             };
+            if next.plan.whole {
+                // A tier-up: the same module, now compiled, takes over exactly where the
+                // running instance is. Only from that instance, and only while it is healthy.
+                match self.current.as_mut() {
+                    Some(old)
+                        if old.generation == next.plan.from_generation
+                            && old.instance.fault().is_none() =>
+                    {
+                        let Prepared { instance, plan, .. } = &mut *next;
+                        instance.migrate_from(&mut old.instance, plan);
+                        next.values = old.values;
+                        next.slot_params = old.slot_params;
+                        self.install(next, true);
+                        self.shared.count_tier_up();
+                    }
+                    _ => self.hand_back(next),
+                }
+                continue;
+            }
             let mut carried = false;
             if let Some(old) = self.current.as_mut() {
                 let matches = next.plan.from_generation == old.generation;
@@ -346,8 +365,9 @@ impl AudioEngine {
                 self.hand_back(old);
             }
         }
+        let tier = next.instance.tier();
         self.current = Some(next);
-        self.shared.publish_commit(generation);
+        self.shared.publish_commit(generation, tier);
     }
 
     /// Hands an instance back to the worker. Callers check for room first.

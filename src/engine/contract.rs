@@ -1,9 +1,9 @@
 //! Checks a compiled module's exports and imports against the Wasp module contract (docs/ABI.md).
 
-use wasmtime::{ExternType, FuncType, Module, Mutability, ValType};
+use super::types::{ExternType, FuncType, ModuleTypes, ValType};
 
 use super::error::LoadError;
-use super::imports::{check_import, signature_text};
+use super::imports::check_import;
 use super::metadata::{Address, Channels, Metadata};
 use super::wasi;
 
@@ -107,39 +107,22 @@ impl ProcessIssue {
     }
 }
 
-fn is(ty: &ValType, want: &ValType) -> bool {
-    matches!(
-        (ty, want),
-        (ValType::I32, ValType::I32)
-            | (ValType::I64, ValType::I64)
-            | (ValType::F32, ValType::F32)
-            | (ValType::F64, ValType::F64)
-    )
-}
-
-fn signature_is(func: &FuncType, params: &[ValType], results: &[ValType]) -> bool {
-    func.params().len() == params.len()
-        && func.results().len() == results.len()
-        && func.params().zip(params).all(|(a, b)| is(&a, b))
-        && func.results().zip(results).all(|(a, b)| is(&a, b))
-}
-
 /// Checks imports, exports and metadata of a compiled module, returning what it offers.
-pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
+pub fn check(module: &ModuleTypes, meta: &Metadata) -> Result<Layout, LoadError> {
     // A WCLAP may import the WASI stubs (see `wasi.rs`); nothing else may.
     let wclap = module.get_export("clap_entry").is_some();
-    for import in module.imports() {
-        if wclap && import.module() == wasi::MODULE {
-            wasi::check(import.name(), &import.ty())?;
+    for import in &module.imports {
+        if wclap && import.module == wasi::MODULE {
+            wasi::check(&import.name, &import.ty)?;
             continue;
         }
-        check_import(import.module(), import.name(), &import.ty())?;
+        check_import(&import.module, &import.name, &import.ty)?;
     }
 
     let func_export = |name: &str| -> Result<Option<FuncType>, LoadError> {
         match module.get_export(name) {
             None => Ok(None),
-            Some(ExternType::Func(f)) => Ok(Some(f)),
+            Some(ExternType::Func(f)) => Ok(Some(f.clone())),
             Some(_) => Err(LoadError::Abi(format!(
                 "the export `{name}` must be a function"
             ))),
@@ -148,7 +131,11 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
 
     use ValType::{F32, I32};
     let dsp = func_export(names::DSP)?.ok_or_else(|| {
-        let exported: Vec<_> = module.exports().map(|e| e.name().to_owned()).collect();
+        let exported: Vec<_> = module
+            .exports
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
         LoadError::Abi(format!(
             "the module has no `dsp` export; it must export a function `dsp` of type \
              (f32) -> f32 (mono) or (f32, f32) -> (f32, f32) (stereo). It exports: {}",
@@ -159,13 +146,13 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
             }
         ))
     })?;
-    let shape = if signature_is(&dsp, &[F32], &[F32]) {
+    let shape = if dsp.is(&[F32], &[F32]) {
         DspShape::Mono
-    } else if signature_is(&dsp, &[F32, F32], &[F32, F32]) {
+    } else if dsp.is(&[F32, F32], &[F32, F32]) {
         DspShape::Stereo
-    } else if signature_is(&dsp, &[F32, F32], &[]) {
+    } else if dsp.is(&[F32, F32], &[]) {
         match module.get_export(names::FRAME) {
-            Some(ExternType::Global(g)) if is(g.content(), &I32) => DspShape::StereoFrame,
+            Some(t) if t.is_i32_global() => DspShape::StereoFrame,
             _ => {
                 return Err(LoadError::Abi(
                     "`dsp` has type (f32, f32) -> () so it must write its output to a frame \
@@ -179,60 +166,64 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
         return Err(LoadError::Abi(format!(
             "`dsp` has type {}, but it must be (f32) -> f32 (mono), \
              (f32, f32) -> (f32, f32) (stereo), or (f32, f32) -> () with a `wasp_frame` global",
-            signature_text(&dsp)
+            dsp.text()
         )));
     };
 
     let has_init = match func_export(names::INIT)? {
         None => false,
-        Some(f) if signature_is(&f, &[F32, I32], &[]) => true,
+        Some(f) if f.is(&[F32, I32], &[]) => true,
         Some(f) => {
             return Err(LoadError::Abi(format!(
                 "`wasp_init` has type {}, but it must be (f32, i32) -> () \
                  (sample rate in Hz, maximum block size in frames)",
-                signature_text(&f)
+                f.text()
             )))
         }
     };
     let has_reset = match func_export(names::RESET)? {
         None => false,
-        Some(f) if signature_is(&f, &[], &[]) => true,
+        Some(f) if f.is(&[], &[]) => true,
         Some(f) => {
             return Err(LoadError::Abi(format!(
                 "`wasp_reset` has type {}, but it must be () -> ()",
-                signature_text(&f)
+                f.text()
             )))
         }
     };
     let has_set_param = match func_export(names::SET_PARAM)? {
         None => false,
-        Some(f) if signature_is(&f, &[I32, F32], &[]) => true,
+        Some(f) if f.is(&[I32, F32], &[]) => true,
         Some(f) => {
             return Err(LoadError::Abi(format!(
                 "`wasp_set_param` has type {}, but it must be (i32, f32) -> () \
                  (parameter index, plain value)",
-                signature_text(&f)
+                f.text()
             )))
         }
     };
     let has_process = match func_export(names::PROCESS)? {
         None => false,
-        Some(f) if signature_is(&f, &[I32], &[]) => true,
+        Some(f) if f.is(&[I32], &[]) => true,
         Some(f) => {
             return Err(LoadError::Abi(format!(
                 "`wasp_process` has type {}, but it must be (i32) -> () (frames to process)",
-                signature_text(&f)
+                f.text()
             )))
         }
     };
     // Without its buffers (or `memory`), `wasp_process` is not used and `dsp` runs: such a
     // module loaded while block processing was reserved, and it keeps loading.
-    let global_i32 = |name: &str| matches!(module.get_export(name), Some(ExternType::Global(g)) if is(g.content(), &I32));
+    let global_i32 = |name: &str| {
+        module
+            .get_export(name)
+            .is_some_and(ExternType::is_i32_global)
+    };
     let process_issue = if !has_process {
         None
     } else if !match module.get_export(names::BLOCK) {
-        Some(ExternType::Global(g)) => is(g.content(), &I32),
-        Some(ExternType::Func(f)) => signature_is(&f, &[], &[I32]),
+        Some(ExternType::Global(g)) => g.content == I32,
+        Some(ExternType::Func(f)) => f.is(&[], &[I32]),
         _ => false,
     } {
         Some(ProcessIssue::Block)
@@ -242,7 +233,7 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
         Some(ProcessIssue::Out)
     } else if !matches!(
         module.get_export(names::MEMORY),
-        Some(ExternType::Memory(_))
+        Some(ExternType::Memory { .. })
     ) {
         Some(ProcessIssue::Memory)
     } else {
@@ -252,11 +243,11 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
     let note = |name: &str| -> Result<bool, LoadError> {
         match func_export(name)? {
             None => Ok(false),
-            Some(f) if signature_is(&f, &[I32, F32], &[]) => Ok(true),
+            Some(f) if f.is(&[I32, F32], &[]) => Ok(true),
             Some(f) => Err(LoadError::Abi(format!(
                 "`{name}` has type {}, but it must be (i32, f32) -> () (MIDI key 0-127, \
                  velocity 0-1)",
-                signature_text(&f)
+                f.text()
             ))),
         }
     };
@@ -264,18 +255,18 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
     let has_note_off = note(names::NOTE_OFF)?;
     let has_midi = match func_export(names::MIDI)? {
         None => false,
-        Some(f) if signature_is(&f, &[I32, I32, I32], &[]) => true,
+        Some(f) if f.is(&[I32, I32, I32], &[]) => true,
         Some(f) => {
             return Err(LoadError::Abi(format!(
                 "`wasp_midi` has type {}, but it must be (i32, i32, i32) -> () (status byte \
                  and two data bytes of a MIDI message)",
-                signature_text(&f)
+                f.text()
             )))
         }
     };
     let has_transport = match module.get_export(names::TRANSPORT) {
         None => false,
-        Some(ExternType::Global(g)) if is(g.content(), &I32) => true,
+        Some(t) if t.is_i32_global() => true,
         Some(_) => {
             return Err(LoadError::Abi(
                 "the export `wasp_transport` must be an i32 global holding the address of the \
@@ -286,7 +277,10 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
     };
     let has_memory = match module.get_export(names::MEMORY) {
         None => false,
-        Some(ExternType::Memory(m)) if !m.is_64() && !m.is_shared() => true,
+        Some(ExternType::Memory {
+            is_64: false,
+            shared: false,
+        }) => true,
         Some(_) => {
             return Err(LoadError::Abi(
                 "the export `memory` must be a 32-bit, unshared linear memory".into(),
@@ -324,7 +318,7 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
 
     let needs_global = |name: &str, what: &str| -> Result<(), LoadError> {
         match module.get_export(name) {
-            Some(ExternType::Global(g)) if is(g.content(), &I32) => Ok(()),
+            Some(t) if t.is_i32_global() => Ok(()),
             _ => Err(LoadError::Metadata(format!(
                 "{what} refers to `{name}`, but the module exports no i32 global of that name"
             ))),
@@ -348,9 +342,9 @@ pub fn check(module: &Module, meta: &Metadata) -> Result<Layout, LoadError> {
     for name in &meta.globals {
         match module.get_export(name) {
             Some(ExternType::Global(g))
-                if g.mutability() == Mutability::Var
+                if g.mutable
                     && matches!(
-                        g.content(),
+                        g.content,
                         ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64
                     ) => {}
             _ => {

@@ -163,6 +163,7 @@ impl Slots {
             log: String::new(),
             plugins: Vec::new(),
             plugin_index: 0,
+            tier: None,
         };
         self.preview = Some(info.clone());
         info
@@ -654,6 +655,8 @@ pub struct ModuleInfo {
     /// The plugins a WCLAP's factory holds, by name, and which of them plays.
     pub plugins: Vec<String>,
     pub plugin_index: usize,
+    /// The runtime that plays it; `None` until an instance is prepared.
+    pub tier: Option<super::Tier>,
 }
 
 impl ModuleInfo {

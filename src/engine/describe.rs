@@ -51,9 +51,9 @@ impl Runtime {
             plugins,
             plugin_index,
         } = describe(self, &patch)?;
-        let layout = contract::check(&patch.0.module, &meta)?;
+        let layout = contract::check(&patch.0.code.types, &meta)?;
         let described = Patch(Arc::new(PatchInner {
-            module: patch.0.module.clone(),
+            code: patch.0.code.clone(),
             meta,
             layout,
             source: patch.0.source.clone(),

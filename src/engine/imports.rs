@@ -4,7 +4,7 @@
 //! underscore spelling is what Faust's `-lang wasm` backend imports. The functions are pure, so
 //! a module that links them is still a sandboxed function of its inputs and its own memory.
 
-use wasmtime::{FuncType, Linker, ValType};
+use super::types::{ExternType, ValType};
 
 use super::error::LoadError;
 
@@ -87,18 +87,13 @@ fn expected_signature(name: &str) -> Option<(ValType, usize)> {
     None
 }
 
-fn describe(ty: &ValType, arity: usize) -> String {
-    let t = if matches!(ty, ValType::F32) {
-        "f32"
-    } else {
-        "f64"
-    };
-    let params = vec![t; arity].join(", ");
-    format!("({params}) -> {t}")
+fn describe(ty: ValType, arity: usize) -> String {
+    let params = vec![ty.name(); arity].join(", ");
+    format!("({params}) -> {}", ty.name())
 }
 
 /// Checks one import of a module against the allowed set.
-pub fn check_import(module: &str, field: &str, ty: &wasmtime::ExternType) -> Result<(), LoadError> {
+pub fn check_import(module: &str, field: &str, ty: &ExternType) -> Result<(), LoadError> {
     let err = |reason: String| LoadError::Import {
         module: module.to_owned(),
         field: field.to_owned(),
@@ -125,86 +120,51 @@ pub fn check_import(module: &str, field: &str, ty: &wasmtime::ExternType) -> Res
              is in docs/ABI.md)"
         )));
     };
-    let wasmtime::ExternType::Func(func) = ty else {
+    let ExternType::Func(func) = ty else {
         return Err(err(
             "only functions can be imported; a module must define its own memory, tables and \
              globals"
                 .into(),
         ));
     };
-    let params: Vec<_> = func.params().collect();
-    let results: Vec<_> = func.results().collect();
-    let ok = params.len() == arity
-        && params.iter().all(|p| same(p, &val))
-        && results.len() == 1
-        && same(&results[0], &val);
-    if !ok {
+    if !func.is(&vec![val; arity], &[val]) {
         return Err(err(format!(
             "it must have the signature {}, but the module declares {}",
-            describe(&val, arity),
-            signature_text(func)
+            describe(val, arity),
+            func.text()
         )));
     }
     Ok(())
 }
 
-fn same(a: &ValType, b: &ValType) -> bool {
-    matches!(
-        (a, b),
-        (ValType::F32, ValType::F32)
-            | (ValType::F64, ValType::F64)
-            | (ValType::I32, ValType::I32)
-            | (ValType::I64, ValType::I64)
-    )
+/// One allowed function, as a runtime links it.
+#[derive(Clone, Copy)]
+pub enum MathFn {
+    Unary32(Unary32),
+    Binary32(Binary32),
+    Unary64(Unary64),
+    Binary64(Binary64),
 }
 
-/// Renders a function type the way docs/ABI.md writes signatures: `(f32, f32) -> (f32, f32)`.
-pub fn signature_text(func: &FuncType) -> String {
-    let name = |v: ValType| match v {
-        ValType::I32 => "i32",
-        ValType::I64 => "i64",
-        ValType::F32 => "f32",
-        ValType::F64 => "f64",
-        ValType::V128 => "v128",
-        ValType::Ref(_) => "ref",
-    };
-    let params: Vec<_> = func.params().map(name).collect();
-    let results: Vec<_> = func.results().map(name).collect();
-    let results = match results.len() {
-        0 => "()".to_owned(),
-        1 => results[0].to_owned(),
-        _ => format!("({})", results.join(", ")),
-    };
-    format!("({}) -> {}", params.join(", "), results)
-}
-
-/// Adds every allowed function to a linker, in all four spellings.
-pub fn define_all<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    for &(base, f32_fn, f64_fn) in UNARY {
-        for prefix in ["", "_"] {
-            linker.func_wrap(IMPORT_MODULE, &format!("{prefix}{base}f"), move |x: f32| {
-                f32_fn(x)
-            })?;
-            linker.func_wrap(IMPORT_MODULE, &format!("{prefix}{base}"), move |x: f64| {
-                f64_fn(x)
-            })?;
-        }
-    }
-    for &(base, f32_fn, f64_fn) in BINARY {
-        for prefix in ["", "_"] {
-            linker.func_wrap(
-                IMPORT_MODULE,
-                &format!("{prefix}{base}f"),
-                move |x: f32, y: f32| f32_fn(x, y),
-            )?;
-            linker.func_wrap(
-                IMPORT_MODULE,
-                &format!("{prefix}{base}"),
-                move |x: f64, y: f64| f64_fn(x, y),
-            )?;
-        }
-    }
-    Ok(())
+/// Every allowed function, in all four spellings, with its name under [`IMPORT_MODULE`].
+pub fn all() -> impl Iterator<Item = (String, MathFn)> {
+    let unary = UNARY.iter().flat_map(|&(base, f32_fn, f64_fn)| {
+        ["", "_"].into_iter().flat_map(move |prefix| {
+            [
+                (format!("{prefix}{base}f"), MathFn::Unary32(f32_fn)),
+                (format!("{prefix}{base}"), MathFn::Unary64(f64_fn)),
+            ]
+        })
+    });
+    let binary = BINARY.iter().flat_map(|&(base, f32_fn, f64_fn)| {
+        ["", "_"].into_iter().flat_map(move |prefix| {
+            [
+                (format!("{prefix}{base}f"), MathFn::Binary32(f32_fn)),
+                (format!("{prefix}{base}"), MathFn::Binary64(f64_fn)),
+            ]
+        })
+    });
+    unary.chain(binary)
 }
 
 #[cfg(test)]

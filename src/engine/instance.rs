@@ -8,8 +8,7 @@ use super::events::{ModuleEvent, Transport, TRANSPORT_BYTES};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::{Global, Instance, Memory, Store, TypedFunc};
-
+use super::backend::{Args, Func, Glob, Machine, Mem, Sig, StartError, Stopped, Tier};
 use super::contract::{names, DspShape};
 use super::driver;
 use super::error::{Fault, LoadError, TrapKind};
@@ -38,14 +37,15 @@ impl Default for ProcessConfig {
 }
 
 /// How a block reaches the module.
+#[derive(Clone, Copy)]
 enum Run {
     /// The driver's `run(frames, cap)` for the mono and multi-value stereo shapes (see
     /// `driver.rs`).
-    Plain(TypedFunc<(i32, i32), ()>),
+    Plain(Func),
     /// The driver's `run(frames, cap, frame_addr)` for the frame-buffer stereo shape.
-    Frame(TypedFunc<(i32, i32, i32), ()>, i32),
+    Frame(Func, i32),
     /// The module's own `wasp_process(frames)`.
-    Block(TypedFunc<i32, ()>),
+    Block(Func),
 }
 
 /// Which entry point processes a module's audio.
@@ -72,7 +72,7 @@ impl Entry {
 /// the instance is made; a memory never shrinks, so they stay in bounds.
 #[derive(Clone, Copy)]
 struct Io {
-    memory: Memory,
+    memory: Mem,
     in_l: usize,
     in_r: usize,
     out_l: usize,
@@ -81,43 +81,36 @@ struct Io {
     cap: usize,
 }
 
-/// An instantiated, initialised module. Owns its wasmtime store, so it can move between threads
-/// but is used by one at a time.
+/// An instantiated, initialised module. Owns its machine (the runtime's store), so it can move
+/// between threads but is used by one at a time.
 pub struct DspInstance {
     /// The stop word of a module with stop checks, registered with the ticker. Declared before
-    /// `store`, which owns its memory, so it is unregistered first.
+    /// `machine`, which owns its memory, so it is unregistered first.
     stop: Option<Stop>,
-    store: Store<HostState>,
+    machine: Box<dyn Machine>,
     run: Run,
     io: Io,
     /// The driver's frame global: index of the frame being processed, read after a trap. None
     /// for `wasp_process`, where a trap is reported at the piece's first frame.
-    frame: Option<Global>,
+    frame: Option<Glob>,
     shape: DspShape,
-    /// Whether calls run under epoch deadlines (the runtime's ticker is running).
-    epochs: bool,
     /// Why the module's `wasp_process` is not used, if it has one that is not.
     entry_note: Option<String>,
-    /// How far the epoch lags the clock, added to every deadline (see `arm`); `None` without
-    /// a ticker.
-    credit: Option<Arc<sandbox::Credit>>,
     /// A block's time budget: multiple of its duration, and floor.
     budget: (f32, std::time::Duration),
-    reset: Option<TypedFunc<(), ()>>,
-    set_param: Option<TypedFunc<(i32, f32), ()>>,
-    note_on: Option<TypedFunc<(i32, f32), ()>>,
-    note_off: Option<TypedFunc<(i32, f32), ()>>,
-    midi: Option<TypedFunc<(i32, i32, i32), ()>>,
+    reset: Option<Func>,
+    set_param: Option<Func>,
+    note_on: Option<Func>,
+    note_off: Option<Func>,
+    midi: Option<Func>,
     /// The module's memory and the byte address of its transport block, if it asks for one.
-    transport: Option<(Memory, usize)>,
+    transport: Option<(Mem, usize)>,
     patch: Patch,
     config: ProcessConfig,
     /// The declared state, resolved for this instance; what a swap carries.
     state: StateLayout,
     /// Every memory the module exports, to touch before the audio thread writes to it.
-    memories: Vec<Memory>,
-    /// The instance, for what loading reads from it after `wasp_init` (see `describe.rs`).
-    instance: Instance,
+    memories: Vec<Mem>,
     /// A WCLAP's own state (`clap.state`): save and load, the state block's address, and the
     /// memory it is in. `None` for other modules and plugins without the extension.
     clap_state: Option<ClapState>,
@@ -128,66 +121,102 @@ pub struct DspInstance {
     fault: Option<Fault>,
     /// Whether the audio engine has already published `fault`.
     fault_reported: bool,
-    /// The error wasmtime returned for the trap. Kept, not dropped, so it is freed with the
-    /// instance on the worker thread rather than on the audio thread.
-    trap_error: Option<wasmtime::Error>,
 }
 
 /// What saving and loading a WCLAP's own state goes through (see `wclap.rs`).
+#[derive(Clone, Copy)]
 struct ClapState {
-    save: TypedFunc<(), i32>,
-    load: TypedFunc<i32, i32>,
+    save: Func,
+    load: Func,
     block: usize,
-    memory: Memory,
+    memory: Mem,
 }
 
-/// How a call into a module ended, if it trapped: a timeout if epochs interrupted it, or if
-/// the stop check trapped (`unreachable`) with its flag raised; any other trap is the module's
-/// own, even if the ticker raised the flag just after it. `None` for an error that is no trap.
-/// Realtime-safe.
-fn trap_kind(error: &wasmtime::Error, stop: Option<&Stop>) -> Option<TrapKind> {
-    let trap = *error.downcast_ref::<wasmtime::Trap>()?;
-    let checked = matches!(trap, wasmtime::Trap::UnreachableCodeReached);
-    Some(if checked && stop.is_some_and(Stop::stopped) {
-        TrapKind::Timeout
-    } else {
-        TrapKind::from_trap(trap)
-    })
+/// How a call into a module ended, if it trapped: a timeout if the runtime interrupted it, or
+/// if the stop check trapped (`unreachable`) with its flag raised; any other trap is the
+/// module's own, even if the ticker raised the flag just after it. `None` for an error that is
+/// no trap. Realtime-safe.
+fn trap_kind(stopped: Stopped, stop: Option<&Stop>) -> Stopped {
+    let kind = stopped?;
+    Some(
+        if kind == TrapKind::Unreachable && stop.is_some_and(Stop::stopped) {
+            TrapKind::Timeout
+        } else {
+            kind
+        },
+    )
 }
 
 /// A WCLAP's state functions and block, if the plugin has `clap.state` and its block fits in
 /// its memory.
-fn clap_state(user: &Instance, store: &mut Store<HostState>) -> Option<ClapState> {
+fn clap_state(machine: &mut dyn Machine) -> Option<ClapState> {
     use super::wclap::{names, STATE_CAP};
-    let block = user
-        .get_global(&mut *store, names::STATE)?
-        .get(&mut *store)
-        .i32()? as u32;
-    let memory = user.get_memory(&mut *store, "memory")?;
-    let block = block as usize;
-    if block == 0 || block.saturating_add(STATE_CAP as usize) > memory.data_size(&*store) {
+    let block = machine.global_i32(names::STATE)? as u32 as usize;
+    let memory = machine.memory("memory")?;
+    if block == 0 || block.saturating_add(STATE_CAP as usize) > machine.data(memory).len() {
         return None;
     }
     Some(ClapState {
-        save: user.get_typed_func(&mut *store, names::SAVE).ok()?,
-        load: user.get_typed_func(&mut *store, names::LOAD).ok()?,
+        save: machine.func(names::SAVE, Sig::ToI32).ok()??,
+        load: machine.func(names::LOAD, Sig::I32ToI32).ok()??,
         block,
         memory,
     })
 }
 
-/// Turns an error from running module code while loading into a `LoadError` naming `export`.
-fn load_trap(export: &'static str, e: wasmtime::Error, stop: Option<&Stop>) -> LoadError {
-    match trap_kind(&e, stop) {
+/// Turns how a call ended while loading into a `LoadError` naming `export`; `message` is what
+/// the runtime said.
+fn load_trap(export: &'static str, stopped: Stopped, message: String) -> LoadError {
+    match stopped {
         Some(TrapKind::Timeout) => LoadError::Timeout {
             export,
             seconds: LOAD_BUDGET.as_secs() as u32,
         },
-        Some(_) => LoadError::Trap {
-            export,
-            message: format!("{e:#}"),
-        },
-        None => LoadError::Instantiate(format!("{e:#}")),
+        Some(_) => LoadError::Trap { export, message },
+        None => LoadError::Instantiate(message),
+    }
+}
+
+/// Looks up an export the contract checks found, with its signature.
+fn export(machine: &mut dyn Machine, name: &str, sig: Sig) -> Result<Func, LoadError> {
+    machine
+        .func(name, sig)
+        .map_err(LoadError::Abi)?
+        .ok_or_else(|| LoadError::Abi(format!("the module exports no function `{name}`")))
+}
+
+/// Looks up an optional export, if `present`.
+fn optional(
+    machine: &mut dyn Machine,
+    present: bool,
+    name: &str,
+    sig: Sig,
+) -> Result<Option<Func>, LoadError> {
+    present.then(|| export(machine, name, sig)).transpose()
+}
+
+/// A machine and the stop word of its instance while it is being loaded: calls under the load
+/// budget, their errors named.
+struct Loading<'a> {
+    machine: &'a mut dyn Machine,
+    stop: Option<&'a Stop>,
+}
+
+impl Loading<'_> {
+    /// Calls `func` (export `name`) under the load budget.
+    fn call(&mut self, name: &'static str, func: Func, args: Args) -> Result<i32, LoadError> {
+        let deadline = Deadline::after(LOAD_BUDGET);
+        if let Some(stop) = self.stop {
+            stop.arm(deadline.instant());
+        }
+        self.machine.arm(deadline);
+        self.machine.call(func, args).map_err(|stopped| {
+            load_trap(
+                name,
+                trap_kind(stopped, self.stop),
+                self.machine.error_text(),
+            )
+        })
     }
 }
 
@@ -200,12 +229,24 @@ impl DspInstance {
     }
 
     /// Like [`DspInstance::new`], drawing linear memory from `account`, which every instance of
-    /// one plugin shares (see `sandbox.rs`).
+    /// one plugin shares (see `sandbox.rs`). Runs on the runtime that should play the patch now
+    /// (see [`Runtime::tier_for`]).
     pub fn with_account(
         runtime: &Runtime,
         patch: &Patch,
         config: ProcessConfig,
         account: Arc<MemoryAccount>,
+    ) -> Result<Self, LoadError> {
+        Self::on_tier(runtime, patch, config, account, runtime.tier_for(patch))
+    }
+
+    /// Like [`DspInstance::with_account`], on `tier`.
+    pub(crate) fn on_tier(
+        runtime: &Runtime,
+        patch: &Patch,
+        config: ProcessConfig,
+        account: Arc<MemoryAccount>,
+        tier: Tier,
     ) -> Result<Self, LoadError> {
         let initial = patch.0.initial_memory;
         if account.used().saturating_add(initial) > sandbox::PLUGIN_MEMORY_CAP {
@@ -218,111 +259,63 @@ impl DspInstance {
                 sandbox::PLUGIN_MEMORY_CAP >> 20
             )));
         }
-        let mut store = Store::new(
-            runtime.engine_for(patch).0,
-            HostState::new(Limits::new(account)),
-        );
-        store.limiter(|state| &mut state.limits);
-        let epochs = patch.watchdog() == Watchdog::Epochs;
-        let stops = patch.watchdog() == Watchdog::StopChecks;
-        store.data_mut().limits.stop_page = stops;
-        let credit = runtime.credit();
-        // Loading calls get the load budget, plus the epoch's lag (see `arm`).
-        let arm_load = |store: &mut Store<HostState>, stop: Option<&Stop>| {
-            if epochs {
-                let ticks = sandbox::with_lag(sandbox::ticks(LOAD_BUDGET), credit.as_deref());
-                store.set_epoch_deadline(ticks);
-            }
-            if let Some(stop) = stop {
-                stop.arm(Deadline::after(LOAD_BUDGET).instant());
-            }
-        };
-        arm_load(&mut store, None);
-        let user = runtime
-            .engine_for(patch)
-            .1
-            .instantiate(&mut store, &patch.0.module)
-            .map_err(|e| load_trap("start function", e, None))?;
-        // For host functions that read or write the module's memory (the WASI stubs).
-        store.data_mut().memory = user.get_memory(&mut store, names::MEMORY);
+        let stops = patch.watchdog() == Watchdog::StopChecks && tier == Tier::Jit;
+        let mut host = HostState::new(Limits::new(account));
+        host.limits.stop_page = stops;
+        let mut machine = runtime
+            .instantiate(patch, tier, host, Deadline::after(LOAD_BUDGET))
+            .map_err(|StartError { kind, message }| load_trap("start function", kind, message))?;
         let stop = match (stops, runtime.watches()) {
             (true, Some(watches)) => {
-                let memory = user
-                    .get_memory(&mut store, stop::MEMORY)
+                let memory = machine
+                    .memory(stop::MEMORY)
                     .ok_or_else(|| LoadError::Compile("the module lost its stop memory".into()))?;
+                let word = machine.data_mut(memory).as_mut_ptr();
                 // SAFETY: the stop memory is one page that never grows or moves, owned by
-                // `store`, which the instance drops after `stop` (field order).
-                Some(unsafe { Stop::register(memory.data_ptr(&store), watches) })
+                // `machine`, which the instance drops after `stop` (field order).
+                Some(unsafe { Stop::register(word, watches) })
             }
             _ => None,
         };
-        if let Some(start) = user.get_func(&mut store, stop::START) {
+        let mut loading = Loading {
+            machine: &mut *machine,
+            stop: stop.as_ref(),
+        };
+        if let Some(start) = loading
+            .machine
+            .func(stop::START, Sig::Unit)
+            .map_err(LoadError::Abi)?
+        {
             // The module's start function, which the stop checks moved here (see `stop.rs`).
-            arm_load(&mut store, stop.as_ref());
-            start
-                .typed::<(), ()>(&store)
-                .and_then(|start| start.call(&mut store, ()))
-                .map_err(|e| load_trap("start function", e, stop.as_ref()))?;
+            loading.call("start function", start, Args::Unit)?;
         }
         let layout = patch.0.layout;
-        let wrong = |e: wasmtime::Error| LoadError::Abi(format!("{e:#}"));
-
-        if layout.has_init {
-            let init = user
-                .get_typed_func::<(f32, i32), ()>(&mut store, names::INIT)
-                .map_err(wrong)?;
+        let m = &mut *loading.machine;
+        let init = optional(m, layout.has_init, names::INIT, Sig::F32I32)?;
+        if let Some(init) = init {
             let max_frames = i32::try_from(config.max_frames).unwrap_or(i32::MAX);
-            arm_load(&mut store, stop.as_ref());
-            init.call(&mut store, (config.sample_rate, max_frames))
-                .map_err(|e| load_trap(names::INIT, e, stop.as_ref()))?;
+            loading.call(
+                names::INIT,
+                init,
+                Args::F32I32(config.sample_rate, max_frames),
+            )?;
         }
-        let reset = if layout.has_reset {
-            Some(
-                user.get_typed_func::<(), ()>(&mut store, names::RESET)
-                    .map_err(wrong)?,
-            )
-        } else {
-            None
-        };
-
-        let set_param = if layout.has_set_param {
-            Some(
-                user.get_typed_func::<(i32, f32), ()>(&mut store, names::SET_PARAM)
-                    .map_err(wrong)?,
-            )
-        } else {
-            None
-        };
-
-        let typed = |store: &mut Store<HostState>, present: bool, name: &str| {
-            if present {
-                user.get_typed_func::<(i32, f32), ()>(store, name)
-                    .map(Some)
-                    .map_err(wrong)
-            } else {
-                Ok(None)
-            }
-        };
-        let note_on = typed(&mut store, layout.has_note_on, names::NOTE_ON)?;
-        let note_off = typed(&mut store, layout.has_note_off, names::NOTE_OFF)?;
-        let midi = if layout.has_midi {
-            Some(
-                user.get_typed_func::<(i32, i32, i32), ()>(&mut store, names::MIDI)
-                    .map_err(wrong)?,
-            )
-        } else {
-            None
-        };
+        let m = &mut *loading.machine;
+        let reset = optional(m, layout.has_reset, names::RESET, Sig::Unit)?;
+        let set_param = optional(m, layout.has_set_param, names::SET_PARAM, Sig::I32F32)?;
+        let note_on = optional(m, layout.has_note_on, names::NOTE_ON, Sig::I32F32)?;
+        let note_off = optional(m, layout.has_note_off, names::NOTE_OFF, Sig::I32F32)?;
+        let midi = optional(m, layout.has_midi, names::MIDI, Sig::I32x3)?;
         let transport = if layout.has_transport {
-            let memory = user
-                .get_memory(&mut store, names::MEMORY)
+            let memory = m
+                .memory(names::MEMORY)
                 .ok_or_else(|| LoadError::Abi("the module exports no `memory`".into()))?;
-            let global = user
-                .get_global(&mut store, names::TRANSPORT)
-                .ok_or_else(|| LoadError::Abi("the module exports no `wasp_transport`".into()))?;
             // Read after `wasp_init`, like `wasp_frame`.
-            let addr = global.get(&mut store).i32().unwrap_or(-1) as u32 as usize;
-            let len = memory.data_size(&store);
+            let addr = m
+                .global_i32(names::TRANSPORT)
+                .ok_or_else(|| LoadError::Abi("the module exports no `wasp_transport`".into()))?
+                as u32 as usize;
+            let len = m.data(memory).len();
             if !sandbox::fits(addr, TRANSPORT_BYTES, len) {
                 return Err(LoadError::Abi(format!(
                     "`wasp_transport` points at byte {addr}, but the transport block needs \
@@ -334,12 +327,11 @@ impl DspInstance {
             None
         };
 
-        arm_load(&mut store, stop.as_ref());
         // `wasp_process` where it can be used; `dsp` otherwise, with the reason kept for the
         // editor (a module with unusable block exports still loads, as it always did).
         let mut entry_note = layout.process_issue.map(|i| i.message().to_owned());
         let block = if layout.has_process && runtime.options.block_processing {
-            match block_entry(&user, &mut store, layout.shape, stop.as_ref()) {
+            match block_entry(&mut loading, layout.shape) {
                 Ok(block) => Some(block),
                 Err(e) => {
                     entry_note = Some(e.to_string());
@@ -349,35 +341,35 @@ impl DspInstance {
         } else {
             None
         };
+        let m = &mut *loading.machine;
         let (run, io, frame) = match block {
             Some(block) => block,
-            None => driver_entry(&user, &mut store, layout.shape, config.max_frames)?,
+            None => driver_entry(m, layout.shape, config.max_frames)?,
         };
 
-        let state = StateLayout::resolve(&patch.0.meta, &user, &mut store)?;
-        let memories = user
-            .exports(&mut store)
-            .filter(|e| e.name() != driver::IO && e.name() != stop::MEMORY)
-            .filter_map(|e| e.into_memory())
+        let state = StateLayout::resolve(&patch.0.meta, m)?;
+        let memories = m
+            .memories()
+            .into_iter()
+            .filter(|(name, _)| name != driver::IO && name != stop::MEMORY)
+            .map(|(_, memory)| memory)
             .collect();
         let clap_state = if patch.is_wclap() {
-            clap_state(&user, &mut store)
+            clap_state(m)
         } else {
             None
         };
         // Loading is over: from here on the instance may run on the audio thread, where growing
         // memory or tables would map memory. They fail instead (see `sandbox.rs`).
-        store.data_mut().limits.processing = true;
+        machine.host_mut().limits.processing = true;
 
         Ok(Self {
             stop,
-            store,
+            machine,
             run,
             io,
             frame,
             shape: layout.shape,
-            epochs,
-            credit,
             entry_note,
             budget: (
                 runtime.options.block_budget,
@@ -393,45 +385,35 @@ impl DspInstance {
             config,
             state,
             memories,
-            instance: user,
             clap_state,
             clap_dirty: false,
             fault: None,
             fault_reported: false,
-            trap_error: None,
         })
     }
 
     /// An exported `i32` global's value. Worker side, while loading.
     pub fn global_i32(&mut self, name: &str) -> Option<i32> {
-        let global = self.instance.get_global(&mut self.store, name)?;
-        global.get(&mut self.store).i32()
+        self.machine.global_i32(name)
     }
 
     /// Calls an exported `(i32) -> i32` function under the load budget. Worker side, while
     /// loading.
     pub(crate) fn call_i32(&mut self, name: &'static str, arg: i32) -> Result<i32, LoadError> {
-        let func = self
-            .instance
-            .get_typed_func::<i32, i32>(&mut self.store, name)
-            .map_err(|e| LoadError::Abi(format!("{e:#}")))?;
-        if self.epochs {
-            let ticks = sandbox::with_lag(sandbox::ticks(LOAD_BUDGET), self.credit.as_deref());
-            self.store.set_epoch_deadline(ticks);
+        let func = export(&mut *self.machine, name, Sig::I32ToI32)?;
+        Loading {
+            machine: &mut *self.machine,
+            stop: self.stop.as_ref(),
         }
-        if let Some(stop) = &self.stop {
-            stop.arm(Deadline::after(LOAD_BUDGET).instant());
-        }
-        func.call(&mut self.store, arg)
-            .map_err(|e| load_trap(name, e, self.stop.as_ref()))
+        .call(name, func, Args::I32(arg))
     }
 
     /// A copy of `len` bytes of the module's `memory` from `addr`, if they lie inside it.
-    pub(crate) fn read_memory(&mut self, addr: u32, len: usize) -> Option<Vec<u8>> {
-        let memory = self.instance.get_memory(&mut self.store, names::MEMORY)?;
+    pub fn read_memory(&mut self, addr: u32, len: usize) -> Option<Vec<u8>> {
+        let memory = self.machine.memory(names::MEMORY)?;
         let start = addr as usize;
-        memory
-            .data(&self.store)
+        self.machine
+            .data(memory)
             .get(start..start.checked_add(len)?)
             .map(<[u8]>::to_vec)
     }
@@ -456,20 +438,19 @@ impl DspInstance {
         if self.fault.is_some() {
             return Ok(false);
         }
-        let Some(clap) = &self.clap_state else {
+        let Some(clap) = self.clap_state else {
             return Ok(false);
         };
-        let save = clap.save.clone();
         let deadline = self.own_deadline();
         self.arm(deadline);
-        let len = match save.call(&mut self.store, ()) {
+        let len = match self.machine.call(clap.save, Args::Unit) {
             Ok(len) => len,
-            Err(e) => return Err(self.record(super::status::CLAP_STATE_SAVE, 0, e)),
+            Err(stopped) => return Err(self.record(super::status::CLAP_STATE_SAVE, 0, stopped)),
         };
-        let (Some(clap), Ok(len)) = (&self.clap_state, usize::try_from(len)) else {
+        let Ok(len) = usize::try_from(len) else {
             return Ok(false);
         };
-        let data = clap.memory.data(&self.store);
+        let data = self.machine.data(clap.memory);
         match data.get(clap.block..clap.block.saturating_add(len)) {
             Some(bytes) => {
                 sink(bytes);
@@ -484,31 +465,36 @@ impl DspInstance {
     /// instance it replaces left it: `Ok(false)` if the plugin has no state, refused it, or it
     /// is larger than Wasp keeps. Worker side, under the load budget.
     pub(crate) fn load_clap_state(&mut self, bytes: &[u8]) -> Result<bool, LoadError> {
-        let Some(clap) = &self.clap_state else {
+        let Some(clap) = self.clap_state else {
             return Ok(false);
         };
         if bytes.len() > super::wclap::STATE_CAP as usize {
             return Ok(false);
         }
-        let load = clap.load.clone();
-        let (memory, block) = (clap.memory, clap.block);
-        match memory
-            .data_mut(&mut self.store)
-            .get_mut(block..block.saturating_add(bytes.len()))
+        match self
+            .machine
+            .data_mut(clap.memory)
+            .get_mut(clap.block..clap.block.saturating_add(bytes.len()))
         {
             Some(to) => to.copy_from_slice(bytes),
             None => return Ok(false),
         }
-        self.arm(Deadline::after(LOAD_BUDGET));
-        let ok = load
-            .call(&mut self.store, bytes.len() as i32)
-            .map_err(|e| load_trap("clap.state load", e, self.stop.as_ref()))?;
+        let ok = Loading {
+            machine: &mut *self.machine,
+            stop: self.stop.as_ref(),
+        }
+        .call("clap.state load", clap.load, Args::I32(bytes.len() as i32))?;
         Ok(ok != 0)
     }
 
     /// What the module printed (WASI's standard output and error), as far as Wasp keeps it.
     pub(crate) fn printed(&self) -> &[u8] {
-        &self.store.data().wasi.text
+        &self.machine.host().wasi.text
+    }
+
+    /// Which runtime runs this instance.
+    pub fn tier(&self) -> Tier {
+        self.machine.tier()
     }
 
     /// The patch this instance runs.
@@ -531,9 +517,14 @@ impl DspInstance {
     pub(crate) fn migrate_from(&mut self, old: &mut DspInstance, plan: &Plan) {
         migrate::apply(
             plan,
-            (&old.state, &mut old.store),
-            (&self.state, &mut self.store),
+            (&old.state, &mut *old.machine),
+            (&self.state, &mut *self.machine),
         );
+        if plan.whole {
+            // What else of the instance lives on the host's side.
+            self.machine.host_mut().wasi.random = old.machine.host().wasi.random;
+            self.clap_dirty = old.clap_dirty;
+        }
     }
 
     /// Copies the next slice of a staged plan from `old`, which processed `frames` frames since
@@ -548,8 +539,8 @@ impl DspInstance {
     ) -> bool {
         migrate::stage(
             plan,
-            (&old.state, &mut old.store),
-            (&self.state, &mut self.store),
+            (&old.state, &mut *old.machine),
+            (&self.state, &mut *self.machine),
             budget,
             frames,
         )
@@ -560,13 +551,13 @@ impl DspInstance {
     /// virtual machines). A memory the module does not export cannot be reached from here; its
     /// pages fault in when the module first touches them. Worker threads only.
     pub(crate) fn warm_up(&mut self) {
-        let mut memories: Vec<(Memory, usize)> =
+        let mut memories: Vec<(Mem, usize)> =
             self.memories.iter().map(|&m| (m, usize::MAX)).collect();
         if !matches!(self.run, Run::Block(_)) {
             memories.push((self.io.memory, 4 * 4 * self.io.cap));
         }
         for (memory, used) in memories {
-            let data = memory.data_mut(&mut self.store);
+            let data = self.machine.data_mut(memory);
             let used = used.min(data.len());
             for i in (0..used).step_by(4096) {
                 // `black_box` hides the value from the optimiser, so the store is kept.
@@ -590,7 +581,7 @@ impl DspInstance {
 
     /// Bytes of linear memory this instance holds (module and I/O buffers).
     pub fn memory_bytes(&self) -> u64 {
-        self.store.data().limits.memory()
+        self.machine.host().limits.memory()
     }
 
     /// The time budget of a block of `frames` in real time. Realtime-safe.
@@ -612,34 +603,26 @@ impl DspInstance {
         new
     }
 
-    /// Records a trap. Keeps wasmtime's error so it is not freed here. Realtime-safe.
-    fn record(&mut self, export: &'static str, frame: usize, error: wasmtime::Error) -> Fault {
-        let kind = trap_kind(&error, self.stop.as_ref()).unwrap_or(TrapKind::Other);
+    /// Records a trap (the machine keeps the runtime's error, so it is not freed here).
+    /// Realtime-safe.
+    fn record(&mut self, export: &'static str, frame: usize, stopped: Stopped) -> Fault {
+        let kind = trap_kind(stopped, self.stop.as_ref()).unwrap_or(TrapKind::Other);
         let fault = Fault {
             export,
             kind,
             frame: frame as u32,
         };
         self.fault = Some(fault);
-        if self.trap_error.is_none() {
-            self.trap_error = Some(error);
-        }
         fault
     }
 
-    /// Makes the next call into the module end by `deadline`, if calls run under epoch
-    /// deadlines. Realtime-safe.
+    /// Makes the next calls into the module end by `deadline`. Realtime-safe.
     #[inline]
     fn arm(&mut self, deadline: Deadline) {
         if let Some(stop) = &self.stop {
             stop.arm(deadline.instant());
         }
-        if self.epochs {
-            // The ticker credits the epoch once per wake-up, so it lags the clock: without the
-            // lag a healthy call could be stopped that much early.
-            let ticks = sandbox::with_lag(deadline.ticks_left(), self.credit.as_deref());
-            self.store.set_epoch_deadline(ticks);
-        }
+        self.machine.arm(deadline);
     }
 
     /// A deadline of one block of the largest size from now, for calls made outside a block.
@@ -669,8 +652,11 @@ impl DspInstance {
             return Ok(());
         }
         self.arm(deadline);
-        if let Some(set_param) = &self.set_param {
-            if let Err(e) = set_param.call(&mut self.store, (index as i32, value)) {
+        if let Some(set_param) = self.set_param {
+            if let Err(e) = self
+                .machine
+                .call(set_param, Args::I32F32(index as i32, value))
+            {
                 return Err(self.record(names::SET_PARAM, 0, e));
             }
         }
@@ -695,27 +681,16 @@ impl DspInstance {
         if self.fault.is_some() {
             return Ok(());
         }
-        let wanted = match event {
-            ModuleEvent::NoteOn { .. } => self.note_on.is_some(),
-            ModuleEvent::NoteOff { .. } => self.note_off.is_some(),
-            ModuleEvent::Midi { .. } => self.midi.is_some(),
-        };
-        if !wanted {
-            return Ok(());
-        }
-        self.arm(deadline);
-        let (export, result) = match event {
+        let (export, func, args) = match event {
             ModuleEvent::NoteOn { key, velocity } => (
                 names::NOTE_ON,
-                self.note_on
-                    .as_ref()
-                    .map(|f| f.call(&mut self.store, (i32::from(key), velocity))),
+                self.note_on,
+                Args::I32F32(i32::from(key), velocity),
             ),
             ModuleEvent::NoteOff { key, velocity } => (
                 names::NOTE_OFF,
-                self.note_off
-                    .as_ref()
-                    .map(|f| f.call(&mut self.store, (i32::from(key), velocity))),
+                self.note_off,
+                Args::I32F32(i32::from(key), velocity),
             ),
             ModuleEvent::Midi {
                 status,
@@ -723,17 +698,17 @@ impl DspInstance {
                 data2,
             } => (
                 names::MIDI,
-                self.midi.as_ref().map(|f| {
-                    f.call(
-                        &mut self.store,
-                        (i32::from(status), i32::from(data1), i32::from(data2)),
-                    )
-                }),
+                self.midi,
+                Args::I32x3(i32::from(status), i32::from(data1), i32::from(data2)),
             ),
         };
-        match result {
-            Some(Err(e)) => Err(self.record(export, 0, e)),
-            _ => Ok(()),
+        let Some(func) = func else {
+            return Ok(());
+        };
+        self.arm(deadline);
+        match self.machine.call(func, args) {
+            Err(e) => Err(self.record(export, 0, e)),
+            Ok(_) => Ok(()),
         }
     }
 
@@ -747,8 +722,9 @@ impl DspInstance {
     pub(crate) fn write_transport(&mut self, transport: &Transport) {
         if let Some((memory, addr)) = self.transport {
             let bytes = transport.to_bytes();
-            if let Some(dst) = memory
-                .data_mut(&mut self.store)
+            if let Some(dst) = self
+                .machine
+                .data_mut(memory)
                 .get_mut(addr..addr + TRANSPORT_BYTES)
             {
                 dst.copy_from_slice(&bytes);
@@ -771,8 +747,8 @@ impl DspInstance {
             return Ok(());
         }
         self.arm(deadline);
-        if let Some(reset) = &self.reset {
-            if let Err(e) = reset.call(&mut self.store, ()) {
+        if let Some(reset) = self.reset {
+            if let Err(e) = self.machine.call(reset, Args::Unit) {
                 return Err(self.record(names::RESET, 0, e));
             }
         }
@@ -810,17 +786,19 @@ impl DspInstance {
             self.write_inputs(channels, start, n);
             self.arm(deadline);
             let cap_bytes = (self.io.cap * 4) as i32;
-            let result = match &self.run {
-                Run::Plain(run) => run.call(&mut self.store, (n as i32, cap_bytes)),
-                Run::Frame(run, addr) => run.call(&mut self.store, (n as i32, cap_bytes, *addr)),
-                Run::Block(process) => process.call(&mut self.store, n as i32),
+            let result = match self.run {
+                Run::Plain(run) => self.machine.call(run, Args::I32x2(n as i32, cap_bytes)),
+                Run::Frame(run, addr) => self
+                    .machine
+                    .call(run, Args::I32x3(n as i32, cap_bytes, addr)),
+                Run::Block(process) => self.machine.call(process, Args::I32(n as i32)),
             };
             if let Err(e) = result {
                 let (export, at) = match self.frame {
-                    Some(frame) => (
-                        names::DSP,
-                        frame.get(&mut self.store).i32().unwrap_or(0) as usize,
-                    ),
+                    Some(frame) => match self.machine.get(frame) {
+                        super::backend::Value::I32(at) => (names::DSP, at as u32 as usize),
+                        _ => (names::DSP, 0),
+                    },
                     None => (names::PROCESS, 0),
                 };
                 let fault = self.record(export, start + at, e);
@@ -837,7 +815,7 @@ impl DspInstance {
     fn write_inputs(&mut self, channels: &[&mut [f32]], start: usize, n: usize) {
         let io = self.io;
         let bytes = 4 * n;
-        let data = io.memory.data_mut(&mut self.store);
+        let data = self.machine.data_mut(io.memory);
         let mut put_at = |at: usize, src: &[f32]| {
             if let Some(dst) = data.get_mut(at..at + bytes) {
                 put(dst, src);
@@ -869,7 +847,7 @@ impl DspInstance {
     fn read_outputs(&mut self, channels: &mut [&mut [f32]], start: usize, n: usize) {
         let io = self.io;
         let bytes = 4 * n;
-        let data = io.memory.data(&self.store);
+        let data = self.machine.data(io.memory);
         let (Some(out_l), Some(out_r)) = (
             data.get(io.out_l..io.out_l + bytes),
             data.get(io.out_r..io.out_r + bytes),
@@ -899,41 +877,39 @@ impl DspInstance {
 /// The block driver's entry point, I/O buffers and frame global (see `driver.rs`); grows the
 /// I/O memory to four buffers of `max_frames`.
 fn driver_entry(
-    user: &Instance,
-    store: &mut Store<HostState>,
+    m: &mut dyn Machine,
     shape: DspShape,
     max_frames: u32,
-) -> Result<(Run, Io, Option<Global>), LoadError> {
+) -> Result<(Run, Io, Option<Glob>), LoadError> {
     let missing = |what: &str| LoadError::Instantiate(format!("the block driver has no {what}"));
-    let memory = user
-        .get_memory(&mut *store, driver::IO)
-        .ok_or_else(|| missing("memory"))?;
-    let frame = user
-        .get_global(&mut *store, driver::FRAME)
+    let memory = m.memory(driver::IO).ok_or_else(|| missing("memory"))?;
+    let (frame, ..) = m
+        .global(driver::FRAME)
         .ok_or_else(|| missing("frame global"))?;
     let cap = max_frames.clamp(1, 1 << 16) as usize;
-    let needed_pages = (4 * 4 * cap).div_ceil(65536) as u64;
-    let have_pages = memory.size(&*store);
+    let needed = 4 * 4 * cap;
+    let have = m.data(memory).len();
     // The I/O memory is Wasp's, not the module's: it has a cap of its own. Grown here, while
     // loading; processing never grows it.
-    if needed_pages > have_pages {
-        store.data_mut().limits.driver = true;
-        let grown = memory.grow(&mut *store, needed_pages - have_pages);
-        store.data_mut().limits.driver = false;
-        grown.map_err(|e| LoadError::Instantiate(format!("block driver memory: {e:#}")))?;
+    if needed > have {
+        let pages = (needed - have).div_ceil(65536) as u64;
+        m.host_mut().limits.driver = true;
+        let grown = m.grow(memory, pages);
+        m.host_mut().limits.driver = false;
+        grown.map_err(|e| LoadError::Instantiate(format!("block driver memory: {e}")))?;
     }
-    let wrong = |e: wasmtime::Error| LoadError::Instantiate(format!("block driver: {e:#}"));
+    let wrong = |e: LoadError| LoadError::Instantiate(format!("block driver: {e}"));
     let run = match shape {
         DspShape::StereoFrame => {
-            let memory = user
-                .get_memory(&mut *store, names::MEMORY)
+            let module_memory = m
+                .memory(names::MEMORY)
                 .ok_or_else(|| LoadError::Abi("the module exports no `memory`".into()))?;
-            let global = user
-                .get_global(&mut *store, names::FRAME)
-                .ok_or_else(|| LoadError::Abi("the module exports no `wasp_frame`".into()))?;
             // The address is read after `wasp_init`, so a module may set it up there.
-            let addr = global.get(&mut *store).i32().unwrap_or(-1) as u32 as usize;
-            let len = memory.data_size(&*store);
+            let addr = m
+                .global_i32(names::FRAME)
+                .ok_or_else(|| LoadError::Abi("the module exports no `wasp_frame`".into()))?
+                as u32 as usize;
+            let len = m.data(module_memory).len();
             if !sandbox::fits(addr, 8, len) {
                 return Err(LoadError::Abi(format!(
                     "`wasp_frame` points at byte {addr}, but the output pair needs 8 bytes \
@@ -941,15 +917,11 @@ fn driver_entry(
                 )));
             }
             Run::Frame(
-                user.get_typed_func(&mut *store, driver::RUN)
-                    .map_err(wrong)?,
+                export(m, driver::RUN, Sig::I32x3).map_err(wrong)?,
                 addr as i32,
             )
         }
-        _ => Run::Plain(
-            user.get_typed_func(&mut *store, driver::RUN)
-                .map_err(wrong)?,
-        ),
+        _ => Run::Plain(export(m, driver::RUN, Sig::I32x2).map_err(wrong)?),
     };
     let bytes = 4 * cap;
     let io = Io {
@@ -966,34 +938,29 @@ fn driver_entry(
 /// The module's `wasp_process` and its buffers, read after `wasp_init` and checked to lie
 /// inside `memory`.
 fn block_entry(
-    user: &Instance,
-    store: &mut Store<HostState>,
+    loading: &mut Loading<'_>,
     shape: DspShape,
-    stop: Option<&Stop>,
-) -> Result<(Run, Io, Option<Global>), LoadError> {
-    let process = user
-        .get_typed_func::<i32, ()>(&mut *store, names::PROCESS)
-        .map_err(|e| LoadError::Abi(format!("{e:#}")))?;
-    let memory = user
-        .get_memory(&mut *store, names::MEMORY)
+) -> Result<(Run, Io, Option<Glob>), LoadError> {
+    let m = &mut *loading.machine;
+    let process = export(m, names::PROCESS, Sig::I32)?;
+    let memory = m
+        .memory(names::MEMORY)
         .ok_or_else(|| LoadError::Abi("the module exports no `memory`".into()))?;
-    let read = |store: &mut Store<HostState>, name: &str| -> Result<u32, LoadError> {
-        user.get_global(&mut *store, name)
-            .and_then(|g| g.get(&mut *store).i32())
+    let read = |m: &mut dyn Machine, name: &str| -> Result<u32, LoadError> {
+        m.global_i32(name)
             .map(|v| v as u32)
             .ok_or_else(|| LoadError::Abi(format!("the module exports no i32 global `{name}`")))
     };
-    let block = match user.get_typed_func::<(), i32>(&mut *store, names::BLOCK) {
+    let block = match m.func(names::BLOCK, Sig::ToI32) {
         // The function form, for languages that export statics by address (Rust, C).
-        Ok(block) => block
-            .call(&mut *store, ())
-            .map_err(|e| load_trap(names::BLOCK, e, stop))? as u32,
-        Err(_) => read(store, names::BLOCK)?,
+        Ok(Some(block)) => loading.call(names::BLOCK, block, Args::Unit)? as u32,
+        _ => read(&mut *loading.machine, names::BLOCK)?,
     };
-    let input = read(store, names::IN)?;
+    let m = &mut *loading.machine;
+    let input = read(m, names::IN)?;
     // No `wasp_out`: the module works in place.
-    let output = match user.get_global(&mut *store, names::OUT) {
-        Some(_) => read(store, names::OUT)?,
+    let output = match m.global(names::OUT) {
+        Some(_) => read(m, names::OUT)?,
         None => input,
     };
     if !(1..=1 << 16).contains(&block) {
@@ -1004,7 +971,7 @@ fn block_entry(
     }
     let channels = shape.channels().count();
     let bytes = 4 * block as usize;
-    let len = memory.data_size(&*store);
+    let len = m.data(memory).len();
     for (name, at) in [(names::IN, input), (names::OUT, output)] {
         let at = at as usize;
         if !sandbox::fits(at, channels * bytes, len) {

@@ -26,11 +26,12 @@
 //! carried as they are. Such plans are applied whole: they are committed when the host
 //! re-activates the plugin, off the audio thread.
 
-use wasmtime::{Global, Memory, Store, Val, ValType};
+use super::backend::{Glob, Machine, Mem};
+use super::types::ValType;
 
 use super::error::LoadError;
 use super::metadata::{Address, Metadata, RegionKind};
-use super::sandbox::{self, HostState};
+use super::sandbox;
 
 /// When a swap crossfades between the running module and the new one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,7 +64,7 @@ pub(crate) struct Region {
 #[derive(Debug, Clone)]
 pub(crate) struct StateGlobal {
     pub name: String,
-    pub global: Global,
+    pub global: Glob,
     pub ty: GlobalType,
 }
 
@@ -77,33 +78,52 @@ pub(crate) enum GlobalType {
 }
 
 /// An instance's state, resolved once when it is created. The worker keeps a clone of the
-/// running instance's layout to plan the next swap; its handles are only used with the store
+/// running instance's layout to plan the next swap; its handles are only used with the machine
 /// they came from.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct StateLayout {
-    pub memory: Option<Memory>,
+    pub memory: Option<Mem>,
     pub regions: Vec<Region>,
     pub globals: Vec<StateGlobal>,
     /// The module asks for its state to be carried and crossfaded (metadata `blend`).
     pub blend: bool,
+    /// Every exported memory, with its size in bytes, and every exported mutable global, by
+    /// name, in the order of their names (runtimes list exports in orders of their own): what
+    /// a tier-up copies (see [`Plan::whole`]).
+    pub every_memory: Vec<(String, Mem, usize)>,
+    pub every_global: Vec<(String, Glob)>,
+}
+
+impl StateLayout {
+    /// Whether a whole copy from `old`, an instance of the same code, carries everything:
+    /// the same memories, of the same sizes, and the same globals.
+    pub fn same_shape(&self, old: &StateLayout) -> bool {
+        self.every_global.len() == old.every_global.len()
+            && self.every_memory.len() == old.every_memory.len()
+            && self
+                .every_global
+                .iter()
+                .zip(&old.every_global)
+                .all(|((a, _), (b, _))| a == b)
+            && self
+                .every_memory
+                .iter()
+                .zip(&old.every_memory)
+                .all(|((a, _, x), (b, _, y))| a == b && x == y)
+    }
 }
 
 impl StateLayout {
     /// Resolves the declared state of a freshly initialised instance: reads address globals,
     /// and checks that every region lies inside memory.
-    pub fn resolve(
-        meta: &Metadata,
-        instance: &wasmtime::Instance,
-        store: &mut Store<HostState>,
-    ) -> Result<Self, LoadError> {
-        let memory = instance.get_memory(&mut *store, "memory");
-        let mem_len = memory.map_or(0, |m| m.data_size(&*store));
+    pub fn resolve(meta: &Metadata, machine: &mut dyn Machine) -> Result<Self, LoadError> {
+        let memory = machine.memory("memory");
+        let mem_len = memory.map_or(0, |m| machine.data(m).len());
         let mut address = |addr: &Address, what: &str| -> Result<usize, LoadError> {
             match addr {
                 Address::Bytes(n) => Ok(*n as usize),
-                Address::Global(name) => instance
-                    .get_global(&mut *store, name)
-                    .and_then(|g| g.get(&mut *store).i32())
+                Address::Global(name) => machine
+                    .global_i32(name)
                     .map(|v| v as u32 as usize)
                     .ok_or_else(|| {
                         LoadError::Metadata(format!(
@@ -146,10 +166,10 @@ impl StateLayout {
         }
         let mut globals = Vec::with_capacity(meta.globals.len());
         for name in &meta.globals {
-            let global = instance.get_global(&mut *store, name).ok_or_else(|| {
+            let (global, ty, _) = machine.global(name).ok_or_else(|| {
                 LoadError::Metadata(format!("state global \"{name}\" is not exported"))
             })?;
-            let ty = match global.ty(&*store).content() {
+            let ty = match ty {
                 ValType::I32 => GlobalType::I32,
                 ValType::I64 => GlobalType::I64,
                 ValType::F32 => GlobalType::F32,
@@ -166,11 +186,21 @@ impl StateLayout {
                 ty,
             });
         }
+        let mut every_memory: Vec<_> = machine
+            .memories()
+            .into_iter()
+            .map(|(name, m)| (name, m, machine.data(m).len()))
+            .collect();
+        every_memory.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut every_global = machine.globals();
+        every_global.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Self {
             memory,
             regions,
             globals,
             blend: meta.blend,
+            every_memory,
+            every_global,
         })
     }
 }
@@ -210,6 +240,10 @@ pub(crate) struct Plan {
     pub crossfade: bool,
     /// Carry the state and crossfade too (the new module asks for it: metadata `blend`).
     pub blend: bool,
+    /// Copy every memory and mutable global whole, not the declared state: the new instance
+    /// runs the same code on another runtime (a tier-up), and takes over exactly where the
+    /// old one is.
+    pub whole: bool,
     /// New sample rate over old: rings are resampled when it is not 1.
     pub rate_ratio: f64,
     /// Staging progress: the region being copied and how many of its elements are done.
@@ -230,6 +264,7 @@ impl Default for Plan {
             globals: Vec::new(),
             crossfade: false,
             blend: false,
+            whole: false,
             rate_ratio: 1.0,
             stage_region: 0,
             stage_done: 0,
@@ -329,6 +364,16 @@ fn entry_len(o: &Region, n: &Region) -> usize {
 }
 
 impl Plan {
+    /// The plan of a tier-up from the instance of generation `from_generation`: the whole
+    /// instance is copied.
+    pub fn whole(from_generation: u64) -> Self {
+        Self {
+            from_generation,
+            whole: true,
+            ..Self::default()
+        }
+    }
+
     /// Bytes of linear memory this plan copies.
     pub fn bytes(&self, old: &StateLayout, new: &StateLayout) -> usize {
         self.regions
@@ -349,14 +394,27 @@ impl Plan {
 /// [`stage`] for the bounded form).
 pub(crate) fn apply(
     plan: &Plan,
-    old: (&StateLayout, &mut Store<HostState>),
-    new: (&StateLayout, &mut Store<HostState>),
+    old: (&StateLayout, &mut dyn Machine),
+    new: (&StateLayout, &mut dyn Machine),
 ) {
     let (old_layout, old_store) = old;
     let (new_layout, new_store) = new;
+    if plan.whole {
+        let memories = old_layout.every_memory.iter().zip(&new_layout.every_memory);
+        for (&(_, o, _), &(_, n, _)) in memories {
+            let (src, dst) = (old_store.data(o), new_store.data_mut(n));
+            let len = src.len().min(dst.len());
+            dst[..len].copy_from_slice(&src[..len]);
+        }
+        for (&(_, o), &(_, n)) in old_layout.every_global.iter().zip(&new_layout.every_global) {
+            let value = old_store.get(o);
+            new_store.set(n, value);
+        }
+        return;
+    }
     if let (Some(old_mem), Some(new_mem)) = (old_layout.memory, new_layout.memory) {
-        let src = old_mem.data(&*old_store);
-        let dst = new_mem.data_mut(&mut *new_store);
+        let src = old_store.data(old_mem);
+        let dst = new_store.data_mut(new_mem);
         for &(oi, ni) in &plan.regions {
             let (o, n) = (&old_layout.regions[oi], &new_layout.regions[ni]);
             match o.kind {
@@ -377,15 +435,15 @@ pub(crate) fn apply(
 fn copy_globals(
     plan: &Plan,
     old_layout: &StateLayout,
-    old_store: &mut Store<HostState>,
+    old_store: &mut dyn Machine,
     new_layout: &StateLayout,
-    new_store: &mut Store<HostState>,
+    new_store: &mut dyn Machine,
 ) {
     for &(oi, ni) in &plan.globals {
-        let value: Val = old_layout.globals[oi].global.get(&mut *old_store);
+        let value = old_store.get(old_layout.globals[oi].global);
         // The plan pairs only globals of the same type, so this cannot fail; if it somehow
         // did, the new module simply keeps its own value.
-        let _ = new_layout.globals[ni].global.set(&mut *new_store, value);
+        let _ = new_store.set(new_layout.globals[ni].global, value);
     }
 }
 
@@ -407,8 +465,8 @@ const SMALL_RING_BYTES: usize = 64 << 10;
 /// and rings of up to 64 KiB whole.
 pub(crate) fn stage(
     plan: &mut Plan,
-    old: (&StateLayout, &mut Store<HostState>),
-    new: (&StateLayout, &mut Store<HostState>),
+    old: (&StateLayout, &mut dyn Machine),
+    new: (&StateLayout, &mut dyn Machine),
     mut budget: usize,
     frames: usize,
 ) -> bool {
@@ -419,8 +477,8 @@ pub(crate) fn stage(
         copy_globals(plan, old_layout, old_store, new_layout, new_store);
         return true;
     };
-    let src = old_mem.data(&*old_store);
-    let dst = new_mem.data_mut(&mut *new_store);
+    let src = old_store.data(old_mem);
+    let dst = new_store.data_mut(new_mem);
     while plan.stage_region < plan.regions.len() {
         let entry = plan.stage_region;
         let (oi, ni) = plan.regions[entry];

@@ -43,6 +43,7 @@
 //! instance, and wasmtime's `Engine` (compiler configuration) lives inside the [`Runtime`].
 
 mod audio;
+mod backend;
 mod bounds;
 mod contract;
 mod controller;
@@ -51,6 +52,7 @@ mod disk_cache;
 mod driver;
 mod error;
 mod events;
+mod expose;
 mod faust;
 mod handoff;
 mod imports;
@@ -66,6 +68,7 @@ mod sandbox;
 mod slots;
 mod status;
 mod stop;
+mod types;
 mod wasi;
 mod watch;
 mod wclap;
@@ -76,6 +79,7 @@ pub use audio::{
     AudioEngine, CallGuard, FaultOutput, Processed, BLEND_SECONDS, CROSSFADE_SECONDS,
     ROLLBACK_SECONDS,
 };
+pub use backend::Tier;
 pub use contract::{DspShape, Layout, ProcessIssue};
 pub use controller::{
     Bindings, Controller, LoadOptions, LoadOutcome, LoadStatus, ModuleInfo, SavedParams,
@@ -94,11 +98,11 @@ pub use metadata::{
 pub use migrate::{Crossfade, SwapReport, STAGE_BYTES};
 pub use params::MAX_PARAMS;
 pub use patch::{Patch, Source, Watchdog};
-pub use runtime::{read_metadata, Runtime, RuntimeOptions};
+pub use runtime::{read_metadata, Runtime, RuntimeOptions, Tiering};
 pub use sandbox::{
-    Busy, Deadline, MemoryAccount, Policed, BLOCK_BUDGET, LOAD_BUDGET, MAX_MEMORIES, MAX_TABLES,
-    MEMORY_CAP, MIN_BLOCK_BUDGET, MODULE_SIZE_CAP, OFFLINE_BLOCK_BUDGET, OUTPUT_CEILING,
-    PLUGIN_MEMORY_CAP, TABLE_CAP, TICK, WASM_STACK,
+    fuel_for, Busy, Deadline, MemoryAccount, Policed, BLOCK_BUDGET, FUEL_PER_SECOND, LOAD_BUDGET,
+    MAX_MEMORIES, MAX_TABLES, MEMORY_CAP, MIN_BLOCK_BUDGET, MODULE_SIZE_CAP, OFFLINE_BLOCK_BUDGET,
+    OUTPUT_CEILING, PLUGIN_MEMORY_CAP, TABLE_CAP, TICK, WASM_STACK,
 };
 pub use slots::{HostValues, SlotMap, UNBOUND};
 pub use status::{EngineShared, FaultCounters};

@@ -1,10 +1,11 @@
 //! `Patch`: a validated, compiled module with its metadata and source, ready to instantiate.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::contract::Layout;
 use super::metadata::Metadata;
+use super::types::ModuleTypes;
 
 /// Where a module came from: its exact bytes (as the user supplied them, text or binary) and,
 /// when it was loaded from disk, the path. Persisted in the plugin state.
@@ -91,7 +92,9 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 pub struct Patch(pub(crate) Arc<PatchInner>);
 
 pub(crate) struct PatchInner {
-    pub module: wasmtime::Module,
+    /// What runs: the bytes, and their compiled code once there is some. Shared by every
+    /// patch of the same bytes (a renamed file, a WCLAP's described patch).
+    pub code: Arc<Code>,
     pub meta: Metadata,
     pub layout: Layout,
     pub source: Source,
@@ -109,6 +112,21 @@ pub(crate) struct PatchInner {
     /// The names of the plugins a WCLAP's factory holds, and which of them runs.
     pub plugins: Vec<String>,
     pub plugin_index: usize,
+}
+
+/// The module as the runtimes take it, Wasp's additions (block driver, stop checks, adapters)
+/// made, and its compiled code.
+pub(crate) struct Code {
+    /// The binary: what the interpreter translates and Cranelift compiles.
+    pub binary: Arc<[u8]>,
+    /// What it imports and exports, for the contract checks.
+    pub types: ModuleTypes,
+    /// Compiled by wasmtime, once: at once by a runtime that only compiles, on demand
+    /// (tier-up) by the others (see `runtime.rs`).
+    pub jit: OnceLock<wasmtime::Module>,
+    /// Whether an instance can hand all of its state to another instance of the same code
+    /// (see `expose.rs`), and is small enough to: then a tier-up starts it on the interpreter.
+    pub exact: bool,
 }
 
 /// What kind of module a patch runs.

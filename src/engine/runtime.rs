@@ -4,15 +4,46 @@ use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use wasmtime::{Config, Engine, Inlining, Linker, Module, OptLevel};
+use wasmtime::{Engine, Linker, Module};
 
+use super::backend::interp::InterpMachine;
+use super::backend::jit::{self, JitMachine};
+use super::backend::{Machine, StartError, Tier};
 use super::contract;
 use super::disk_cache::DiskCache;
 use super::error::LoadError;
-use super::imports;
 use super::metadata::{Metadata, SECTION_NAME};
-use super::patch::{fnv1a, Kind, Patch, PatchInner, Source, Watchdog};
-use super::sandbox::{self, Busy, HostState, Ticker};
+use super::patch::{fnv1a, Code, Kind, Patch, PatchInner, Source, Watchdog};
+use super::sandbox::{self, Busy, Deadline, HostState, Ticker};
+use super::types::ModuleTypes;
+
+/// Which runtime plays a module (see `backend/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tiering {
+    /// Compile every module with wasmtime before it plays.
+    Jit,
+    /// Run every module on the interpreter: slower, but it starts at once, and its budgets
+    /// are fuel, so a render stops a runaway module at the same instruction on every machine.
+    Interpreter,
+    /// Play a module on the interpreter at once while wasmtime compiles it, then switch to the
+    /// compiled code at a block boundary, carrying the whole instance (see `worker.rs`). A
+    /// module whose compiled code is at hand (in the compile cache or on disk) plays on it
+    /// straight away.
+    TierUp,
+}
+
+impl Tiering {
+    /// The choice the `WASP_TIERING` environment variable makes (`jit`, `interpreter`,
+    /// `tier-up`), if it names one.
+    pub fn from_env() -> Option<Self> {
+        match std::env::var("WASP_TIERING").ok()?.as_str() {
+            "jit" => Some(Tiering::Jit),
+            "interpreter" => Some(Tiering::Interpreter),
+            "tier-up" => Some(Tiering::TierUp),
+            _ => None,
+        }
+    }
+}
 
 /// Engine settings that trade speed for isolation. [`RuntimeOptions::default`] is what the
 /// plugin ships; the other combinations exist so `benches/dsp.rs` can measure what each costs.
@@ -37,6 +68,8 @@ pub struct RuntimeOptions {
     /// Process whole blocks through `wasp_process` where a module offers it. Off, such a
     /// module runs through its `dsp`, once per frame (to compare the two).
     pub block_processing: bool,
+    /// Which runtime plays a module.
+    pub tiering: Tiering,
 }
 
 impl Default for RuntimeOptions {
@@ -53,6 +86,7 @@ impl Default for RuntimeOptions {
             skip_epochs_when_bounded: true,
             stop_checks: true,
             block_processing: true,
+            tiering: Tiering::from_env().unwrap_or(Tiering::Jit),
         }
     }
 }
@@ -105,6 +139,10 @@ pub(crate) struct Free {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
 }
+
+/// The most memory a module may declare and still start on the interpreter and tier up: the
+/// audio thread copies all of it at the switch (see `bench backends -- tier_up`).
+pub const TIER_UP_MEMORY: u64 = 4 << 20;
 
 /// How many compiled modules the cache keeps.
 const CACHE_ENTRIES: usize = 16;
@@ -200,43 +238,11 @@ impl Runtime {
     }
 }
 
-/// A wasmtime engine with Wasp's configuration, with or without epoch interruption, and a
-/// linker holding the math imports.
 fn configured(
     options: &RuntimeOptions,
     epochs: bool,
 ) -> Result<(Engine, Linker<HostState>), LoadError> {
-    let mut config = Config::new();
-    config
-        .signals_based_traps(options.signals_based_traps)
-        .epoch_interruption(epochs)
-        .max_wasm_stack(sandbox::WASM_STACK)
-        .cranelift_opt_level(OptLevel::Speed)
-        // Inline small functions inside a module (filters call their own helpers per
-        // sample), measured in benches/dsp.rs.
-        .compiler_inlining(Inlining::Yes)
-        // A trap's WebAssembly backtrace is collected on the audio thread; skip it.
-        .wasm_backtrace_max_frames(None)
-        .wasm_multi_value(true);
-    if !options.signals_based_traps {
-        // Without signal handlers, memories need no guard regions, and reserving the cap up
-        // front means growth never moves a memory.
-        config
-            .memory_reservation(sandbox::MEMORY_CAP)
-            .memory_guard_size(0)
-            .memory_reservation_for_growth(0);
-        // SAFETY: wasmtime requires these Cranelift mitigations to be off when it cannot
-        // use signals (they rely on faulting loads); its explicit bounds checks remain.
-        unsafe {
-            config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
-            config.cranelift_flag_set("enable_table_access_spectre_mitigation", "false");
-        }
-    }
-    let engine = Engine::new(&config).map_err(|e| LoadError::Compile(e.to_string()))?;
-    let mut linker = Linker::new(&engine);
-    imports::define_all(&mut linker).map_err(|e| LoadError::Compile(e.to_string()))?;
-    super::wasi::define(&mut linker).map_err(|e| LoadError::Compile(e.to_string()))?;
-    Ok((engine, linker))
+    jit::configured(options.signals_based_traps, epochs)
 }
 
 impl Runtime {
@@ -247,7 +253,9 @@ impl Runtime {
             Watchdog::Off
         } else if o.skip_epochs_when_bounded && super::bounds::analyse(binary).is_ok() {
             Watchdog::Proven
-        } else if o.stop_checks {
+        } else if o.stop_checks && o.tiering == Tiering::Jit {
+            // The interpreter cannot run stop checks (they load their flag atomically, and it
+            // has no threads), so a module it may run is interrupted by epochs once compiled.
             Watchdog::StopChecks
         } else {
             Watchdog::Epochs
@@ -261,11 +269,6 @@ impl Runtime {
             Some(free) if watchdog != Watchdog::Epochs => (&free.engine, &free.linker),
             _ => (&self.engine, &self.linker),
         }
-    }
-
-    /// The engine and linker `patch` was compiled for.
-    pub(crate) fn engine_for(&self, patch: &Patch) -> (&Engine, &Linker<HostState>) {
-        self.engines(patch.0.watchdog)
     }
 
     /// The stop words the ticker checks; `None` without a ticker.
@@ -335,7 +338,7 @@ impl Runtime {
             }
             // Same bytes from another file: share the compiled code, keep the new path.
             return Ok(Patch(Arc::new(PatchInner {
-                module: hit.0.module.clone(),
+                code: hit.0.code.clone(),
                 meta: hit.0.meta.clone(),
                 layout: hit.0.layout,
                 source,
@@ -371,27 +374,37 @@ impl Runtime {
                 binary
             }
         };
-        let (engine, _) = self.engines(watchdog);
-        let module = match self.disk.as_ref().and_then(|d| d.load(&binary, engine)) {
-            Some(module) => {
-                self.disk_loads
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                module
-            }
-            None => {
-                self.compiles
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let module = Module::from_binary(engine, &binary)
-                    .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-                if let Some(disk) = &self.disk {
-                    disk.store(&binary, engine, &module);
-                }
-                module
-            }
+        // For a tier-up, every memory and mutable global is exported, so the interpreter's
+        // instance can hand all of its state to the compiled one (see `expose.rs`).
+        let (binary, exact) = match self.options.tiering {
+            Tiering::TierUp => match super::expose::expose_state(&binary)? {
+                Some(exposed) => (Cow::Owned(exposed), initial_memory <= TIER_UP_MEMORY),
+                None => (binary, false),
+            },
+            _ => (binary, false),
         };
-        let layout = contract::check(&module, &meta)?;
+        let types = ModuleTypes::read(&binary)?;
+        let layout = contract::check(&types, &meta)?;
+        let code = Arc::new(Code {
+            binary: binary.into_owned().into(),
+            types,
+            jit: std::sync::OnceLock::new(),
+            exact,
+        });
+        match self.options.tiering {
+            Tiering::Interpreter => {}
+            // Compiled code on disk loads in a moment: then there is nothing to tier up from.
+            Tiering::TierUp if exact => {
+                if let Some(module) = self.load_from_disk(&code, watchdog) {
+                    let _ = code.jit.set(module);
+                }
+            }
+            Tiering::Jit | Tiering::TierUp => {
+                self.jit_module(&code, watchdog)?;
+            }
+        }
         let patch = Patch(Arc::new(PatchInner {
-            module,
+            code,
             meta,
             layout,
             source,
@@ -406,6 +419,95 @@ impl Runtime {
         }));
         self.remember(patch.clone());
         Ok(patch)
+    }
+
+    /// The code compiled by wasmtime, compiling it (or loading it from the disk cache) if
+    /// nobody has yet. Slow: worker threads only.
+    fn jit_module<'a>(&self, code: &'a Code, watchdog: Watchdog) -> Result<&'a Module, LoadError> {
+        if let Some(module) = code.jit.get() {
+            return Ok(module);
+        }
+        let module = match self.load_from_disk(code, watchdog) {
+            Some(module) => module,
+            None => {
+                let (engine, _) = self.engines(watchdog);
+                self.compiles
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let module = Module::from_binary(engine, &code.binary)
+                    .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+                if let Some(disk) = &self.disk {
+                    disk.store(&code.binary, engine, &module);
+                }
+                module
+            }
+        };
+        // Two threads may compile at once (a tier-up and a second instance); either result
+        // is the same code.
+        Ok(code.jit.get_or_init(|| module))
+    }
+
+    /// The code compiled for `code` from the disk cache, if it is there.
+    fn load_from_disk(&self, code: &Code, watchdog: Watchdog) -> Option<Module> {
+        let (engine, _) = self.engines(watchdog);
+        let module = self.disk.as_ref()?.load(&code.binary, engine)?;
+        self.disk_loads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(module)
+    }
+
+    /// Compiles `patch` with wasmtime if it is not yet (for a tier-up). Slow: worker threads
+    /// only.
+    pub(crate) fn compile_jit(&self, patch: &Patch) -> Result<(), LoadError> {
+        self.jit_module(&patch.0.code, patch.0.watchdog).map(|_| ())
+    }
+
+    /// The runtime that should play `patch` now: the compiled code if it is at hand (or the
+    /// runtime only compiles), else the interpreter.
+    pub(crate) fn tier_for(&self, patch: &Patch) -> Tier {
+        match self.options.tiering {
+            Tiering::Jit => Tier::Jit,
+            Tiering::Interpreter => Tier::Interpreter,
+            Tiering::TierUp if patch.0.code.exact && patch.0.code.jit.get().is_none() => {
+                Tier::Interpreter
+            }
+            Tiering::TierUp => Tier::Jit,
+        }
+    }
+
+    /// Instantiates `patch` on `tier` with `host` as its store's data, running its start
+    /// function under `deadline`. Worker threads only.
+    pub(crate) fn instantiate(
+        &self,
+        patch: &Patch,
+        tier: Tier,
+        host: HostState,
+        deadline: Deadline,
+    ) -> Result<Box<dyn Machine>, StartError> {
+        let failed = |e: LoadError| StartError {
+            kind: None,
+            message: e.to_string(),
+        };
+        Ok(match tier {
+            Tier::Jit => {
+                let watchdog = patch.0.watchdog;
+                let module = self.jit_module(&patch.0.code, watchdog).map_err(failed)?;
+                let (engine, linker) = self.engines(watchdog);
+                let epochs = watchdog == Watchdog::Epochs;
+                let credit = if epochs { self.credit() } else { None };
+                Box::new(JitMachine::new(
+                    engine, linker, module, host, epochs, credit, deadline,
+                )?)
+            }
+            Tier::Interpreter => {
+                let metered = patch.0.watchdog != Watchdog::Off;
+                Box::new(InterpMachine::new(
+                    &patch.0.code.binary,
+                    host,
+                    deadline,
+                    metered,
+                )?)
+            }
+        })
     }
 
     /// Keeps `patch` in the cache of recent compiles.

@@ -93,28 +93,54 @@ pub const WASM_STACK: usize = 128 << 10;
 /// Largest output sample magnitude (+12 dBFS); beyond it samples are clamped.
 pub const OUTPUT_CEILING: f32 = 4.0;
 
-/// The point on the monotonic clock by which every call of one block must have returned.
+/// Fuel (WebAssembly instructions, roughly; see docs/SANDBOX.md) that one second of time
+/// budget buys a module on the interpreter, which counts fuel instead of watching the clock.
+/// About what the interpreter runs in a second on a 2020s x86-64 core, measured with
+/// `cargo bench --bench backends -- fuel`.
+pub const FUEL_PER_SECOND: u64 = 1_000_000_000;
+
+/// The fuel a time budget buys (see [`FUEL_PER_SECOND`]).
+pub fn fuel_for(budget: Duration) -> u64 {
+    let fuel = budget.as_secs_f64() * FUEL_PER_SECOND as f64;
+    fuel.min(u64::MAX as f64) as u64
+}
+
+/// The point on the monotonic clock by which every call of one block must have returned, and
+/// the fuel the block's calls share on the interpreter: the same time budget, said twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline(Instant);
+pub struct Deadline {
+    at: Instant,
+    fuel: u64,
+}
 
 impl Deadline {
     /// The deadline `budget` from now. Realtime-safe (reads the monotonic clock).
     #[inline]
     pub fn after(budget: Duration) -> Self {
         let now = Instant::now();
-        Self(now.checked_add(budget).unwrap_or(now))
+        Self {
+            at: now.checked_add(budget).unwrap_or(now),
+            fuel: fuel_for(budget),
+        }
     }
 
     /// The moment of the deadline.
     #[inline]
     pub(crate) fn instant(self) -> Instant {
-        self.0
+        self.at
+    }
+
+    /// The fuel of the whole budget: a machine that counts fuel gives it once per deadline,
+    /// and the calls sharing the deadline share it.
+    #[inline]
+    pub(crate) fn fuel(self) -> u64 {
+        self.fuel
     }
 
     /// Time left until the deadline (zero once it has passed). Realtime-safe.
     #[inline]
     pub fn remaining(self) -> Duration {
-        self.0.saturating_duration_since(Instant::now())
+        self.at.saturating_duration_since(Instant::now())
     }
 
     /// Epoch ticks left until the deadline, plus one for the tick already under way; 0 once it
@@ -250,8 +276,6 @@ impl MemoryAccount {
 /// Per-store host data: the resource limiter, and what the WASI stubs need (`wasi.rs`).
 pub struct HostState {
     pub(crate) limits: Limits,
-    /// The module's exported `memory`, for host functions that read or write it.
-    pub(crate) memory: Option<wasmtime::Memory>,
     pub(crate) wasi: WasiState,
 }
 
@@ -259,7 +283,6 @@ impl HostState {
     pub(crate) fn new(limits: Limits) -> Self {
         Self {
             limits,
-            memory: None,
             wasi: WasiState::default(),
         }
     }
@@ -334,18 +357,15 @@ impl Drop for Limits {
     }
 }
 
-impl wasmtime::ResourceLimiter for Limits {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        // wasmtime also calls this when it creates a memory, with `current` 0. Growth past the
-        // memory's own maximum is refused here, so every growth granted below succeeds (short
-        // of the system running out of memory, when the store over-counts until it is dropped).
+impl Limits {
+    /// Whether a memory may grow from `current` to `desired` bytes (`maximum` its own cap);
+    /// counts the growth if so. Runtimes also ask when they create a memory, with `current`
+    /// 0. Growth past the memory's own maximum is refused here, so every growth granted
+    /// succeeds (short of the system running out of memory, when the store over-counts until
+    /// it is dropped).
+    fn grant_memory(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> bool {
         if self.processing || maximum.is_some_and(|max| desired > max) {
-            return Ok(false);
+            return false;
         }
         let delta = (desired as u64).saturating_sub(current as u64);
         let (total, cap) = if self.driver {
@@ -356,10 +376,32 @@ impl wasmtime::ResourceLimiter for Limits {
             (&mut self.module_memory, MEMORY_CAP)
         };
         if total.saturating_add(delta) > cap || !self.account.take(delta) {
-            return Ok(false);
+            return false;
         }
         *total += delta;
-        Ok(true)
+        true
+    }
+
+    /// Whether tables may grow from `current` to `desired` elements; counts the growth if so.
+    fn grant_table(&mut self, current: usize, desired: usize) -> bool {
+        let delta = (desired as u64).saturating_sub(current as u64);
+        let total = self.table_elements.saturating_add(delta);
+        if self.processing || total > TABLE_CAP as u64 {
+            return false;
+        }
+        self.table_elements = total;
+        true
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(self.grant_memory(current, desired, maximum))
     }
 
     fn table_growing(
@@ -368,13 +410,41 @@ impl wasmtime::ResourceLimiter for Limits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let delta = (desired as u64).saturating_sub(current as u64);
-        let total = self.table_elements.saturating_add(delta);
-        if self.processing || total > TABLE_CAP as u64 {
-            return Ok(false);
-        }
-        self.table_elements = total;
-        Ok(true)
+        Ok(self.grant_table(current, desired))
+    }
+}
+
+impl wasmi::ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool, wasmi_core::LimiterError> {
+        Ok(self.grant_memory(current, desired, maximum))
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, wasmi_core::LimiterError> {
+        Ok(self.grant_table(current, desired))
+    }
+
+    fn instances(&self) -> usize {
+        // The module, and the interpreter's stack warmer (see `backend/interp.rs`).
+        2
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        // The module's own, the block driver's I/O memory and the stop page.
+        MAX_MEMORIES + 2
     }
 }
 

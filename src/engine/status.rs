@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
+use super::backend::Tier;
 use super::contract::names;
 use super::error::{Fault, TrapKind};
 use super::sandbox::Policed;
@@ -46,6 +47,11 @@ pub struct EngineShared {
     blocks: AtomicU64,
     /// Swaps that crossfaded because the planned-against instance was no longer running.
     fallback_crossfades: AtomicU64,
+    /// Instances that moved from the interpreter to compiled code (see `worker.rs`).
+    tier_ups: AtomicU64,
+    /// The runtime of the instance the audio thread runs now: 0 none, 1 compiled, 2
+    /// interpreter.
+    playing_tier: AtomicU8,
     /// Prepared instances the worker dropped before delivery because a newer one replaced
     /// them while the audio thread's queue was full (written by the worker).
     superseded_in_queue: AtomicU64,
@@ -263,7 +269,13 @@ pub struct FaultCounters {
 
 impl EngineShared {
     /// Audio thread: records that `generation` is now running. Realtime-safe.
-    pub(crate) fn publish_commit(&self, generation: u64) {
+    pub(crate) fn publish_commit(&self, generation: u64, tier: Tier) {
+        let code = match tier {
+            Tier::Jit => 1,
+            Tier::Interpreter => 2,
+        };
+        // Relaxed: shown to the user, ordered by nothing.
+        self.playing_tier.store(code, Ordering::Relaxed);
         // Release pairs with the Acquire in `committed()`: a reader that sees the new generation
         // also sees everything the audio thread did before committing it.
         self.committed.store(generation, Ordering::Release);
@@ -309,6 +321,26 @@ impl EngineShared {
     /// Number of swaps that fell back to a crossfade.
     pub fn fallback_crossfades(&self) -> u64 {
         self.fallback_crossfades.load(Ordering::Relaxed)
+    }
+
+    /// Audio thread: counts a tier-up committed. Realtime-safe.
+    pub(crate) fn count_tier_up(&self) {
+        // Relaxed: a statistic.
+        self.tier_ups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The runtime the audio thread plays the module on now; `None` before the first commit.
+    pub fn playing_tier(&self) -> Option<Tier> {
+        match self.playing_tier.load(Ordering::Relaxed) {
+            1 => Some(Tier::Jit),
+            2 => Some(Tier::Interpreter),
+            _ => None,
+        }
+    }
+
+    /// Number of instances that moved from the interpreter to compiled code.
+    pub fn tier_ups(&self) -> u64 {
+        self.tier_ups.load(Ordering::Relaxed)
     }
 
     /// Audio thread: records a fault. Realtime-safe.

@@ -14,16 +14,15 @@
 //!
 //! Only WCLAPs may import these (see `contract.rs`); any other WASI function is refused by name.
 
-use wasmtime::{Caller, Linker, ValType};
-
 use super::error::LoadError;
 use super::sandbox::{HostState, TEXT_CAP};
+use super::types::{ExternType, ValType};
 
 /// The WASI module name.
 pub const MODULE: &str = "wasi_snapshot_preview1";
 
-const ESUCCESS: i32 = 0;
-const EBADF: i32 = 8;
+pub(crate) const ESUCCESS: i32 = 0;
+pub(crate) const EBADF: i32 = 8;
 const EINVAL: i32 = 28;
 
 use ValType::{I32, I64};
@@ -48,11 +47,9 @@ pub const FUNCTIONS: &[(&str, &[ValType], &[ValType])] = &[
     ("sched_yield", &[], &[I32]),
 ];
 
-/// The module's memory, as a byte slice, with the host state beside it.
-fn memory<'a>(caller: &'a mut Caller<'_, HostState>) -> Option<(&'a mut [u8], &'a mut HostState)> {
-    let memory = caller.data().memory?;
-    Some(memory.data_and_store_mut(caller))
-}
+/// What a stub is given: the module's exported memory, as bytes, with the host state beside
+/// it; `None` if the module exports no memory.
+pub(crate) type Memory<'a> = Option<(&'a mut [u8], &'a mut HostState)>;
 
 fn put_u32(mem: &mut [u8], at: i32, value: u32) -> bool {
     let at = at as u32 as usize;
@@ -73,17 +70,11 @@ fn get_u32(mem: &[u8], at: usize) -> Option<u32> {
 
 /// `fd_write`: standard output and error are kept (up to [`TEXT_CAP`]); other descriptors do
 /// not exist. Allocation-free.
-fn fd_write(
-    mut caller: Caller<'_, HostState>,
-    fd: i32,
-    iovs: i32,
-    count: i32,
-    written: i32,
-) -> i32 {
+pub(crate) fn fd_write(memory: Memory<'_>, fd: i32, iovs: i32, count: i32, written: i32) -> i32 {
     if fd != 1 && fd != 2 {
         return EBADF;
     }
-    let Some((mem, state)) = memory(&mut caller) else {
+    let Some((mem, state)) = memory else {
         return EINVAL;
     };
     let mut total: u32 = 0;
@@ -110,11 +101,11 @@ fn fd_write(
 
 /// `fd_fdstat_get`: standard output and error are write-only character devices (so the C
 /// runtime buffers them by line); no other descriptor exists.
-fn fd_fdstat_get(mut caller: Caller<'_, HostState>, fd: i32, at: i32) -> i32 {
+pub(crate) fn fd_fdstat_get(memory: Memory<'_>, fd: i32, at: i32) -> i32 {
     if fd != 1 && fd != 2 {
         return EBADF;
     }
-    let Some((mem, _)) = memory(&mut caller) else {
+    let Some((mem, _)) = memory else {
         return EINVAL;
     };
     let at = at as u32 as usize;
@@ -132,8 +123,8 @@ fn fd_fdstat_get(mut caller: Caller<'_, HostState>, fd: i32, at: i32) -> i32 {
 }
 
 /// Writes two `u32`s into the module's memory.
-fn put_pair(caller: &mut Caller<'_, HostState>, (a, x): (i32, u32), (b, y): (i32, u32)) -> i32 {
-    let Some((mem, _)) = memory(caller) else {
+fn put_pair(memory: Memory<'_>, (a, x): (i32, u32), (b, y): (i32, u32)) -> i32 {
+    let Some((mem, _)) = memory else {
         return EINVAL;
     };
     if put_u32(mem, a, x) && put_u32(mem, b, y) {
@@ -144,12 +135,12 @@ fn put_pair(caller: &mut Caller<'_, HostState>, (a, x): (i32, u32), (b, y): (i32
 }
 
 /// Writes zero to two `u32`s (counts and sizes of an empty environment or argument list).
-fn empty(mut caller: Caller<'_, HostState>, count: i32, size: i32) -> i32 {
-    put_pair(&mut caller, (count, 0), (size, 0))
+pub(crate) fn empty(memory: Memory<'_>, count: i32, size: i32) -> i32 {
+    put_pair(memory, (count, 0), (size, 0))
 }
 
-fn random_get(mut caller: Caller<'_, HostState>, buf: i32, len: i32) -> i32 {
-    let Some((mem, state)) = memory(&mut caller) else {
+pub(crate) fn random_get(memory: Memory<'_>, buf: i32, len: i32) -> i32 {
+    let Some((mem, state)) = memory else {
         return EINVAL;
     };
     let start = buf as u32 as usize;
@@ -167,56 +158,91 @@ fn random_get(mut caller: Caller<'_, HostState>, buf: i32, len: i32) -> i32 {
     ESUCCESS
 }
 
-/// Adds the stubs to a linker.
-pub fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap(MODULE, "fd_write", fd_write)?;
-    linker.func_wrap(MODULE, "fd_close", |_: i32| EBADF)?;
-    linker.func_wrap(MODULE, "fd_seek", |_: i32, _: i64, _: i32, _: i32| EBADF)?;
-    linker.func_wrap(MODULE, "fd_read", |_: i32, _: i32, _: i32, _: i32| EBADF)?;
-    linker.func_wrap(MODULE, "fd_fdstat_get", fd_fdstat_get)?;
-    linker.func_wrap(MODULE, "fd_prestat_get", |_: i32, _: i32| EBADF)?;
-    linker.func_wrap(MODULE, "fd_prestat_dir_name", |_: i32, _: i32, _: i32| {
-        EBADF
-    })?;
-    linker.func_wrap(MODULE, "environ_sizes_get", empty)?;
-    linker.func_wrap(MODULE, "environ_get", |_: i32, _: i32| ESUCCESS)?;
-    linker.func_wrap(MODULE, "args_sizes_get", empty)?;
-    linker.func_wrap(MODULE, "args_get", |_: i32, _: i32| ESUCCESS)?;
-    linker.func_wrap(
-        MODULE,
-        "clock_time_get",
-        |mut caller: Caller<'_, HostState>, _: i32, _: i64, at: i32| {
-            let Some((mem, _)) = memory(&mut caller) else {
-                return EINVAL;
-            };
-            let at = at as u32 as usize;
-            match mem.get_mut(at..at.saturating_add(8)) {
-                Some(slot) if slot.len() == 8 => {
-                    slot.fill(0);
-                    ESUCCESS
-                }
-                _ => EINVAL,
-            }
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "clock_res_get",
-        |mut caller: Caller<'_, HostState>, _: i32, at: i32| {
-            put_pair(&mut caller, (at, 1), (at.wrapping_add(4), 0))
-        },
-    )?;
-    linker.func_wrap(MODULE, "random_get", random_get)?;
-    linker.func_wrap(MODULE, "proc_exit", |code: i32| -> wasmtime::Result<()> {
-        let _ = code;
-        Err(wasmtime::Error::msg("the WCLAP called exit"))
-    })?;
-    linker.func_wrap(MODULE, "sched_yield", || ESUCCESS)?;
-    Ok(())
+/// `clock_time_get`: the clock always reads 0.
+pub(crate) fn clock_time_get(memory: Memory<'_>, at: i32) -> i32 {
+    let Some((mem, _)) = memory else {
+        return EINVAL;
+    };
+    let at = at as u32 as usize;
+    match mem.get_mut(at..at.saturating_add(8)) {
+        Some(slot) if slot.len() == 8 => {
+            slot.fill(0);
+            ESUCCESS
+        }
+        _ => EINVAL,
+    }
 }
 
+/// `clock_res_get`: a resolution of 1 ns.
+pub(crate) fn clock_res_get(memory: Memory<'_>, at: i32) -> i32 {
+    put_pair(memory, (at, 1), (at.wrapping_add(4), 0))
+}
+
+/// What `proc_exit` ends the call with.
+pub(crate) const EXIT: &str = "the WCLAP called exit";
+
+/// Adds the stubs to a linker of either runtime: `$rt` names the runtime's crate (its
+/// `Linker`, `Caller` and `Extern` have the same shape in both), `$exit` turns [`EXIT`] into
+/// its error type. Evaluates to the first error.
+macro_rules! link_wasi {
+    ($rt:ident, $linker:expr, $exit:expr) => {{
+        use $crate::engine::sandbox::HostState;
+        use $crate::engine::wasi::{self, MODULE};
+        type Caller<'a> = $rt::Caller<'a, HostState>;
+        fn mem<'a>(caller: &'a mut Caller<'_>) -> wasi::Memory<'a> {
+            let memory = caller.get_export("memory")?.into_memory()?;
+            Some(memory.data_and_store_mut(caller))
+        }
+        let linker: &mut $rt::Linker<HostState> = $linker;
+        (|| {
+            linker.func_wrap(MODULE, "fd_write", |mut c: Caller<'_>, a, b, n, w| {
+                wasi::fd_write(mem(&mut c), a, b, n, w)
+            })?;
+            linker.func_wrap(MODULE, "fd_close", |_: i32| wasi::EBADF)?;
+            linker.func_wrap(MODULE, "fd_seek", |_: i32, _: i64, _: i32, _: i32| {
+                wasi::EBADF
+            })?;
+            linker.func_wrap(MODULE, "fd_read", |_: i32, _: i32, _: i32, _: i32| {
+                wasi::EBADF
+            })?;
+            linker.func_wrap(MODULE, "fd_fdstat_get", |mut c: Caller<'_>, fd, at| {
+                wasi::fd_fdstat_get(mem(&mut c), fd, at)
+            })?;
+            linker.func_wrap(MODULE, "fd_prestat_get", |_: i32, _: i32| wasi::EBADF)?;
+            linker.func_wrap(MODULE, "fd_prestat_dir_name", |_: i32, _: i32, _: i32| {
+                wasi::EBADF
+            })?;
+            for name in ["environ_sizes_get", "args_sizes_get"] {
+                linker.func_wrap(MODULE, name, |mut c: Caller<'_>, n, size| {
+                    wasi::empty(mem(&mut c), n, size)
+                })?;
+            }
+            for name in ["environ_get", "args_get"] {
+                linker.func_wrap(MODULE, name, |_: i32, _: i32| wasi::ESUCCESS)?;
+            }
+            linker.func_wrap(
+                MODULE,
+                "clock_time_get",
+                |mut c: Caller<'_>, _: i32, _: i64, at| wasi::clock_time_get(mem(&mut c), at),
+            )?;
+            linker.func_wrap(MODULE, "clock_res_get", |mut c: Caller<'_>, _: i32, at| {
+                wasi::clock_res_get(mem(&mut c), at)
+            })?;
+            linker.func_wrap(MODULE, "random_get", |mut c: Caller<'_>, buf, len| {
+                wasi::random_get(mem(&mut c), buf, len)
+            })?;
+            linker.func_wrap(MODULE, "proc_exit", |_: i32| -> Result<(), $rt::Error> {
+                Err($exit(wasi::EXIT))
+            })?;
+            linker.func_wrap(MODULE, "sched_yield", || wasi::ESUCCESS)?;
+            Ok::<(), $rt::Error>(())
+        })()
+    }};
+}
+pub(crate) use link_wasi;
+
 /// Checks a WCLAP's import from [`MODULE`]: one of [`FUNCTIONS`], with its signature.
-pub fn check(field: &str, ty: &wasmtime::ExternType) -> Result<(), LoadError> {
+pub fn check(field: &str, ty: &ExternType) -> Result<(), LoadError> {
     let err = |reason: String| LoadError::Import {
         module: MODULE.to_owned(),
         field: field.to_owned(),
@@ -229,17 +255,11 @@ pub fn check(field: &str, ty: &wasmtime::ExternType) -> Result<(), LoadError> {
                 .into(),
         ));
     };
-    let wasmtime::ExternType::Func(func) = ty else {
+    let ExternType::Func(func) = ty else {
         return Err(err("it must be a function".into()));
     };
-    let same = |a: Vec<ValType>, b: &[ValType]| {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| ValType::eq(x, y))
-    };
-    if !same(func.params().collect(), params) || !same(func.results().collect(), results) {
-        return Err(err(format!(
-            "it has the wrong signature: {}",
-            super::imports::signature_text(func)
-        )));
+    if !func.is(params, results) {
+        return Err(err(format!("it has the wrong signature: {}", func.text())));
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use super::audio::{AudioEngine, ROLLBACK_SECONDS};
+use super::backend::Tier;
 use super::controller::{
     host_values, Controller, LoadOptions, LoadOutcome, ModuleInfo, Request, Slots, What,
     CLAP_STATE_WAIT,
@@ -29,7 +30,7 @@ use super::migrate::{self, Crossfade, StateLayout};
 use super::params::MAX_PARAMS;
 use super::patch::{Patch, Source};
 use super::pool::{Job, Pool, Step};
-use super::runtime::Runtime;
+use super::runtime::{Runtime, Tiering};
 use super::sandbox::{self, MemoryAccount};
 use super::slots::UNBOUND;
 use super::status::EngineShared;
@@ -108,6 +109,7 @@ impl Preparer {
             stopping: stopping.clone(),
             handed: 0,
             returned: 0,
+            tier_up: None,
         };
         let pool = Pool::join();
         let task = match pool.add(Box::new(worker)) {
@@ -257,6 +259,9 @@ pub(crate) struct Worker {
     /// Instances handed to the audio thread, and those it gave back.
     handed: u64,
     returned: u64,
+    /// The generation of an instance playing on the interpreter that should move to compiled
+    /// code (see [`Worker::tier_up`]).
+    tier_up: Option<u64>,
 }
 
 impl Job for Worker {
@@ -271,6 +276,10 @@ impl Worker {
     pub(crate) fn round(&mut self) -> Step {
         self.housekeeping();
         let batch: Vec<Request> = self.requests.try_iter().collect();
+        if batch.is_empty() && self.tier_up.is_some() {
+            self.tier_up();
+            return Step::Again;
+        }
         if batch.is_empty() {
             let wait = self.poll_interval();
             return if wait >= IDLE_WAIT {
@@ -333,6 +342,85 @@ impl Worker {
         }
         // Requests may have come meanwhile, and what was prepared needs housekeeping soon.
         Step::Again
+    }
+
+    /// Moves the running instance from the interpreter to compiled code: compiles its module
+    /// with wasmtime (the slow part, while the interpreter plays), makes an instance of the
+    /// compiled code with the same audio settings, and hands it to the audio thread, which
+    /// copies the whole running instance into it at a block boundary (`Plan::whole`) and
+    /// plays on without a seam. Runs when no request waits; a newer module cancels it.
+    fn tier_up(&mut self) {
+        let Some(generation) = self.tier_up.take() else {
+            return;
+        };
+        let Some(running) = self.running.as_ref().filter(|r| r.generation == generation) else {
+            return;
+        };
+        let (patch, config) = (running.patch.clone(), running.config);
+        let _busy = self.runtime.busy(true);
+        // On failure the interpreter plays on, and the editor says why.
+        let failed = |worker: &Self, e: LoadError| {
+            worker.slots().status.last_error = Some(format!(
+                "{} keeps playing on the interpreter: {e}",
+                patch.display_name()
+            ));
+        };
+        if let Err(e) = self.runtime.compile_jit(&patch) {
+            failed(self, e);
+            return;
+        }
+        if !self.requests.is_empty() {
+            // A request came while it compiled: it goes first (it may replace the module).
+            self.tier_up = Some(generation);
+            return;
+        }
+        let account = self.account.clone();
+        let instance = DspInstance::on_tier(&self.runtime, &patch, config, account, Tier::Jit);
+        let mut instance = match instance {
+            Ok(instance) => instance,
+            Err(e) => {
+                failed(self, e);
+                return;
+            }
+        };
+        let Some(running) = self.running.as_mut().filter(|r| r.generation == generation) else {
+            return;
+        };
+        if !instance.state().same_shape(&running.state) {
+            // Its memories did not come out the same sizes: a copy would not be exact.
+            return;
+        }
+        instance.warm_up();
+        let frames = config.max_frames.clamp(1, 1 << 16) as usize;
+        let prepared = Box::new(Prepared {
+            instance,
+            // The same module at the same point: the bank, reports and rollbacks know it by
+            // this generation already.
+            generation,
+            plan: migrate::Plan::whole(generation),
+            rollback: false,
+            // Taken from the running instance at the switch.
+            slot_params: [UNBOUND; MAX_PARAMS],
+            values: [0.0; MAX_PARAMS],
+            scratch: [touched(frames), touched(frames)],
+            dry: [touched(frames), touched(frames)],
+        });
+        if self.waiting.is_some() || self.incoming.push(prepared).is_err() {
+            // The queue is full: try again later rather than hold it in `waiting`, which is
+            // for the newest module.
+            self.tier_up = Some(generation);
+            return;
+        }
+        self.handed += 1;
+        running.info.tier = Some(Tier::Jit);
+        let info = running.info.clone();
+        let mut slots = self.slots();
+        if slots.status.current.as_ref().map(|c| c.generation) == Some(generation) {
+            slots.status.current = Some(info.clone());
+        }
+        if let Some(kept) = slots.infos.iter_mut().find(|i| i.generation == generation) {
+            *kept = info;
+        }
     }
 
     /// Drops instances the audio thread handed back, retries a delivery that found the queue
@@ -829,6 +917,7 @@ impl Worker {
         let frames = config.max_frames.clamp(1, 1 << 16) as usize;
         let state = instance.state().clone();
         let entry = instance.entry();
+        let tier = instance.tier();
         let entry_note = instance.entry_note().map(str::to_owned);
         let prepared = Box::new(Prepared {
             instance,
@@ -859,6 +948,7 @@ impl Worker {
             log: patch.load_log().trim().to_owned(),
             plugins: patch.plugins().0.to_vec(),
             plugin_index: patch.plugins().1,
+            tier: Some(tier),
         };
         let slots = self.slots.clone();
         let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
@@ -892,6 +982,9 @@ impl Worker {
                 .map(|(p, v)| (p.id.clone(), *v))
                 .collect(),
         ));
+        self.tier_up = (tier == Tier::Interpreter
+            && self.runtime.options.tiering == Tiering::TierUp)
+            .then_some(generation);
         self.running = Some(Running {
             generation,
             patch: patch.clone(),

@@ -218,3 +218,15 @@ pub fn shared_runtime() -> wasp::Runtime {
         })
         .clone()
 }
+
+/// Whether this run plays modules on the compiling runtime alone. The engine's tests run once
+/// as they are and once more on the interpreter (`WASP_TIERING`, see `tests/engine/main.rs`);
+/// the few that check what only the compiler does (compile counts, the disk cache, how
+/// compiled code is interrupted) say so and pass without checking on the other runs.
+pub fn jit_only(test: &str) -> bool {
+    let jit = wasp::RuntimeOptions::default().tiering == wasp::Tiering::Jit;
+    if !jit {
+        eprintln!("{test}: checks the compiler's own behaviour; not run on this tiering");
+    }
+    !jit
+}

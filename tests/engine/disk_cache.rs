@@ -26,6 +26,9 @@ fn render(runtime: &Runtime, patch: &Patch) -> Vec<f32> {
 
 #[test]
 fn compiled_modules_are_loaded_from_disk_and_verified() {
+    if crate::common::jit_only("compiled_modules_are_loaded_from_disk_and_verified") {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("wasp-disk-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let modules = ["synth.wat", "onepole.wat"].map(crate::common::example_bytes);

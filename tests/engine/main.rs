@@ -20,4 +20,5 @@ mod playing;
 mod sandbox;
 mod scale;
 mod swap;
+mod tier_up;
 mod wclap;

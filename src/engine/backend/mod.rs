@@ -1,0 +1,191 @@
+//! What the engine needs from a WebAssembly runtime ([`Machine`]), and the two runtimes that
+//! provide it: wasmtime's Cranelift JIT (`jit.rs`) and the wasmi interpreter (`interp.rs`).
+//!
+//! A machine is one instantiated module in a store of its own. Above this file nothing knows
+//! which runtime runs it: `instance.rs` looks the exports it calls up once, by name and
+//! signature, into small handles, then calls them; `migrate.rs` reads and writes memories and
+//! globals through the same handles, so state carries between instances of either runtime.
+//!
+//! The audio path pays one indirect call per call into the module (a block, or a piece of
+//! one), never one per sample: the per-sample loop is WebAssembly (`driver.rs`).
+
+pub(crate) mod interp;
+pub(crate) mod jit;
+
+use super::error::TrapKind;
+use super::sandbox::{Deadline, HostState};
+use super::types::ValType;
+
+/// Which runtime runs a module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// wasmtime: compiled to machine code by Cranelift before it runs.
+    Jit,
+    /// wasmi: interpreted, so it starts without compiling; budgets are fuel.
+    Interpreter,
+}
+
+impl Tier {
+    /// How the editor names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tier::Jit => "compiled (wasmtime)",
+            Tier::Interpreter => "interpreter (wasmi)",
+        }
+    }
+}
+
+/// The value of a global, as migration carries it. Floats as bits, so a NaN keeps its
+/// payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Value {
+    I32(i32),
+    I64(i64),
+    F32(u32),
+    F64(u64),
+}
+
+/// The signatures of the exports the engine calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sig {
+    /// `() -> ()`
+    Unit,
+    /// `(i32) -> ()`
+    I32,
+    /// `(i32, i32) -> ()`
+    I32x2,
+    /// `(i32, i32, i32) -> ()`
+    I32x3,
+    /// `(i32, f32) -> ()`
+    I32F32,
+    /// `(f32, i32) -> ()`
+    F32I32,
+    /// `() -> i32`
+    ToI32,
+    /// `(i32) -> i32`
+    I32ToI32,
+}
+
+/// The arguments of one call; the variant must match the function's [`Sig`] (`ToI32` takes
+/// `Unit`, `I32ToI32` takes `I32`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Args {
+    Unit,
+    I32(i32),
+    I32x2(i32, i32),
+    I32x3(i32, i32, i32),
+    I32F32(i32, f32),
+    F32I32(f32, i32),
+}
+
+/// An export function looked up on one machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Func(pub(crate) u16);
+
+/// A memory looked up on one machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mem(pub(crate) u16);
+
+/// A global looked up on one machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Glob(pub(crate) u16);
+
+/// How a call ended without returning: the trap's kind, or `None` for an error raised by a
+/// host function (a WCLAP calling `exit`), which is no trap of the module's.
+pub(crate) type Stopped = Option<TrapKind>;
+
+/// Why instantiation failed: a trap in the module's start function (with its kind), or a
+/// linking or resource error (`kind` `None`), and what the runtime said.
+#[derive(Debug)]
+pub(crate) struct StartError {
+    pub kind: Stopped,
+    pub message: String,
+}
+
+/// One instantiated module. Made on a worker; then used by one thread at a time, the audio
+/// thread among them. Every method the audio thread calls is realtime-safe unless the module
+/// traps (runtimes allocate the trap's error).
+pub(crate) trait Machine: Send {
+    /// Which runtime this is.
+    fn tier(&self) -> Tier;
+
+    /// The exported function `name` with signature `sig`: `Ok(None)` if there is no such
+    /// export, `Err` (what the runtime said) if its type differs. Worker side.
+    fn func(&mut self, name: &str, sig: Sig) -> Result<Option<Func>, String>;
+
+    /// Calls `func`, which must have been looked up with the signature `args` fits. Returns
+    /// its `i32` result (0 for functions without one). A trap's error is kept until the
+    /// machine is dropped, so it is not freed on the calling thread.
+    fn call(&mut self, func: Func, args: Args) -> Result<i32, Stopped>;
+
+    /// What the runtime said of the first error a call ended with. Worker side.
+    fn error_text(&self) -> String;
+
+    /// Makes the next calls end by `deadline`: on a fuel-counting machine, gives the
+    /// deadline's fuel the first time it sees it, and the calls sharing it share the fuel.
+    fn arm(&mut self, deadline: Deadline);
+
+    /// The exported memory `name`. Worker side.
+    fn memory(&mut self, name: &str) -> Option<Mem>;
+
+    /// Every exported memory, by name. Worker side.
+    fn memories(&mut self) -> Vec<(String, Mem)>;
+
+    /// A memory's bytes.
+    fn data(&self, memory: Mem) -> &[u8];
+
+    /// A memory's bytes, to write.
+    fn data_mut(&mut self, memory: Mem) -> &mut [u8];
+
+    /// Grows a memory by `pages` (its limits permitting). Worker side.
+    fn grow(&mut self, memory: Mem, pages: u64) -> Result<(), String>;
+
+    /// The exported global `name`, with its type and mutability. Worker side.
+    fn global(&mut self, name: &str) -> Option<(Glob, ValType, bool)>;
+
+    /// Every exported mutable global, by name. Worker side.
+    fn globals(&mut self) -> Vec<(String, Glob)>;
+
+    /// A global's value.
+    fn get(&mut self, global: Glob) -> Value;
+
+    /// Sets a mutable global; false if it is immutable or of another type.
+    fn set(&mut self, global: Glob, value: Value) -> bool;
+
+    /// The store's host data.
+    fn host(&self) -> &HostState;
+
+    /// The store's host data, to change.
+    fn host_mut(&mut self) -> &mut HostState;
+
+    /// The `i32` value of the exported global `name`. Worker side.
+    fn global_i32(&mut self, name: &str) -> Option<i32> {
+        match self.global(name) {
+            Some((g, ValType::I32, _)) => match self.get(g) {
+                Value::I32(v) => Some(v),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// A function handle kept in a machine's table, typed for its runtime: one variant per
+/// [`Sig`]. `$f` is the runtime's typed function.
+macro_rules! typed_funcs {
+    ($name:ident, $f:ident) => {
+        /// A typed export of this runtime, one variant per signature.
+        #[derive(Clone)]
+        pub(crate) enum $name {
+            Unit($f<(), ()>),
+            I32($f<i32, ()>),
+            I32x2($f<(i32, i32), ()>),
+            I32x3($f<(i32, i32, i32), ()>),
+            I32F32($f<(i32, f32), ()>),
+            F32I32($f<(f32, i32), ()>),
+            ToI32($f<(), i32>),
+            I32ToI32($f<i32, i32>),
+        }
+    };
+}
+pub(crate) use typed_funcs;

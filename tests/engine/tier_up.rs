@@ -1,0 +1,171 @@
+//! The tier-up: a module starts on the interpreter and moves to compiled code mid-stream,
+//! carrying its whole instance, without a seam.
+
+use std::time::{Duration, Instant};
+
+use wasp::{Crossfade, LoadOptions, RuntimeOptions, Source, Tier, Tiering};
+
+use crate::common::rig::{Rig, BLOCK};
+use crate::common::root;
+
+fn options(tiering: Tiering) -> RuntimeOptions {
+    RuntimeOptions {
+        min_block_budget: Duration::from_millis(500),
+        tiering,
+        ..RuntimeOptions::default()
+    }
+}
+
+/// A test signal with something in every band: a chirp, a pulse train and a little noise.
+fn signal(len: usize) -> Vec<f32> {
+    let mut seed = 0x1234_5678u32;
+    (0..len)
+        .map(|n| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+            let t = n as f32 / 48_000.0;
+            let chirp = (std::f32::consts::TAU * (100.0 + 2000.0 * t) * t).sin();
+            let pulse = if n % 4800 < 64 { 0.8 } else { 0.0 };
+            0.4 * chirp + pulse + 0.05 * noise
+        })
+        .collect()
+}
+
+fn library(name: &str) -> Source {
+    Source::from_file(root().join("library/built").join(name)).unwrap()
+}
+
+/// Each module, rendered with a tier-up somewhere in the middle, is the same sample for
+/// sample as its render on compiled code alone: a Faust reverb (state in a memory the module
+/// exports), a Rust utility and a C bitcrusher (state also in globals they do not export, such
+/// as their stack pointers).
+#[test]
+fn a_tier_up_mid_render_is_sample_exact() {
+    for name in ["plate.wasm", "utility.wasm", "bitcrusher.wasm"] {
+        let mut tiered = Rig::with_options(options(Tiering::TierUp));
+        // Like a host, the audio thread runs all along: blocks of silence until the module
+        // is committed (its first block, silence too), then the signal. The interpreter's
+        // instance is committed at once, long before the compiler is done, even for a module
+        // this small.
+        let input = signal(BLOCK * 20_000);
+        let shared = tiered.audio.shared().clone();
+        tiered.run(&[0.0; BLOCK]);
+        let default = shared.committed();
+        tiered.controller().load_with(
+            library(name),
+            LoadOptions {
+                crossfade: Crossfade::Never,
+            },
+        );
+        let waiting = Instant::now();
+        while shared.committed() == default {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(30),
+                "{name}: never prepared"
+            );
+            tiered.run(&[0.0; BLOCK]);
+        }
+        let info = tiered.controller().committed_module().unwrap();
+        assert_eq!(info.tier, Some(Tier::Interpreter), "{name} starts at once");
+        assert_eq!(shared.playing_tier(), Some(Tier::Interpreter), "{name}");
+        let tier_ups = shared.tier_ups();
+        let mut out = Vec::new();
+        let started = Instant::now();
+        let mut blocks_before = None;
+        for (i, block) in input.chunks(BLOCK).enumerate() {
+            match blocks_before {
+                None if shared.playing_tier() == Some(Tier::Jit) => blocks_before = Some(i),
+                None => {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(60),
+                        "{name}: no tier-up"
+                    );
+                }
+                Some(n) if i >= 2 * n.max(100) => break,
+                Some(_) => {}
+            }
+            out.extend(tiered.run(block));
+        }
+        let blocks_before = blocks_before.expect("no tier-up");
+        assert_eq!(shared.tier_ups(), tier_ups + 1, "{name}");
+        eprintln!("{name}: {blocks_before} blocks on the interpreter");
+        let committed = tiered.controller().committed_module().unwrap();
+        assert_eq!(committed.tier, Some(Tier::Jit), "{name}");
+        assert_eq!(
+            committed.generation, info.generation,
+            "{name}: the same instance"
+        );
+        assert!(out.iter().any(|&x| x.abs() > 0.01), "{name} is silent");
+
+        let mut compiled = Rig::with_options(options(Tiering::Jit));
+        compiled.load_source(library(name), Crossfade::Never);
+        compiled.run(&[0.0; BLOCK]);
+        let reference = compiled.run(&input[..out.len()]);
+        let first = out.iter().zip(&reference).position(|(a, b)| a != b);
+        assert_eq!(
+            first, None,
+            "{name}: differs from frame {first:?} on; the switch came after block {blocks_before}"
+        );
+    }
+}
+
+/// A module swapped in while the compiler works is not replaced by the old module's compiled
+/// instance when that is ready: a tier-up only ever follows the instance it was made for.
+#[test]
+fn a_newer_module_cancels_the_tier_up() {
+    let mut rig = Rig::with_options(options(Tiering::TierUp));
+    rig.load_source(library("plate.wasm"), Crossfade::Never);
+    rig.run(&signal(BLOCK));
+    let generation = rig.load_source(library("autopan.wasm"), Crossfade::Never);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        rig.run(&signal(BLOCK));
+        let playing = rig.controller().committed_module().unwrap();
+        if playing.tier == Some(Tier::Jit) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let playing = rig.controller().committed_module().unwrap();
+    assert_eq!(playing.generation, generation);
+    assert_eq!(playing.name, "Auto-pan");
+    assert_eq!(playing.tier, Some(Tier::Jit));
+}
+
+/// With the interpreter alone, a runaway module is stopped by its fuel: the same block, at the
+/// same instruction, on every run.
+#[test]
+fn fuel_stops_a_runaway_module_at_the_same_point_every_time() {
+    // Counts its loop turns in memory until it is stopped.
+    let wat = br#"(module (memory (export "memory") 1)
+      (func (export "dsp") (param f32) (result f32)
+        (loop $l
+          (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+          (br $l))
+        (local.get 0)))"#;
+    let runtime = wasp::Runtime::with_options(RuntimeOptions {
+        tiering: Tiering::Interpreter,
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    let patch = runtime.compile(Source::from_bytes(&wat[..])).unwrap();
+    let mut turns = Vec::new();
+    for _ in 0..3 {
+        let mut instance =
+            wasp::DspInstance::new(&runtime, &patch, wasp::ProcessConfig::default()).unwrap();
+        assert_eq!(instance.tier(), Tier::Interpreter);
+        let mut block = vec![0.0f32; 64];
+        let fault = instance.process(&mut [&mut block]).unwrap_err();
+        assert_eq!(fault.kind, wasp::TrapKind::Timeout);
+        let memory = instance.read_memory(0, 4).unwrap();
+        turns.push(u32::from_le_bytes(memory.try_into().unwrap()));
+    }
+    assert!(turns[0] > 1000, "{turns:?}");
+    assert!(turns.iter().all(|&t| t == turns[0]), "{turns:?}");
+    // The block's budget (its 20 ms floor) in fuel, a few units per turn.
+    let fuel = wasp::fuel_for(wasp::MIN_BLOCK_BUDGET);
+    assert!(
+        u64::from(turns[0]) * 2 < fuel && fuel < u64::from(turns[0]) * 20,
+        "{turns:?}"
+    );
+}
