@@ -366,8 +366,10 @@ impl AudioEngine {
             }
         }
         let tier = next.instance.tier();
+        // A tier-up is the same instance going on, not a new one: it is counted apart.
+        let new_instance = !next.plan.whole;
         self.current = Some(next);
-        self.shared.publish_commit(generation, tier);
+        self.shared.publish_commit(generation, tier, new_instance);
     }
 
     /// Hands an instance back to the worker. Callers check for room first.

@@ -269,7 +269,7 @@ pub struct FaultCounters {
 
 impl EngineShared {
     /// Audio thread: records that `generation` is now running. Realtime-safe.
-    pub(crate) fn publish_commit(&self, generation: u64, tier: Tier) {
+    pub(crate) fn publish_commit(&self, generation: u64, tier: Tier, new_instance: bool) {
         let code = match tier {
             Tier::Jit => 1,
             Tier::Interpreter => 2,
@@ -279,8 +279,10 @@ impl EngineShared {
         // Release pairs with the Acquire in `committed()`: a reader that sees the new generation
         // also sees everything the audio thread did before committing it.
         self.committed.store(generation, Ordering::Release);
-        // Relaxed: a statistic, ordered by nothing.
-        self.commits.fetch_add(1, Ordering::Relaxed);
+        if new_instance {
+            // Relaxed: a statistic, ordered by nothing.
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Audio thread: counts a first process call on an unprepared thread. Realtime-safe.

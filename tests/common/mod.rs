@@ -224,9 +224,16 @@ pub fn shared_runtime() -> wasp::Runtime {
 /// the few that check what only the compiler does (compile counts, the disk cache, how
 /// compiled code is interrupted) say so and pass without checking on the other runs.
 pub fn jit_only(test: &str) -> bool {
-    let jit = wasp::RuntimeOptions::default().tiering == wasp::Tiering::Jit;
-    if !jit {
-        eprintln!("{test}: checks the compiler's own behaviour; not run on this tiering");
+    skip_unless(test, &[wasp::Tiering::Jit])
+}
+
+/// Whether this run's tiering is none of `tierings`: then `test` says so and is to return
+/// at once.
+pub fn skip_unless(test: &str, tierings: &[wasp::Tiering]) -> bool {
+    let tiering = wasp::RuntimeOptions::default().tiering;
+    let skip = !tierings.contains(&tiering);
+    if skip {
+        eprintln!("{test}: not run with {tiering:?}");
     }
-    !jit
+    skip
 }

@@ -22,3 +22,46 @@ mod scale;
 mod swap;
 mod tier_up;
 mod wclap;
+mod tiering {
+    //! The whole suite again on the other tierings (see `RuntimeOptions::tiering`): every
+    //! module on the interpreter, then every module starting on it and moving to compiled
+    //! code while it plays. The same binary runs itself with `WASP_TIERING` set, so one
+    //! `cargo test` covers all three and no second binary is linked.
+
+    use std::process::Command;
+
+    fn suite(tiering: &str) {
+        let exe = std::env::current_exe().unwrap();
+        let output = Command::new(exe)
+            .env("WASP_TIERING", tiering)
+            .args(["--skip", "tiering::"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let summary = stdout
+            .lines()
+            .filter(|l| l.starts_with("test result") || l.contains("FAILED"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        eprintln!("{tiering}: {summary}");
+        assert!(
+            output.status.success(),
+            "the engine suite fails with WASP_TIERING={tiering}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    #[test]
+    fn the_engine_suite_passes_on_the_interpreter() {
+        if wasp::Tiering::from_env().is_none() {
+            suite("interpreter");
+        }
+    }
+
+    #[test]
+    fn the_engine_suite_passes_with_tier_ups() {
+        if wasp::Tiering::from_env().is_none() {
+            suite("tier-up");
+        }
+    }
+}

@@ -169,3 +169,92 @@ fn fuel_stops_a_runaway_module_at_the_same_point_every_time() {
         "{turns:?}"
     );
 }
+
+/// A module whose `wasp_set_param(i, v)` turns a loop `v` times, or for ever if `v` is
+/// negative, counting the turns at byte 0 of its memory.
+fn turner(params: usize) -> Source {
+    let specs: Vec<String> = (0..params)
+        .map(|i| {
+            format!(r#"{{\"id\":\"p{i}\",\"name\":\"P{i}\",\"min\":-1,\"max\":1e9,\"default\":0}}"#)
+        })
+        .collect();
+    let wat = format!(
+        r#"(module
+  (@custom "wasp" "{{\"name\":\"turner\",\"params\":[{}]}}")
+  (memory (export "memory") 1)
+  (func (export "wasp_set_param") (param $i i32) (param $v f32)
+    (local $n i32)
+    (local.set $n (i32.trunc_sat_f32_s (local.get $v)))
+    (block $done (loop $l
+      (br_if $done (i32.eq (local.get $n) (i32.const 0)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+      (br $l))))
+  (func (export "dsp") (param $x f32) (result f32) (local.get $x)))"#,
+        specs.join(",")
+    );
+    Source::from_bytes(wat.into_bytes())
+}
+
+/// On the interpreter, the calls of one block share the block's fuel, as they share its time
+/// on compiled code: twelve parameter changes that each take a sixth of it stop the module,
+/// where one does not. Offline, the budget (and so the fuel) is that of a render, and they
+/// all run.
+#[test]
+fn fuel_is_shared_by_a_block_and_generous_offline() {
+    let interpreter = RuntimeOptions {
+        tiering: Tiering::Interpreter,
+        ..RuntimeOptions::default()
+    };
+    // Turns that a block's fuel pays for: run for ever, see where the fuel ran out.
+    let runtime = wasp::Runtime::with_options(interpreter).unwrap();
+    let patch = runtime.compile(turner(1)).unwrap();
+    let config = wasp::ProcessConfig {
+        sample_rate: 48_000.0,
+        max_frames: BLOCK as u32,
+    };
+    let mut instance = wasp::DspInstance::new(&runtime, &patch, config).unwrap();
+    let fault = instance.set_param(0, -1.0).unwrap_err();
+    assert_eq!(fault.kind, wasp::TrapKind::Timeout);
+    let memory = instance.read_memory(0, 4).unwrap();
+    let per_block = u32::from_le_bytes(memory.try_into().unwrap()) as f32;
+    assert!(per_block > 1e5, "{per_block}");
+
+    let mut rig = Rig::with_options(interpreter);
+    rig.load_source(turner(12), Crossfade::Never);
+    rig.run(&[0.0; BLOCK]);
+    let sixth = (per_block / 6.0).round();
+    assert!(rig.controller().set_param(0, sixth));
+    let (_, results) = rig.run_raw(&[0.0; BLOCK]);
+    assert_eq!(
+        results,
+        vec![wasp::Processed::Ran],
+        "a sixth of the fuel fits"
+    );
+
+    rig.audio.set_offline(true);
+    for index in 0..12 {
+        assert!(rig.controller().set_param(index, sixth + index as f32));
+    }
+    let (_, results) = rig.run_raw(&[0.0; BLOCK]);
+    assert_eq!(
+        results,
+        vec![wasp::Processed::Ran],
+        "offline, twice a block's fuel is fine"
+    );
+
+    rig.audio.set_offline(false);
+    for index in 0..12 {
+        assert!(rig
+            .controller()
+            .set_param(index, sixth + 20.0 + index as f32));
+    }
+    let (_, results) = rig.run_raw(&[0.0; BLOCK]);
+    match results[0] {
+        wasp::Processed::Faulted(f) | wasp::Processed::RolledBack(f) => {
+            assert_eq!(f.kind, wasp::TrapKind::Timeout, "{f}");
+            assert_eq!(f.export, "wasp_set_param", "{f}");
+        }
+        other => panic!("twelve sixths of a block's fuel must be stopped, got {other:?}"),
+    }
+}
