@@ -20,7 +20,7 @@ use wasp_gui::{
 
 use nice_plug::prelude::{FloatParam, ParamSetter};
 
-use crate::engine::{Channels, Controller, ParamSpec, Scale, Source};
+use crate::engine::{Channels, Controller, ModuleInfo, ParamSpec, Scale, Source, Tier};
 use crate::host_params::HostBank;
 use crate::meters::{MeterShared, SCOPE_VIEW};
 
@@ -72,6 +72,16 @@ impl EngineBackend {
 impl Backend for EngineBackend {
     fn snapshot(&self, view: &mut View) {
         let status = self.controller.status();
+        let shared = self.controller.shared();
+        // What the audio thread plays once it has committed the module; until then, what the
+        // worker prepared.
+        let playing = |m: &ModuleInfo| {
+            if shared.committed() == m.generation {
+                shared.playing_tier()
+            } else {
+                m.tier
+            }
+        };
         view.module = status.current.as_ref().map(|m| ModuleView {
             generation: m.generation,
             name: m.name.clone(),
@@ -95,6 +105,13 @@ impl Backend for EngineBackend {
                     format!("{}; wasp_process is not used: {note}", entry.label())
                 }
                 (Some(entry), None) => entry.label().to_owned(),
+                (None, _) => String::new(),
+            },
+            runtime: match (playing(m), m.tier) {
+                (Some(Tier::Interpreter), Some(Tier::Jit)) => {
+                    format!("{}, compiled code ready", Tier::Interpreter.label())
+                }
+                (Some(tier), _) => tier.label().to_owned(),
                 (None, _) => String::new(),
             },
             log: m.log.clone(),

@@ -393,6 +393,7 @@ impl App {
                             ("Contract", format!("v{}", m.contract)),
                             ("Channels", m.channels.clone()),
                             ("Runs", m.entry.clone()),
+                            ("Runtime", m.runtime.clone()),
                         ];
                         if !m.log.is_empty() {
                             rows.push(("Plugin says", m.log.clone()));

@@ -116,6 +116,8 @@ pub struct ModuleView {
     pub builtin: bool,
     /// The entry point its audio goes through, as the editor shows it.
     pub entry: String,
+    /// The runtime that plays it (compiled code or the interpreter), as the editor shows it.
+    pub runtime: String,
     /// What a WCLAP logged and printed when it was first run; empty for other modules.
     pub log: String,
     /// The plugins a WCLAP bundle holds, by name, and which of them plays; empty for other

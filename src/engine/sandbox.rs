@@ -95,8 +95,9 @@ pub const OUTPUT_CEILING: f32 = 4.0;
 
 /// Fuel (WebAssembly instructions, roughly; see docs/SANDBOX.md) that one second of time
 /// budget buys a module on the interpreter, which counts fuel instead of watching the clock.
-/// About what the interpreter runs in a second on a 2020s x86-64 core, measured with
-/// `cargo bench --bench backends -- fuel`.
+/// A little under what the interpreter burns in a second on the 2-core development machine
+/// (1.2 billion, `cargo bench --bench backends -- fuel`), so a runaway module is stopped
+/// within its time budget there and no healthy one is stopped on a machine somewhat slower.
 pub const FUEL_PER_SECOND: u64 = 1_000_000_000;
 
 /// The fuel a time budget buys (see [`FUEL_PER_SECOND`]).
