@@ -20,7 +20,7 @@ use wasp_gui::{
 
 use nice_plug::prelude::{FloatParam, ParamSetter};
 
-use crate::engine::{Channels, Controller, ModuleInfo, ParamSpec, Scale, Source, Tier};
+use crate::engine::{Channels, Controller, ModuleInfo, ParamSpec, Scale, Source, Tier, Tiering};
 use crate::host_params::HostBank;
 use crate::meters::{MeterShared, SCOPE_VIEW};
 
@@ -118,6 +118,11 @@ impl Backend for EngineBackend {
             plugins: m.plugins.clone(),
             plugin_index: m.plugin_index,
         });
+        view.runtimes.clear();
+        view.runtimes
+            .extend(Tiering::ALL.iter().map(|t| t.label().to_owned()));
+        let tiering = self.controller.tiering();
+        view.runtime = Tiering::ALL.iter().position(|&t| t == tiering).unwrap_or(0);
         // The values the host parameters hold: what host automation and the host's own
         // controls set, and what the sliders set through the host.
         let values = self.controller.param_values();
@@ -201,6 +206,11 @@ impl Backend for EngineBackend {
             }
             Command::SetWatch(on) => self.controller.set_watch(on),
             Command::PickPlugin(index) => self.controller.pick_wclap_plugin(index),
+            Command::SetRuntime(index) => {
+                if let Some(&tiering) = Tiering::ALL.get(index) {
+                    self.controller.set_tiering(tiering);
+                }
+            }
             Command::BeginParam { index } => {
                 if let Some((_, param)) = self.bound(index) {
                     self.with_setter(|s| s.begin_set_parameter(param));

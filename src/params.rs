@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use wasp_gui::{EditorState, SavedEditor};
 
-use crate::engine::{Controller, LoadError, LoadOutcome, Source};
+use crate::engine::{Controller, LoadError, LoadOutcome, Source, Tiering};
 use crate::host_params::{BindingsField, HostBank};
 
 /// A module as stored in the plugin state: its exact bytes and where it came from, its
@@ -157,6 +157,22 @@ impl<'a> PersistentField<'a, SavedEditor> for EditorField {
     }
 }
 
+/// The runtime setting in the plugin state (see [`Tiering`]).
+pub struct TieringField(Controller);
+
+impl<'a> PersistentField<'a, Tiering> for TieringField {
+    fn set(&self, new_value: Tiering) {
+        self.0.set_tiering(new_value);
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&Tiering) -> R,
+    {
+        f(&self.0.tiering())
+    }
+}
+
 /// What Wasp plays after a module crashes, until another module is loaded.
 ///
 /// NOTE: the default, `Silence`, is deliberately not the first variant. Saved states store the
@@ -187,6 +203,11 @@ pub struct WaspParams {
     /// The module's parameters as host parameters.
     #[nested]
     pub host: Arc<HostBank>,
+    /// Which runtime plays the modules. Restored before `module` (nice-plug restores
+    /// persisted fields in the order of their keys), so a project's module is prepared once,
+    /// on its own runtime.
+    #[persist = "engine"]
+    pub engine: TieringField,
     /// The loaded module, saved with the project.
     #[persist = "module"]
     pub module: ModuleField,
@@ -205,6 +226,7 @@ impl WaspParams {
         controller.set_host_values(Arc::downgrade(&values));
         Self {
             bindings: BindingsField(controller.clone()),
+            engine: TieringField(controller.clone()),
             host,
             module: ModuleField {
                 controller,

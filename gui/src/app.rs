@@ -357,6 +357,7 @@ impl App {
             ui.add_space(6.0);
         }
         let mut picked_plugin = None;
+        let mut picked_runtime = None;
         if let Some(m) = &self.view.module {
             egui::CollapsingHeader::new("Module")
                 .default_open(true)
@@ -393,7 +394,6 @@ impl App {
                             ("Contract", format!("v{}", m.contract)),
                             ("Channels", m.channels.clone()),
                             ("Runs", m.entry.clone()),
-                            ("Runtime", m.runtime.clone()),
                         ];
                         if !m.log.is_empty() {
                             rows.push(("Plugin says", m.log.clone()));
@@ -403,11 +403,37 @@ impl App {
                             ui.label(v);
                             ui.end_row();
                         }
+                        if !self.view.runtimes.is_empty() {
+                            // The choice, and what plays now.
+                            ui.label(RichText::new("Runtime").color(DIM));
+                            ui.horizontal(|ui| {
+                                let chosen = self.view.runtime;
+                                let label = self.view.runtimes.get(chosen).cloned();
+                                egui::ComboBox::from_id_salt("runtime")
+                                    .selected_text(label.unwrap_or_default())
+                                    .show_ui(ui, |ui| {
+                                        for (i, name) in self.view.runtimes.iter().enumerate() {
+                                            if ui
+                                                .selectable_label(i == chosen, name.as_str())
+                                                .clicked()
+                                                && i != chosen
+                                            {
+                                                picked_runtime = Some(i);
+                                            }
+                                        }
+                                    });
+                                ui.label(format!("plays on: {}", m.runtime));
+                            });
+                            ui.end_row();
+                        }
                     });
                 });
         }
         if let Some(index) = picked_plugin {
             self.send(backend, Command::PickPlugin(index));
+        }
+        if let Some(index) = picked_runtime {
+            self.send(backend, Command::SetRuntime(index));
         }
         let recents = self.state.recents();
         if !recents.is_empty() {

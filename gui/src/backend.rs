@@ -59,6 +59,8 @@ pub enum Command {
     /// Play another of the running WCLAP bundle's plugins (an index into
     /// [`ModuleView::plugins`]).
     PickPlugin(usize),
+    /// Run modules on another runtime (an index into [`View::runtimes`]).
+    SetRuntime(usize),
 }
 
 /// A module built into the plugin.
@@ -94,6 +96,9 @@ pub struct View {
     pub held_notes: u128,
     /// Note-ons received so far.
     pub notes_seen: u64,
+    /// The runtimes modules can run on, as the editor names them, and the one chosen.
+    pub runtimes: Vec<String>,
+    pub runtime: usize,
 }
 
 /// The running module, as its metadata and file describe it.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
+use super::backend::Tiering;
 use super::error::LoadError;
 use super::instance::ProcessConfig;
 use super::metadata::Metadata;
@@ -79,6 +80,7 @@ pub(crate) enum Request {
         reply: Option<Sender<LoadOutcome>>,
     },
     Watch(bool),
+    SetTiering(Tiering),
     /// Nothing to do: sent to learn whether the worker still runs.
     Ping,
     Configure {
@@ -91,6 +93,8 @@ pub(crate) enum Request {
 /// State shared by the worker and every controller. Only non-audio threads lock it.
 #[derive(Default)]
 pub(crate) struct Slots {
+    /// Which runtime plays this instance's modules, as last set.
+    pub(crate) tiering: Tiering,
     /// The module the plugin state should save: `None` is the default module.
     pub(crate) saved: Option<Source>,
     /// A WCLAP's own state (`clap.state`) for the module with this content hash: restored from
@@ -353,6 +357,18 @@ impl Controller {
     /// [`Controller::restore`], so the restored module binds its ids to the saved slots.
     pub fn set_slot_map(&self, map: SlotMap) {
         self.slots().slot_map = map;
+    }
+
+    /// Plays this instance's modules on `tiering` from now on (see [`Tiering`]): the running
+    /// module is compiled for it and takes over, carrying its declared state. Returns at once.
+    pub fn set_tiering(&self, tiering: Tiering) {
+        self.slots().tiering = tiering;
+        let _ = self.send(Request::SetTiering(tiering));
+    }
+
+    /// The runtime setting of this instance, as last set.
+    pub fn tiering(&self) -> Tiering {
+        self.slots().tiering
     }
 
     /// Shows `metadata`'s parameters to the host before anything is prepared (the built-in

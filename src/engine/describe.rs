@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::backend::Tiering;
 use super::contract;
 use super::error::LoadError;
 use super::instance::{DspInstance, ProcessConfig};
@@ -40,7 +41,13 @@ impl Runtime {
     ///
     /// Recently compiled modules with the same bytes are reused from a cache.
     pub fn compile(&self, source: Source) -> Result<Patch, LoadError> {
-        let patch = self.compile_module(source)?;
+        self.compile_for(source, self.options.tiering)
+    }
+
+    /// Like [`Runtime::compile`], for `tiering` rather than the runtime's own: each plugin
+    /// instance chooses its own (see [`crate::Controller::set_tiering`]).
+    pub fn compile_for(&self, source: Source, tiering: Tiering) -> Result<Patch, LoadError> {
+        let patch = self.compile_module(source, tiering)?;
         if patch.0.kind != (Kind::Wclap { described: false }) {
             return Ok(patch);
         }
@@ -65,6 +72,7 @@ impl Runtime {
             plugin_id,
             plugins,
             plugin_index,
+            tiering,
         }));
         self.remember(described.clone());
         Ok(described)

@@ -79,7 +79,7 @@ pub use audio::{
     AudioEngine, CallGuard, FaultOutput, Processed, BLEND_SECONDS, CROSSFADE_SECONDS,
     ROLLBACK_SECONDS,
 };
-pub use backend::Tier;
+pub use backend::{Tier, Tiering};
 pub use contract::{DspShape, Layout, ProcessIssue};
 pub use controller::{
     Bindings, Controller, LoadOptions, LoadOutcome, LoadStatus, ModuleInfo, SavedParams,
@@ -98,7 +98,7 @@ pub use metadata::{
 pub use migrate::{Crossfade, SwapReport, STAGE_BYTES};
 pub use params::MAX_PARAMS;
 pub use patch::{Patch, Source, Watchdog};
-pub use runtime::{read_metadata, Runtime, RuntimeOptions, Tiering};
+pub use runtime::{read_metadata, Runtime, RuntimeOptions, TIER_UP_MEMORY};
 pub use sandbox::{
     fuel_for, Busy, Deadline, MemoryAccount, Policed, BLOCK_BUDGET, FUEL_PER_SECOND, LOAD_BUDGET,
     MAX_MEMORIES, MAX_TABLES, MEMORY_CAP, MIN_BLOCK_BUDGET, MODULE_SIZE_CAP, OFFLINE_BLOCK_BUDGET,

@@ -112,6 +112,8 @@ pub(crate) struct PatchInner {
     /// The names of the plugins a WCLAP's factory holds, and which of them runs.
     pub plugins: Vec<String>,
     pub plugin_index: usize,
+    /// The tiering it was compiled for: which runtime plays it (see `runtime.rs`).
+    pub tiering: super::backend::Tiering,
 }
 
 /// The module as the runtimes take it, Wasp's additions (block driver, stop checks, adapters)
@@ -201,6 +203,11 @@ impl Patch {
     /// index of the one that runs. [`crate::pick_wclap_plugin`] chooses another.
     pub fn plugins(&self) -> (&[String], usize) {
         (&self.0.plugins, self.0.plugin_index)
+    }
+
+    /// The tiering it was compiled for.
+    pub fn tiering(&self) -> super::backend::Tiering {
+        self.0.tiering
     }
 
     /// How a runaway call into the module is interrupted.

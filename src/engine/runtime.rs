@@ -8,7 +8,7 @@ use wasmtime::{Engine, Linker, Module};
 
 use super::backend::interp::InterpMachine;
 use super::backend::jit::{self, JitMachine};
-use super::backend::{Machine, StartError, Tier};
+use super::backend::{Machine, StartError, Tier, Tiering};
 use super::contract;
 use super::disk_cache::DiskCache;
 use super::error::LoadError;
@@ -16,34 +16,6 @@ use super::metadata::{Metadata, SECTION_NAME};
 use super::patch::{fnv1a, Code, Kind, Patch, PatchInner, Source, Watchdog};
 use super::sandbox::{self, Busy, Deadline, HostState, Ticker};
 use super::types::ModuleTypes;
-
-/// Which runtime plays a module (see `backend/`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tiering {
-    /// Compile every module with wasmtime before it plays.
-    Jit,
-    /// Run every module on the interpreter: slower, but it starts at once, and its budgets
-    /// are fuel, so a render stops a runaway module at the same instruction on every machine.
-    Interpreter,
-    /// Play a module on the interpreter at once while wasmtime compiles it, then switch to the
-    /// compiled code at a block boundary, carrying the whole instance (see `worker.rs`). A
-    /// module whose compiled code is at hand (in the compile cache or on disk) plays on it
-    /// straight away.
-    TierUp,
-}
-
-impl Tiering {
-    /// The choice the `WASP_TIERING` environment variable makes (`jit`, `interpreter`,
-    /// `tier-up`), if it names one.
-    pub fn from_env() -> Option<Self> {
-        match std::env::var("WASP_TIERING").ok()?.as_str() {
-            "jit" => Some(Tiering::Jit),
-            "interpreter" => Some(Tiering::Interpreter),
-            "tier-up" => Some(Tiering::TierUp),
-            _ => None,
-        }
-    }
-}
 
 /// Engine settings that trade speed for isolation. [`RuntimeOptions::default`] is what the
 /// plugin ships; the other combinations exist so `benches/dsp.rs` can measure what each costs.
@@ -247,13 +219,13 @@ fn configured(
 
 impl Runtime {
     /// How this runtime interrupts a module with the code of `binary`.
-    fn watchdog(&self, binary: &[u8]) -> Watchdog {
+    fn watchdog(&self, binary: &[u8], tiering: Tiering) -> Watchdog {
         let o = &self.options;
         if self.ticker.is_none() {
             Watchdog::Off
         } else if o.skip_epochs_when_bounded && super::bounds::analyse(binary).is_ok() {
             Watchdog::Proven
-        } else if o.stop_checks && o.tiering == Tiering::Jit {
+        } else if o.stop_checks && tiering == Tiering::Jit {
             // The interpreter cannot run stop checks (they load their flag atomically, and it
             // has no threads), so a module it may run is interrupted by epochs once compiled.
             Watchdog::StopChecks
@@ -286,12 +258,12 @@ impl Runtime {
         self.ticker.as_ref().is_some_and(|t| t.realtime())
     }
 
-    /// Looks a source up in the compiled-module cache.
-    fn cached(&self, source: &Source, hash: u64) -> Option<Patch> {
+    /// Looks a source up in the compiled-module cache, compiled for `tiering`.
+    fn cached(&self, source: &Source, hash: u64, tiering: Tiering) -> Option<Patch> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let i = cache
-            .iter()
-            .rposition(|p| p.0.hash == hash && p.0.source.bytes == source.bytes)?;
+        let i = cache.iter().rposition(|p| {
+            p.0.hash == hash && p.0.tiering == tiering && p.0.source.bytes == source.bytes
+        })?;
         let hit = cache.remove(i);
         cache.push(hit.clone());
         Some(hit)
@@ -302,7 +274,11 @@ impl Runtime {
     /// only running it tells.
     ///
     /// Recently compiled modules with the same bytes are reused from a cache.
-    pub(crate) fn compile_module(&self, source: Source) -> Result<Patch, LoadError> {
+    pub(crate) fn compile_module(
+        &self,
+        source: Source,
+        tiering: Tiering,
+    ) -> Result<Patch, LoadError> {
         // Faust source becomes the module the Faust compiler writes; the patch keeps that
         // module as its source bytes, so a saved project reopens without the compiler.
         let source = match &source.path {
@@ -324,7 +300,7 @@ impl Runtime {
         let hash = fnv1a(&source.bytes);
         // One compile per module at a time: others wait for it and take it from the cache.
         let _claim = loop {
-            if self.cached(&source, hash).is_some() {
+            if self.cached(&source, hash, tiering).is_some() {
                 break None;
             }
             match self.claim(hash) {
@@ -332,7 +308,7 @@ impl Runtime {
                 Err(flight) => flight.wait(),
             }
         };
-        if let Some(hit) = self.cached(&source, hash) {
+        if let Some(hit) = self.cached(&source, hash, tiering) {
             if hit.0.source.path == source.path {
                 return Ok(hit);
             }
@@ -350,6 +326,7 @@ impl Runtime {
                 plugin_id: hit.0.plugin_id.clone(),
                 plugins: hit.0.plugins.clone(),
                 plugin_index: hit.0.plugin_index,
+                tiering,
             })));
         }
         let binary = to_binary(&source.bytes)?;
@@ -360,7 +337,7 @@ impl Runtime {
         };
         let binary = adapted(binary)?;
         let (meta, initial_memory) = validate(&binary)?;
-        let mut watchdog = self.watchdog(&binary);
+        let mut watchdog = self.watchdog(&binary, tiering);
         // The block driver (and stop checks) go into the module before it is compiled (see
         // `driver.rs`); the disk cache is keyed by the bytes compiled, driver included.
         let stops = watchdog == Watchdog::StopChecks;
@@ -376,7 +353,7 @@ impl Runtime {
         };
         // For a tier-up, every memory and mutable global is exported, so the interpreter's
         // instance can hand all of its state to the compiled one (see `expose.rs`).
-        let (binary, exact) = match self.options.tiering {
+        let (binary, exact) = match tiering {
             Tiering::TierUp => match super::expose::expose_state(&binary)? {
                 Some(exposed) => (Cow::Owned(exposed), initial_memory <= TIER_UP_MEMORY),
                 None => (binary, false),
@@ -391,7 +368,7 @@ impl Runtime {
             jit: std::sync::OnceLock::new(),
             exact,
         });
-        match self.options.tiering {
+        match tiering {
             Tiering::Interpreter => {}
             // Compiled code on disk loads in a moment: then there is nothing to tier up from.
             Tiering::TierUp if exact => {
@@ -416,6 +393,7 @@ impl Runtime {
             plugin_id: String::new(),
             plugins: Vec::new(),
             plugin_index: 0,
+            tiering,
         }));
         self.remember(patch.clone());
         Ok(patch)
@@ -461,10 +439,10 @@ impl Runtime {
         self.jit_module(&patch.0.code, patch.0.watchdog).map(|_| ())
     }
 
-    /// The runtime that should play `patch` now: the compiled code if it is at hand (or the
-    /// runtime only compiles), else the interpreter.
+    /// The runtime that should play `patch` now, by the tiering it was compiled for: for a
+    /// tier-up, the compiled code if it is at hand, else the interpreter.
     pub(crate) fn tier_for(&self, patch: &Patch) -> Tier {
-        match self.options.tiering {
+        match patch.0.tiering {
             Tiering::Jit => Tier::Jit,
             Tiering::Interpreter => Tier::Interpreter,
             Tiering::TierUp if patch.0.code.exact && patch.0.code.jit.get().is_none() => {
@@ -516,7 +494,11 @@ impl Runtime {
         if cache.len() == CACHE_ENTRIES {
             cache.remove(0);
         }
-        cache.retain(|p| !(p.0.hash == patch.0.hash && p.0.source.bytes == patch.0.source.bytes));
+        cache.retain(|p| {
+            !(p.0.hash == patch.0.hash
+                && p.0.tiering == patch.0.tiering
+                && p.0.source.bytes == patch.0.source.bytes)
+        });
         cache.push(patch);
     }
 
@@ -545,7 +527,8 @@ impl Runtime {
         })
     }
 
-    /// Compiles without consulting or filling the cache (for measuring cold compiles).
+    /// Compiles without consulting or filling the cache (for measuring cold compiles), for the
+    /// runtime's own tiering.
     pub fn compile_uncached(&self, source: Source) -> Result<Patch, LoadError> {
         let fresh = Runtime(Arc::new(RuntimeInner {
             engine: self.engine.clone(),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use super::audio::{AudioEngine, ROLLBACK_SECONDS};
-use super::backend::Tier;
+use super::backend::{Tier, Tiering};
 use super::controller::{
     host_values, Controller, LoadOptions, LoadOutcome, ModuleInfo, Request, Slots, What,
     CLAP_STATE_WAIT,
@@ -30,7 +30,7 @@ use super::migrate::{self, Crossfade, StateLayout};
 use super::params::MAX_PARAMS;
 use super::patch::{Patch, Source};
 use super::pool::{Job, Pool, Step};
-use super::runtime::{Runtime, Tiering};
+use super::runtime::Runtime;
 use super::sandbox::{self, MemoryAccount};
 use super::slots::UNBOUND;
 use super::status::EngineShared;
@@ -86,10 +86,15 @@ impl Preparer {
         let (retired_tx, retired_rx) = rtrb::RingBuffer::new(RETIRED_CAPACITY);
         let (requests, requests_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(EngineShared::default());
-        let slots = Arc::new(Mutex::new(Slots::default()));
+        let tiering = runtime.options.tiering;
+        let slots = Arc::new(Mutex::new(Slots {
+            tiering,
+            ..Slots::default()
+        }));
         let stopping = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             runtime,
+            tiering,
             requests: requests_rx,
             incoming: incoming_tx,
             retired: retired_rx,
@@ -230,6 +235,8 @@ fn touched(frames: usize) -> Vec<f32> {
 /// One instance's worker: its state, run a round at a time by the pool (see `pool.rs`).
 pub(crate) struct Worker {
     runtime: Runtime,
+    /// Which runtime plays this instance's modules (see [`Controller::set_tiering`]).
+    tiering: Tiering,
     requests: Receiver<Request>,
     incoming: rtrb::Producer<Box<Prepared>>,
     retired: rtrb::Consumer<Box<Prepared>>,
@@ -330,6 +337,11 @@ impl Worker {
                     if let Some(reply) = reply {
                         let _ = reply.send(outcome);
                     }
+                }
+                Request::SetTiering(tiering) => {
+                    // A module loaded later in the batch is compiled for it anyway.
+                    let reload = newest_load.is_none_or(|load| load < i);
+                    self.set_tiering(tiering, reload);
                 }
                 Request::Watch(enabled) => {
                     self.watch.enabled = enabled;
@@ -546,9 +558,10 @@ impl Worker {
         if let Some(patch) = &self.default {
             return Ok(patch.clone());
         }
-        let patch = self
-            .runtime
-            .compile(Source::from_bytes(self.default_source.as_bytes()))?;
+        let patch = self.runtime.compile_for(
+            Source::from_bytes(self.default_source.as_bytes()),
+            self.tiering,
+        )?;
         self.default = Some(patch.clone());
         Ok(patch)
     }
@@ -557,14 +570,14 @@ impl Worker {
     fn compile(&mut self, what: What) -> Result<Patch, LoadError> {
         match what {
             What::Default => self.default_patch(),
-            What::Source(source) => self.runtime.compile(source),
+            What::Source(source) => self.runtime.compile_for(source, self.tiering),
             What::File(path) => {
                 if self.watch.enabled {
                     self.watch.loaded = FileStamp::of(&path);
                 }
                 let source = Source::from_file(path)?;
                 let source = self.keep_plugin_choice(source)?;
-                self.runtime.compile(source)
+                self.runtime.compile_for(source, self.tiering)
             }
         }
     }
@@ -741,6 +754,49 @@ impl Worker {
         };
         let values = self.initial_params(&patch);
         self.prepare_or_fall_back(&patch, builtin, values)
+    }
+
+    /// Plays this instance's modules on `tiering` from now on; with `reload`, the running
+    /// module (or one restored before the host's configuration) is compiled for it and takes
+    /// over like new audio settings do, its declared state carried.
+    fn set_tiering(&mut self, tiering: Tiering, reload: bool) {
+        if tiering == self.tiering {
+            return;
+        }
+        self.tiering = tiering;
+        self.default = None;
+        self.tier_up = None;
+        if !reload {
+            return;
+        }
+        if let Some(deferred) = self.deferred.as_mut() {
+            match self
+                .runtime
+                .compile_for(deferred.patch.source().clone(), tiering)
+            {
+                Ok(patch) => deferred.patch = patch,
+                Err(e) => self.report(&e),
+            }
+            return;
+        }
+        let Some(running) = self.running.as_ref() else {
+            return;
+        };
+        let (source, builtin) = (running.patch.source().clone(), running.builtin);
+        let patch = match self.runtime.compile_for(source, tiering) {
+            Ok(patch) => patch,
+            Err(e) => {
+                self.report(&e);
+                return;
+            }
+        };
+        let values = self.initial_params(&patch);
+        let how = Preparation {
+            values,
+            crossfade: Crossfade::Never,
+            rollback: false,
+        };
+        self.prepare(&patch, builtin, how);
     }
 
     /// Makes the plugin state save `values` for `patch`'s parameters, for when the saved
@@ -982,9 +1038,8 @@ impl Worker {
                 .map(|(p, v)| (p.id.clone(), *v))
                 .collect(),
         ));
-        self.tier_up = (tier == Tier::Interpreter
-            && self.runtime.options.tiering == Tiering::TierUp)
-            .then_some(generation);
+        self.tier_up =
+            (tier == Tier::Interpreter && patch.tiering() == Tiering::TierUp).then_some(generation);
         self.running = Some(Running {
             generation,
             patch: patch.clone(),

@@ -258,3 +258,44 @@ fn fuel_is_shared_by_a_block_and_generous_offline() {
         other => panic!("twelve sixths of a block's fuel must be stopped, got {other:?}"),
     }
 }
+
+/// The runtime is a setting of each instance: switched while a module plays, the module is
+/// compiled for the new runtime and takes over like new audio settings do, its declared
+/// state carried (the one-pole's filter memory: no step in the output), and what is loaded
+/// afterwards runs there too.
+#[test]
+fn the_runtime_setting_moves_the_playing_module_and_applies_to_the_next() {
+    let mut rig = Rig::with_options(options(Tiering::Jit));
+    rig.load_source(
+        Source::from_file(crate::common::example("onepole.wat")).unwrap(),
+        Crossfade::Never,
+    );
+    let shared = rig.audio.shared().clone();
+    let dc = [0.5f32; BLOCK];
+    rig.run(&dc);
+    assert_eq!(shared.playing_tier(), Some(Tier::Jit));
+    let before = rig.run(&dc);
+
+    rig.controller().set_tiering(Tiering::Interpreter);
+    assert_eq!(rig.controller().tiering(), Tiering::Interpreter);
+    let started = Instant::now();
+    let mut after = Vec::new();
+    while shared.playing_tier() != Some(Tier::Interpreter) {
+        assert!(started.elapsed() < Duration::from_secs(30), "never moved");
+        after = rig.run(&dc);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    after.extend(rig.run(&dc));
+    // The filter settles towards 0.5 without starting over from 0.
+    let last = *before.last().unwrap();
+    assert!(
+        after.iter().all(|&y| y >= last - 1e-6 && y <= 0.5),
+        "{last} {after:?}"
+    );
+
+    rig.load_source(library("autopan.wasm"), Crossfade::Never);
+    rig.run(&dc);
+    assert_eq!(shared.playing_tier(), Some(Tier::Interpreter));
+    let playing = rig.controller().committed_module().unwrap();
+    assert_eq!(playing.tier, Some(Tier::Interpreter));
+}

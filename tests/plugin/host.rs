@@ -425,3 +425,35 @@ fn a_state_saved_before_the_restored_module_plays_keeps_its_values() {
     assert_eq!(saved.params.get("gain"), Some(&0.3), "{:?}", saved.params);
     assert_eq!(saved.params.get("drive"), Some(&0.7), "{:?}", saved.params);
 }
+
+/// The runtime setting is saved with the project and restored before its module: a project
+/// saved on the interpreter reopens there and plays (with the allocation checker armed), and
+/// a project saved before the setting existed opens on compiled code.
+#[test]
+fn the_runtime_setting_is_saved_with_the_project() {
+    let state = |engine: Option<&str>| {
+        let mut json = decode_state(&state_with(
+            GAINER.as_bytes(),
+            &[("gain", 0.5)],
+            serde_json::json!({}),
+        ));
+        if let Some(engine) = engine {
+            json["fields"]["engine"] = serde_json::Value::String(format!("\"{engine}\""));
+        }
+        encode_state(&json)
+    };
+    let engine = |host: &mut TestHost| decode_state(&host.save_state())["fields"]["engine"].clone();
+    let input = sine(440.0, SR as f32, 0.5, 0, BLOCK);
+    let expected: Vec<f32> = input.iter().map(|x| x * 0.5).collect();
+
+    let mut old = host_restored(&state(None));
+    assert_eq!(engine(&mut old), "\"jit\"");
+    assert_eq!(old.process_stereo(&input, &input).0, expected);
+
+    let mut interpreted = host_restored(&state(Some("interpreter")));
+    assert_eq!(engine(&mut interpreted), "\"interpreter\"");
+    assert_eq!(interpreted.process_stereo(&input, &input).0, expected);
+    let mut reopened = host_restored(&interpreted.save_state());
+    assert_eq!(engine(&mut reopened), "\"interpreter\"");
+    assert_eq!(reopened.process_stereo(&input, &input).0, expected);
+}

@@ -16,6 +16,48 @@ use super::error::TrapKind;
 use super::sandbox::{Deadline, HostState};
 use super::types::ValType;
 
+/// Which runtime plays a module: a setting of the runtime, and of each plugin instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tiering {
+    /// Compile every module with wasmtime before it plays.
+    #[default]
+    Jit,
+    /// Run every module on the interpreter: slower, but it starts at once, and its budgets
+    /// are fuel, so a render stops a runaway module at the same instruction on every machine.
+    Interpreter,
+    /// Play a module on the interpreter at once while wasmtime compiles it, then switch to the
+    /// compiled code at a block boundary, carrying the whole instance (see `worker.rs`). A
+    /// module whose compiled code is at hand (in the compile cache or on disk) plays on it
+    /// straight away.
+    TierUp,
+}
+
+impl Tiering {
+    /// Every choice, in the order the editor lists them.
+    pub const ALL: [Tiering; 3] = [Tiering::Jit, Tiering::TierUp, Tiering::Interpreter];
+
+    /// How the editor names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tiering::Jit => "Compiled",
+            Tiering::TierUp => "Interpreted at once, then compiled",
+            Tiering::Interpreter => "Interpreted, deterministic budgets",
+        }
+    }
+
+    /// The choice the `WASP_TIERING` environment variable makes (`jit`, `interpreter`,
+    /// `tier-up`), if it names one.
+    pub fn from_env() -> Option<Self> {
+        match std::env::var("WASP_TIERING").ok()?.as_str() {
+            "jit" => Some(Tiering::Jit),
+            "interpreter" => Some(Tiering::Interpreter),
+            "tier-up" => Some(Tiering::TierUp),
+            _ => None,
+        }
+    }
+}
+
 /// Which runtime runs a module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tier {
