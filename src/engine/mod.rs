@@ -26,9 +26,11 @@
 //!
 //! Each file imports only files of the layers below it:
 //! 1. `error`, `events`, `params`, `stop` (stop words), `bounds`, `disk_cache`, `watch`,
-//!    `rewrite` (adding items to a binary), then
+//!    `rewrite` (adding items to a binary), `types` (a module's imports and exports),
+//!    `expose` (exporting a module's whole state), then
 //!    `sandbox` (limits, deadlines, the ticker, the store's data)
-//! 2. `metadata`, `imports`, `slots`
+//! 2. `metadata`, `imports`, `wasi`, `slots`, then `backend` (the `Machine` trait and the two
+//!    runtimes behind it, see docs/RUNTIMES.md)
 //! 3. `contract`, `migrate` (state layouts, swap plans, crossfade choice, swap reports)
 //! 4. `driver`, `patch`, `status` (the audio thread's lock-free counters)
 //! 5. `faust` (Faust programs made Wasp modules), then `runtime` (engines, compile cache,
@@ -40,7 +42,8 @@
 //!    controller's requests)
 //!
 //! "Engine" alone names nothing here: [`AudioEngine`] is the audio side of one plugin
-//! instance, and wasmtime's `Engine` (compiler configuration) lives inside the [`Runtime`].
+//! instance, wasmtime's `Engine` (compiler configuration) lives inside the [`Runtime`], and
+//! each instance on the interpreter has a wasmi `Engine` of its own (`backend/interp.rs`).
 
 mod audio;
 mod backend;
