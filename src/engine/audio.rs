@@ -295,7 +295,14 @@ impl AudioEngine {
                         instance.migrate_from(&mut old.instance, plan);
                         next.values = old.values;
                         next.slot_params = old.slot_params;
-                        self.install(next, true);
+                        // The instance before this module, fading out or kept for a rollback,
+                        // stays as it is: only the running one is replaced.
+                        let generation = next.generation;
+                        let tier = next.instance.tier();
+                        if let Some(interpreted) = self.current.replace(next) {
+                            self.hand_back(interpreted);
+                        }
+                        self.shared.publish_commit(generation, tier, false);
                         self.shared.count_tier_up();
                     }
                     _ => self.hand_back(next),
@@ -366,10 +373,8 @@ impl AudioEngine {
             }
         }
         let tier = next.instance.tier();
-        // A tier-up is the same instance going on, not a new one: it is counted apart.
-        let new_instance = !next.plan.whole;
         self.current = Some(next);
-        self.shared.publish_commit(generation, tier, new_instance);
+        self.shared.publish_commit(generation, tier, true);
     }
 
     /// Hands an instance back to the worker. Callers check for room first.

@@ -5,9 +5,10 @@
 //! Once a module is instantiated and initialised, what changes as it runs lives in its
 //! memories, its mutable globals and its tables. Memories and globals can be read and written
 //! through exports, so every one the module does not export is exported here under a name of
-//! Wasp's. Tables and passive segments cannot be copied between runtimes; a module whose code
-//! changes them (`table.set`, `table.grow`, `memory.init`, ...) is left alone and is compiled
-//! before it plays. Code from C, Rust, AssemblyScript and Faust does not change them.
+//! Wasp's. Tables, passive segments and globals of vectors or references cannot be copied
+//! between runtimes; a module whose code changes them (`table.set`, `table.grow`,
+//! `memory.init`, a mutable `v128` global...) is left alone and is compiled before it plays.
+//! Code from C, Rust, AssemblyScript and Faust does neither.
 
 use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef};
 
@@ -30,6 +31,9 @@ pub(crate) fn expose_state(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> 
                 for import in reader.into_imports() {
                     match import.map_err(LoadError::malformed)?.ty {
                         TypeRef::Memory(_) => memories += 1,
+                        TypeRef::Global(g) if g.mutable && !numeric(g.content_type) => {
+                            return Ok(None)
+                        }
                         TypeRef::Global(g) => globals.push(g.mutable),
                         _ => {}
                     }
@@ -38,7 +42,11 @@ pub(crate) fn expose_state(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> 
             Payload::MemorySection(reader) => memories += reader.count(),
             Payload::GlobalSection(reader) => {
                 for global in reader {
-                    globals.push(global.map_err(LoadError::malformed)?.ty.mutable);
+                    let ty = global.map_err(LoadError::malformed)?.ty;
+                    if ty.mutable && !numeric(ty.content_type) {
+                        return Ok(None);
+                    }
+                    globals.push(ty.mutable);
                 }
             }
             Payload::ExportSection(reader) => {
@@ -78,6 +86,13 @@ pub(crate) fn expose_state(binary: &[u8]) -> Result<Option<Vec<u8>>, LoadError> 
     })
     .map(Some)
     .ok_or_else(|| LoadError::Abi("the module's sections do not split".into()))
+}
+
+/// Whether a global of this type can be read and written as a number (migration carries
+/// `i32`, `i64`, `f32` and `f64`; not `v128` or references).
+fn numeric(ty: wasmparser::ValType) -> bool {
+    use wasmparser::ValType::{F32, F64, I32, I64};
+    matches!(ty, I32 | I64 | F32 | F64)
 }
 
 /// Whether an instruction changes a table or a passive segment.
@@ -128,6 +143,16 @@ mod tests {
             exports(&exposed),
             ["m1", "g", "dsp", "wasp:state:memory0", "wasp:state:global0"]
         );
+    }
+
+    #[test]
+    fn a_module_with_a_vector_global_is_left_alone() {
+        let binary = wat::parse_str(
+            r#"(module (global $v (mut v128) (v128.const i64x2 0 0))
+                 (func (export "dsp") (param f32) (result f32) (local.get 0)))"#,
+        )
+        .unwrap();
+        assert!(expose_state(&binary).unwrap().is_none());
     }
 
     #[test]

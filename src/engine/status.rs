@@ -268,7 +268,9 @@ pub struct FaultCounters {
 }
 
 impl EngineShared {
-    /// Audio thread: records that `generation` is now running. Realtime-safe.
+    /// Audio thread: publishes a commit of generation `generation`, playing on `tier`; a
+    /// tier-up is the same instance going on (`new_instance` false), not counted as a commit.
+    /// Realtime-safe.
     pub(crate) fn publish_commit(&self, generation: u64, tier: Tier, new_instance: bool) {
         let code = match tier {
             Tier::Jit => 1,

@@ -183,9 +183,10 @@ pub(crate) const EXIT: &str = "the WCLAP called exit";
 
 /// Adds the stubs to a linker of either runtime: `$rt` names the runtime's crate (its
 /// `Linker`, `Caller` and `Extern` have the same shape in both), `$exit` turns [`EXIT`] into
-/// its error type. Evaluates to the first error.
+/// its error type, and `$charge(caller, fuel)` makes a stub whose work grows with its
+/// arguments pay for it where budgets are fuel. Evaluates to the first error.
 macro_rules! link_wasi {
-    ($rt:ident, $linker:expr, $exit:expr) => {{
+    ($rt:ident, $linker:expr, $exit:expr, $charge:path) => {{
         use $crate::engine::sandbox::HostState;
         use $crate::engine::wasi::{self, MODULE};
         type Caller<'a> = $rt::Caller<'a, HostState>;
@@ -228,9 +229,15 @@ macro_rules! link_wasi {
             linker.func_wrap(MODULE, "clock_res_get", |mut c: Caller<'_>, _: i32, at| {
                 wasi::clock_res_get(mem(&mut c), at)
             })?;
-            linker.func_wrap(MODULE, "random_get", |mut c: Caller<'_>, buf, len| {
-                wasi::random_get(mem(&mut c), buf, len)
-            })?;
+            linker.func_wrap(
+                MODULE,
+                "random_get",
+                |mut c: Caller<'_>, buf, len: i32| -> Result<i32, $rt::Error> {
+                    // A few nanoseconds a byte.
+                    $charge(&mut c, u64::from(len as u32))?;
+                    Ok(wasi::random_get(mem(&mut c), buf, len))
+                },
+            )?;
             linker.func_wrap(MODULE, "proc_exit", |_: i32| -> Result<(), $rt::Error> {
                 Err($exit(wasi::EXIT))
             })?;

@@ -284,8 +284,7 @@ impl Worker {
         self.housekeeping();
         let batch: Vec<Request> = self.requests.try_iter().collect();
         if batch.is_empty() && self.tier_up.is_some() {
-            self.tier_up();
-            return Step::Again;
+            return self.tier_up();
         }
         if batch.is_empty() {
             let wait = self.poll_interval();
@@ -360,15 +359,23 @@ impl Worker {
     /// with wasmtime (the slow part, while the interpreter plays), makes an instance of the
     /// compiled code with the same audio settings, and hands it to the audio thread, which
     /// copies the whole running instance into it at a block boundary (`Plan::whole`) and
-    /// plays on without a seam. Runs when no request waits; a newer module cancels it.
-    fn tier_up(&mut self) {
+    /// plays on without a seam. Runs when no request waits; a newer module cancels it. Says
+    /// when to run the next round.
+    fn tier_up(&mut self) -> Step {
         let Some(generation) = self.tier_up.take() else {
-            return;
+            return Step::Again;
         };
         let Some(running) = self.running.as_ref().filter(|r| r.generation == generation) else {
-            return;
+            return Step::Again;
         };
-        let (patch, config) = (running.patch.clone(), running.config);
+        if self.waiting.is_some() || self.incoming.slots() == 0 {
+            // The audio thread has not taken what it was given yet: try again later.
+            self.tier_up = Some(generation);
+            return Step::After(POLL);
+        }
+        let (patch, config, builtin) = (running.patch.clone(), running.config, running.builtin);
+        // What the audio thread would copy at the switch, if it grew while loading.
+        let bytes: usize = running.state.every_memory.iter().map(|m| m.2).sum();
         let _busy = self.runtime.busy(true);
         // On failure the interpreter plays on, and the editor says why.
         let failed = |worker: &Self, e: LoadError| {
@@ -379,28 +386,42 @@ impl Worker {
         };
         if let Err(e) = self.runtime.compile_jit(&patch) {
             failed(self, e);
-            return;
+            return Step::Again;
         }
         if !self.requests.is_empty() {
             // A request came while it compiled: it goes first (it may replace the module).
             self.tier_up = Some(generation);
-            return;
+            return Step::Again;
+        }
+        if bytes as u64 > super::runtime::TIER_UP_MEMORY {
+            // Too much to copy in one block: the compiled code takes over as it does for new
+            // audio settings, with the declared state carried.
+            self.reprepare(&patch, builtin);
+            return Step::Again;
         }
         let account = self.account.clone();
         let instance = DspInstance::on_tier(&self.runtime, &patch, config, account, Tier::Jit);
         let mut instance = match instance {
             Ok(instance) => instance,
+            Err(LoadError::Limit(_)) => {
+                // The plugin's memory is held by the instance kept for a rollback, for a
+                // second at most: try again then.
+                self.tier_up = Some(generation);
+                return Step::After(POLL);
+            }
             Err(e) => {
                 failed(self, e);
-                return;
+                return Step::Again;
             }
         };
         let Some(running) = self.running.as_mut().filter(|r| r.generation == generation) else {
-            return;
+            return Step::Again;
         };
         if !instance.state().same_shape(&running.state) {
             // Its memories did not come out the same sizes: a copy would not be exact.
-            return;
+            drop(instance);
+            self.reprepare(&patch, builtin);
+            return Step::Again;
         }
         instance.warm_up();
         let frames = config.max_frames.clamp(1, 1 << 16) as usize;
@@ -417,11 +438,10 @@ impl Worker {
             scratch: [touched(frames), touched(frames)],
             dry: [touched(frames), touched(frames)],
         });
-        if self.waiting.is_some() || self.incoming.push(prepared).is_err() {
-            // The queue is full: try again later rather than hold it in `waiting`, which is
-            // for the newest module.
+        if self.incoming.push(prepared).is_err() {
+            // Unreachable: there was a slot and only this thread pushes.
             self.tier_up = Some(generation);
-            return;
+            return Step::After(POLL);
         }
         self.handed += 1;
         running.info.tier = Some(Tier::Jit);
@@ -433,6 +453,19 @@ impl Worker {
         if let Some(kept) = slots.infos.iter_mut().find(|i| i.generation == generation) {
             *kept = info;
         }
+        Step::Again
+    }
+
+    /// Prepares `patch` again, as for new audio settings: a new instance takes over with the
+    /// running one's parameter values and declared state.
+    fn reprepare(&mut self, patch: &Patch, builtin: bool) {
+        let values = self.initial_params(patch);
+        let how = Preparation {
+            values,
+            crossfade: Crossfade::Never,
+            rollback: false,
+        };
+        self.prepare(patch, builtin, how);
     }
 
     /// Drops instances the audio thread handed back, retries a delivery that found the queue
@@ -487,6 +520,10 @@ impl Worker {
         let Some(restored) = self.running.as_ref() else {
             return;
         };
+        // A module restored onto the interpreter moves to compiled code as it would have.
+        self.tier_up = (restored.info.tier == Some(Tier::Interpreter)
+            && restored.patch.tiering() == Tiering::TierUp)
+            .then_some(restored.generation);
         let crashed_name = crashed.map_or_else(String::new, |c| c.patch.display_name());
         let fault = counters
             .last
@@ -790,13 +827,7 @@ impl Worker {
                 return;
             }
         };
-        let values = self.initial_params(&patch);
-        let how = Preparation {
-            values,
-            crossfade: Crossfade::Never,
-            rollback: false,
-        };
-        self.prepare(&patch, builtin, how);
+        self.reprepare(&patch, builtin);
     }
 
     /// Makes the plugin state save `values` for `patch`'s parameters, for when the saved

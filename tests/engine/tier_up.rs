@@ -299,3 +299,74 @@ fn the_runtime_setting_moves_the_playing_module_and_applies_to_the_next() {
     let playing = rig.controller().committed_module().unwrap();
     assert_eq!(playing.tier, Some(Tier::Interpreter));
 }
+
+/// On the interpreter, a call to a math import pays fuel for the host's work: a loop of sines
+/// is stopped after as many calls as its fuel buys at that price, not after millions of
+/// nearly free calls that would take many times its time budget.
+#[test]
+fn math_calls_pay_for_their_work_in_fuel() {
+    let wat = br#"(module (import "env" "sinf" (func $sin (param f32) (result f32)))
+      (memory (export "memory") 1)
+      (func (export "dsp") (param f32) (result f32)
+        (loop $l
+          (drop (call $sin (f32.const 0.5)))
+          (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+          (br $l))
+        (local.get 0)))"#;
+    let runtime = wasp::Runtime::with_options(RuntimeOptions {
+        tiering: Tiering::Interpreter,
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    let patch = runtime.compile(Source::from_bytes(&wat[..])).unwrap();
+    let mut instance =
+        wasp::DspInstance::new(&runtime, &patch, wasp::ProcessConfig::default()).unwrap();
+    let mut block = vec![0.0f32; 64];
+    let fault = instance.process(&mut [&mut block]).unwrap_err();
+    assert_eq!(fault.kind, wasp::TrapKind::Timeout);
+    let calls = u32::from_le_bytes(instance.read_memory(0, 4).unwrap().try_into().unwrap());
+    // 64 frames get the 20 ms floor; each turn costs the call's 40 and a few instructions.
+    let fuel = wasp::fuel_for(wasp::MIN_BLOCK_BUDGET);
+    assert!(u64::from(calls) < fuel / 40, "{calls} calls");
+    assert!(u64::from(calls) > fuel / 80, "{calls} calls");
+}
+
+/// A tier-up replaces only the running instance: the module before it stays the rollback
+/// target, so a module that crashes soon after its load still goes back to it, compiled or
+/// not.
+#[test]
+fn a_tier_up_keeps_the_module_before_as_the_rollback_target() {
+    // Halves its input; crashes once its "crash" parameter is set.
+    let crasher = br#"(module
+      (@custom "wasp" "{\"name\":\"crasher\",\"params\":[{\"id\":\"crash\",\"name\":\"Crash\",\"min\":0,\"max\":1,\"default\":0}]}")
+      (global $crash (mut f32) (f32.const 0))
+      (func (export "wasp_set_param") (param i32) (param $v f32) (global.set $crash (local.get $v)))
+      (func (export "dsp") (param $x f32) (result f32)
+        (if (f32.gt (global.get $crash) (f32.const 0.5)) (then unreachable))
+        (f32.mul (local.get $x) (f32.const 0.5))))"#;
+    let mut rig = Rig::with_options(options(Tiering::TierUp));
+    rig.load_source(library("utility.wasm"), Crossfade::Never);
+    rig.run(&[0.0; BLOCK]);
+    let shared = rig.audio.shared().clone();
+    let before = shared.committed();
+    let generation = rig.load_source(Source::from_bytes(&crasher[..]), Crossfade::Never);
+    let started = Instant::now();
+    while !(shared.committed() == generation && shared.playing_tier() == Some(Tier::Jit)) {
+        assert!(started.elapsed() < Duration::from_secs(30), "no tier-up");
+        rig.run(&[0.25; BLOCK]);
+        // Blocks at about real-time pace: the rollback window is a second of audio.
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    assert!(rig.run(&[0.25; BLOCK]).iter().all(|&y| y == 0.125));
+    assert!(rig.controller().set_param(0, 1.0));
+    let (_, results) = rig.run_raw(&[0.25; BLOCK]);
+    assert!(
+        matches!(results[0], wasp::Processed::RolledBack(_)),
+        "{results:?}"
+    );
+    assert_eq!(
+        shared.fault_counters().last_rollback,
+        Some((generation, before)),
+        "back to the module before"
+    );
+}

@@ -15,7 +15,10 @@ use wasmi::{
     TypedFunc,
 };
 
-use super::{typed_funcs, Args, Func, Glob, Machine, Mem, Sig, StartError, Stopped, Tier, Value};
+use super::{
+    call_typed, typed_as, typed_funcs, Args, Exports, Func, Glob, Machine, Mem, Sig, StartError,
+    Stopped, Tier, Value,
+};
 use crate::engine::error::TrapKind;
 use crate::engine::imports::{self, MathFn, IMPORT_MODULE};
 use crate::engine::sandbox::{Deadline, HostState};
@@ -34,8 +37,8 @@ pub(crate) struct InterpMachine {
     store: Store<HostState>,
     instance: Instance,
     funcs: Vec<Typed>,
-    memories: Vec<Memory>,
-    globals: Vec<Global>,
+    memories: Exports<Memory>,
+    globals: Exports<Global>,
     /// The deadline whose fuel the store holds now: calls sharing a deadline share its fuel.
     armed: Option<Deadline>,
     /// Whether calls are held to their fuel; without, they get all the fuel there is (a
@@ -58,6 +61,21 @@ fn config() -> Config {
         .set_min_stack_height(STACK_BYTES)
         .set_max_cached_stacks(1);
     config
+}
+
+/// Fuel a call to a math import costs: what the interpreter burns in the 20 to 50 ns such a
+/// call takes (a sine, a power), so a loop of them is held to its budget like any other code.
+const MATH_FUEL: u64 = 40;
+
+/// Takes `fuel` from the calling instance's tank, for work a host function does that the
+/// interpreter does not count; traps as out of fuel if the tank holds less.
+fn charge(caller: &mut wasmi::Caller<'_, HostState>, fuel: u64) -> Result<(), wasmi::Error> {
+    let left = caller.get_fuel()?;
+    caller.set_fuel(left.saturating_sub(fuel))?;
+    if left < fuel {
+        return Err(TrapCode::OutOfFuel.into());
+    }
+    Ok(())
 }
 
 /// A module whose `warm(n)` nests `n` calls deep.
@@ -100,15 +118,46 @@ impl InterpMachine {
         let module = Module::new(&engine, binary).map_err(start_error)?;
         let mut linker = Linker::<HostState>::new(&engine);
         let link = |linker: &mut Linker<HostState>| -> Result<(), wasmi::Error> {
+            type Caller<'a> = wasmi::Caller<'a, HostState>;
+            type Out<T> = Result<T, wasmi::Error>;
             for (name, f) in imports::all() {
+                // Each call pays for the host's work (see `MATH_FUEL`).
                 match f {
-                    MathFn::Unary32(f) => linker.func_wrap(IMPORT_MODULE, &name, f),
-                    MathFn::Binary32(f) => linker.func_wrap(IMPORT_MODULE, &name, f),
-                    MathFn::Unary64(f) => linker.func_wrap(IMPORT_MODULE, &name, f),
-                    MathFn::Binary64(f) => linker.func_wrap(IMPORT_MODULE, &name, f),
+                    MathFn::Unary32(f) => linker.func_wrap(
+                        IMPORT_MODULE,
+                        &name,
+                        move |mut c: Caller, x| -> Out<f32> {
+                            charge(&mut c, MATH_FUEL)?;
+                            Ok(f(x))
+                        },
+                    ),
+                    MathFn::Binary32(f) => linker.func_wrap(
+                        IMPORT_MODULE,
+                        &name,
+                        move |mut c: Caller, x, y| -> Out<f32> {
+                            charge(&mut c, MATH_FUEL)?;
+                            Ok(f(x, y))
+                        },
+                    ),
+                    MathFn::Unary64(f) => linker.func_wrap(
+                        IMPORT_MODULE,
+                        &name,
+                        move |mut c: Caller, x| -> Out<f64> {
+                            charge(&mut c, MATH_FUEL)?;
+                            Ok(f(x))
+                        },
+                    ),
+                    MathFn::Binary64(f) => linker.func_wrap(
+                        IMPORT_MODULE,
+                        &name,
+                        move |mut c: Caller, x, y| -> Out<f64> {
+                            charge(&mut c, MATH_FUEL)?;
+                            Ok(f(x, y))
+                        },
+                    ),
                 }?;
             }
-            crate::engine::wasi::link_wasi!(wasmi, linker, wasmi::Error::new)
+            crate::engine::wasi::link_wasi!(wasmi, linker, wasmi::Error::new, charge)
         };
         link(&mut linker).map_err(start_error)?;
         let mut store = Store::new(&engine, host);
@@ -122,8 +171,8 @@ impl InterpMachine {
             store,
             instance,
             funcs: Vec::new(),
-            memories: Vec::new(),
-            globals: Vec::new(),
+            memories: Exports::default(),
+            globals: Exports::default(),
             armed: Some(deadline),
             metered,
             error: None,
@@ -147,10 +196,6 @@ fn trap_kind(error: &wasmi::Error) -> Stopped {
     })
 }
 
-fn is_mutable(global: &Global, store: &Store<HostState>) -> bool {
-    global.ty(store).mutability().is_mut()
-}
-
 fn val_type(ty: wasmi::ValType) -> ValType {
     match ty {
         wasmi::ValType::I32 => ValType::I32,
@@ -172,35 +217,15 @@ impl Machine for InterpMachine {
             return Ok(None);
         };
         let store = &self.store;
-        let typed = match sig {
-            Sig::Unit => func.typed(store).map(Typed::Unit),
-            Sig::I32 => func.typed(store).map(Typed::I32),
-            Sig::I32x2 => func.typed(store).map(Typed::I32x2),
-            Sig::I32x3 => func.typed(store).map(Typed::I32x3),
-            Sig::I32F32 => func.typed(store).map(Typed::I32F32),
-            Sig::F32I32 => func.typed(store).map(Typed::F32I32),
-            Sig::ToI32 => func.typed(store).map(Typed::ToI32),
-            Sig::I32ToI32 => func.typed(store).map(Typed::I32ToI32),
-        }
-        .map_err(|e| e.to_string())?;
+        let typed = typed_as!(func, store, sig).map_err(|e| e.to_string())?;
         self.funcs.push(typed);
-        Ok(Some(Func(self.funcs.len() as u16 - 1)))
+        Ok(Some(Func(self.funcs.len() as u32 - 1)))
     }
 
     #[inline]
     fn call(&mut self, func: Func, args: Args) -> Result<i32, Stopped> {
         let store = &mut self.store;
-        let result = match (&self.funcs[func.0 as usize], args) {
-            (Typed::Unit(f), Args::Unit) => f.call(store, ()).map(|()| 0),
-            (Typed::I32(f), Args::I32(a)) => f.call(store, a).map(|()| 0),
-            (Typed::I32x2(f), Args::I32x2(a, b)) => f.call(store, (a, b)).map(|()| 0),
-            (Typed::I32x3(f), Args::I32x3(a, b, c)) => f.call(store, (a, b, c)).map(|()| 0),
-            (Typed::I32F32(f), Args::I32F32(a, b)) => f.call(store, (a, b)).map(|()| 0),
-            (Typed::F32I32(f), Args::F32I32(a, b)) => f.call(store, (a, b)).map(|()| 0),
-            (Typed::ToI32(f), Args::Unit) => f.call(store, ()),
-            (Typed::I32ToI32(f), Args::I32(a)) => f.call(store, a),
-            _ => return Err(Some(TrapKind::BadCall)),
-        };
+        let result = call_typed!(&self.funcs[func.0 as usize], args, store);
         result.map_err(|e| {
             let kind = trap_kind(&e);
             if self.error.is_none() {
@@ -232,70 +257,74 @@ impl Machine for InterpMachine {
     }
 
     fn memory(&mut self, name: &str) -> Option<Mem> {
-        let memory = self.instance.get_memory(&self.store, name)?;
-        self.memories.push(memory);
-        Some(Mem(self.memories.len() as u16 - 1))
+        let (instance, store) = (&self.instance, &mut self.store);
+        let found = || instance.get_memory(&*store, name);
+        self.memories.index(name, found).map(Mem)
     }
 
     fn memories(&mut self) -> Vec<(String, Mem)> {
-        let found: Vec<(String, Memory)> = self
+        let names: Vec<String> = self
             .instance
             .exports(&self.store)
-            .filter_map(|e| Some((e.name().to_owned(), e.into_memory()?)))
-            .collect();
-        found
-            .into_iter()
-            .map(|(name, memory)| {
-                self.memories.push(memory);
-                (name, Mem(self.memories.len() as u16 - 1))
+            .filter_map(|e| {
+                let name = e.name().to_owned();
+                e.into_memory().map(|_| name)
             })
+            .collect();
+        names
+            .into_iter()
+            .filter_map(|name| Some((name.clone(), self.memory(&name)?)))
             .collect()
     }
 
     #[inline]
     fn data(&self, memory: Mem) -> &[u8] {
-        self.memories[memory.0 as usize].data(&self.store)
+        self.memories.get(memory.0).data(&self.store)
     }
 
     #[inline]
     fn data_mut(&mut self, memory: Mem) -> &mut [u8] {
-        self.memories[memory.0 as usize].data_mut(&mut self.store)
+        self.memories.get(memory.0).data_mut(&mut self.store)
     }
 
     fn grow(&mut self, memory: Mem, pages: u64) -> Result<(), String> {
-        self.memories[memory.0 as usize]
+        self.memories
+            .get(memory.0)
             .grow(&mut self.store, pages)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
     fn global(&mut self, name: &str) -> Option<(Glob, ValType, bool)> {
-        let global = self.instance.get_global(&self.store, name)?;
-        let ty = global.ty(&self.store);
+        let (instance, store) = (&self.instance, &mut self.store);
+        let index = self
+            .globals
+            .index(name, || instance.get_global(&*store, name))?;
+        let ty = self.globals.get(index).ty(&self.store);
         let mutable = ty.mutability().is_mut();
-        let content = val_type(ty.content());
-        self.globals.push(global);
-        Some((Glob(self.globals.len() as u16 - 1), content, mutable))
+        Some((Glob(index), val_type(ty.content()), mutable))
     }
 
     fn globals(&mut self) -> Vec<(String, Glob)> {
-        let found: Vec<(String, Global)> = self
+        let names: Vec<String> = self
             .instance
             .exports(&self.store)
-            .filter_map(|e| Some((e.name().to_owned(), e.into_global()?)))
-            .filter(|(_, g)| is_mutable(g, &self.store))
+            .filter_map(|e| {
+                let name = e.name().to_owned();
+                e.into_global().map(|_| name)
+            })
             .collect();
-        found
+        names
             .into_iter()
-            .map(|(name, global)| {
-                self.globals.push(global);
-                (name, Glob(self.globals.len() as u16 - 1))
+            .filter_map(|name| match self.global(&name)? {
+                (global, _, true) => Some((name, global)),
+                _ => None,
             })
             .collect()
     }
 
     fn get(&mut self, global: Glob) -> Value {
-        match self.globals[global.0 as usize].get(&self.store) {
+        match self.globals.get(global.0).get(&self.store) {
             wasmi::Val::I32(v) => Value::I32(v),
             wasmi::Val::I64(v) => Value::I64(v),
             wasmi::Val::F32(v) => Value::F32(v.to_bits()),
@@ -311,7 +340,8 @@ impl Machine for InterpMachine {
             Value::F32(v) => wasmi::Val::F32(wasmi::F32::from_bits(v)),
             Value::F64(v) => wasmi::Val::F64(wasmi::F64::from_bits(v)),
         };
-        self.globals[global.0 as usize]
+        self.globals
+            .get(global.0)
             .set(&mut self.store, value)
             .is_ok()
     }

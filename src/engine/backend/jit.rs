@@ -7,7 +7,10 @@ use wasmtime::{
     Config, Engine, Global, Inlining, Instance, Linker, Memory, Module, OptLevel, Store, TypedFunc,
 };
 
-use super::{typed_funcs, Args, Func, Glob, Machine, Mem, Sig, StartError, Stopped, Tier, Value};
+use super::{
+    call_typed, typed_as, typed_funcs, Args, Exports, Func, Glob, Machine, Mem, Sig, StartError,
+    Stopped, Tier, Value,
+};
 use crate::engine::error::{LoadError, TrapKind};
 use crate::engine::imports::{self, MathFn, IMPORT_MODULE};
 use crate::engine::sandbox::{self, Credit, Deadline, HostState};
@@ -59,8 +62,16 @@ pub(crate) fn configured(
         }
         .map_err(failed)?;
     }
-    crate::engine::wasi::link_wasi!(wasmtime, &mut linker, wasmtime::Error::msg).map_err(failed)?;
+    crate::engine::wasi::link_wasi!(wasmtime, &mut linker, wasmtime::Error::msg, charge)
+        .map_err(failed)?;
     Ok((engine, linker))
+}
+
+/// What host functions pay for their work here: nothing. Compiled code is held to its budget
+/// by the clock, and a host call's time is the caller's: it is stopped at its next check once
+/// the host function returns.
+fn charge(_: &mut wasmtime::Caller<'_, HostState>, _: u64) -> wasmtime::Result<()> {
+    Ok(())
 }
 
 /// A module instantiated on wasmtime.
@@ -68,8 +79,8 @@ pub(crate) struct JitMachine {
     store: Store<HostState>,
     instance: Instance,
     funcs: Vec<Typed>,
-    memories: Vec<Memory>,
-    globals: Vec<Global>,
+    memories: Exports<Memory>,
+    globals: Exports<Global>,
     /// Whether calls run under epoch deadlines.
     epochs: bool,
     /// How far the epoch lags the clock, added to every deadline; `None` without a ticker.
@@ -106,8 +117,8 @@ impl JitMachine {
             store,
             instance,
             funcs: Vec::new(),
-            memories: Vec::new(),
-            globals: Vec::new(),
+            memories: Exports::default(),
+            globals: Exports::default(),
             epochs,
             credit,
             error: None,
@@ -119,10 +130,6 @@ impl JitMachine {
 fn trap_kind(error: &wasmtime::Error) -> Stopped {
     let trap = *error.downcast_ref::<wasmtime::Trap>()?;
     Some(TrapKind::from_trap(trap))
-}
-
-fn is_mutable(global: &Global, store: &Store<HostState>) -> bool {
-    global.ty(store).mutability() == wasmtime::Mutability::Var
 }
 
 fn val_type(ty: &wasmtime::ValType) -> ValType {
@@ -146,35 +153,15 @@ impl Machine for JitMachine {
             return Ok(None);
         };
         let store = &self.store;
-        let typed = match sig {
-            Sig::Unit => func.typed(store).map(Typed::Unit),
-            Sig::I32 => func.typed(store).map(Typed::I32),
-            Sig::I32x2 => func.typed(store).map(Typed::I32x2),
-            Sig::I32x3 => func.typed(store).map(Typed::I32x3),
-            Sig::I32F32 => func.typed(store).map(Typed::I32F32),
-            Sig::F32I32 => func.typed(store).map(Typed::F32I32),
-            Sig::ToI32 => func.typed(store).map(Typed::ToI32),
-            Sig::I32ToI32 => func.typed(store).map(Typed::I32ToI32),
-        }
-        .map_err(|e| format!("{e:#}"))?;
+        let typed = typed_as!(func, store, sig).map_err(|e| format!("{e:#}"))?;
         self.funcs.push(typed);
-        Ok(Some(Func(self.funcs.len() as u16 - 1)))
+        Ok(Some(Func(self.funcs.len() as u32 - 1)))
     }
 
     #[inline]
     fn call(&mut self, func: Func, args: Args) -> Result<i32, Stopped> {
         let store = &mut self.store;
-        let result = match (&self.funcs[func.0 as usize], args) {
-            (Typed::Unit(f), Args::Unit) => f.call(store, ()).map(|()| 0),
-            (Typed::I32(f), Args::I32(a)) => f.call(store, a).map(|()| 0),
-            (Typed::I32x2(f), Args::I32x2(a, b)) => f.call(store, (a, b)).map(|()| 0),
-            (Typed::I32x3(f), Args::I32x3(a, b, c)) => f.call(store, (a, b, c)).map(|()| 0),
-            (Typed::I32F32(f), Args::I32F32(a, b)) => f.call(store, (a, b)).map(|()| 0),
-            (Typed::F32I32(f), Args::F32I32(a, b)) => f.call(store, (a, b)).map(|()| 0),
-            (Typed::ToI32(f), Args::Unit) => f.call(store, ()),
-            (Typed::I32ToI32(f), Args::I32(a)) => f.call(store, a),
-            _ => return Err(Some(TrapKind::BadCall)),
-        };
+        let result = call_typed!(&self.funcs[func.0 as usize], args, store);
         result.map_err(|e| {
             let kind = trap_kind(&e);
             if self.error.is_none() {
@@ -202,70 +189,74 @@ impl Machine for JitMachine {
     }
 
     fn memory(&mut self, name: &str) -> Option<Mem> {
-        let memory = self.instance.get_memory(&mut self.store, name)?;
-        self.memories.push(memory);
-        Some(Mem(self.memories.len() as u16 - 1))
+        let (instance, store) = (&self.instance, &mut self.store);
+        let found = || instance.get_memory(&mut *store, name);
+        self.memories.index(name, found).map(Mem)
     }
 
     fn memories(&mut self) -> Vec<(String, Mem)> {
-        let found: Vec<(String, Memory)> = self
+        let names: Vec<String> = self
             .instance
             .exports(&mut self.store)
-            .filter_map(|e| Some((e.name().to_owned(), e.into_memory()?)))
-            .collect();
-        found
-            .into_iter()
-            .map(|(name, memory)| {
-                self.memories.push(memory);
-                (name, Mem(self.memories.len() as u16 - 1))
+            .filter_map(|e| {
+                let name = e.name().to_owned();
+                e.into_memory().map(|_| name)
             })
+            .collect();
+        names
+            .into_iter()
+            .filter_map(|name| Some((name.clone(), self.memory(&name)?)))
             .collect()
     }
 
     #[inline]
     fn data(&self, memory: Mem) -> &[u8] {
-        self.memories[memory.0 as usize].data(&self.store)
+        self.memories.get(memory.0).data(&self.store)
     }
 
     #[inline]
     fn data_mut(&mut self, memory: Mem) -> &mut [u8] {
-        self.memories[memory.0 as usize].data_mut(&mut self.store)
+        self.memories.get(memory.0).data_mut(&mut self.store)
     }
 
     fn grow(&mut self, memory: Mem, pages: u64) -> Result<(), String> {
-        self.memories[memory.0 as usize]
+        self.memories
+            .get(memory.0)
             .grow(&mut self.store, pages)
             .map(|_| ())
             .map_err(|e| format!("{e:#}"))
     }
 
     fn global(&mut self, name: &str) -> Option<(Glob, ValType, bool)> {
-        let global = self.instance.get_global(&mut self.store, name)?;
-        let ty = global.ty(&self.store);
+        let (instance, store) = (&self.instance, &mut self.store);
+        let index = self
+            .globals
+            .index(name, || instance.get_global(&mut *store, name))?;
+        let ty = self.globals.get(index).ty(&self.store);
         let mutable = ty.mutability() == wasmtime::Mutability::Var;
-        let content = val_type(ty.content());
-        self.globals.push(global);
-        Some((Glob(self.globals.len() as u16 - 1), content, mutable))
+        Some((Glob(index), val_type(ty.content()), mutable))
     }
 
     fn globals(&mut self) -> Vec<(String, Glob)> {
-        let found: Vec<(String, Global)> = self
+        let names: Vec<String> = self
             .instance
             .exports(&mut self.store)
-            .filter_map(|e| Some((e.name().to_owned(), e.into_global()?)))
+            .filter_map(|e| {
+                let name = e.name().to_owned();
+                e.into_global().map(|_| name)
+            })
             .collect();
-        found
+        names
             .into_iter()
-            .filter(|(_, g)| is_mutable(g, &self.store))
-            .map(|(name, global)| {
-                self.globals.push(global);
-                (name, Glob(self.globals.len() as u16 - 1))
+            .filter_map(|name| match self.global(&name)? {
+                (global, _, true) => Some((name, global)),
+                _ => None,
             })
             .collect()
     }
 
     fn get(&mut self, global: Glob) -> Value {
-        match self.globals[global.0 as usize].get(&mut self.store) {
+        match self.globals.get(global.0).get(&mut self.store) {
             wasmtime::Val::I32(v) => Value::I32(v),
             wasmtime::Val::I64(v) => Value::I64(v),
             wasmtime::Val::F32(v) => Value::F32(v),
@@ -281,7 +272,8 @@ impl Machine for JitMachine {
             Value::F32(v) => wasmtime::Val::F32(v),
             Value::F64(v) => wasmtime::Val::F64(v),
         };
-        self.globals[global.0 as usize]
+        self.globals
+            .get(global.0)
             .set(&mut self.store, value)
             .is_ok()
     }

@@ -122,15 +122,44 @@ pub(crate) enum Args {
 
 /// An export function looked up on one machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Func(pub(crate) u16);
+pub(crate) struct Func(pub(crate) u32);
 
 /// A memory looked up on one machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Mem(pub(crate) u16);
+pub(crate) struct Mem(pub(crate) u32);
 
 /// A global looked up on one machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Glob(pub(crate) u16);
+pub(crate) struct Glob(pub(crate) u32);
+
+/// A machine's memories or globals, by export name: looking a name up again gives the handle
+/// it gave before, so however often the worker asks, the table holds each export once.
+pub(crate) struct Exports<T> {
+    items: Vec<(Box<str>, T)>,
+}
+
+impl<T> Default for Exports<T> {
+    fn default() -> Self {
+        Self { items: Vec::new() }
+    }
+}
+
+impl<T> Exports<T> {
+    /// The index of export `name`, found by `find` the first time it is asked for.
+    pub(crate) fn index(&mut self, name: &str, find: impl FnOnce() -> Option<T>) -> Option<u32> {
+        if let Some(i) = self.items.iter().position(|(n, _)| &**n == name) {
+            return Some(i as u32);
+        }
+        self.items.push((name.into(), find()?));
+        Some(self.items.len() as u32 - 1)
+    }
+
+    /// The item behind a handle this table gave.
+    #[inline]
+    pub(crate) fn get(&self, index: u32) -> &T {
+        &self.items[index as usize].1
+    }
+}
 
 /// How a call ended without returning: the trap's kind, or `None` for an error raised by a
 /// host function (a WCLAP calling `exit`), which is no trap of the module's.
@@ -146,7 +175,8 @@ pub(crate) struct StartError {
 
 /// One instantiated module. Made on a worker; then used by one thread at a time, the audio
 /// thread among them. Every method the audio thread calls is realtime-safe unless the module
-/// traps (runtimes allocate the trap's error).
+/// traps (runtimes allocate the trap's error); wasmi's calls take a spin lock that only this
+/// machine's thread ever takes (see `interp.rs`).
 pub(crate) trait Machine: Send {
     /// Which runtime this is.
     fn tier(&self) -> Tier;
@@ -213,7 +243,8 @@ pub(crate) trait Machine: Send {
 }
 
 /// A function handle kept in a machine's table, typed for its runtime: one variant per
-/// [`Sig`]. `$f` is the runtime's typed function.
+/// [`Sig`]. `$f` is the runtime's typed function; both runtimes' typed functions have the
+/// same shape, so [`typed_as`] and [`call_typed`] serve both.
 macro_rules! typed_funcs {
     ($name:ident, $f:ident) => {
         /// A typed export of this runtime, one variant per signature.
@@ -231,3 +262,41 @@ macro_rules! typed_funcs {
     };
 }
 pub(crate) use typed_funcs;
+
+/// `$func` (an untyped function of the runtime) as the `Typed` variant of `$sig`, or the
+/// runtime's error if its type differs.
+macro_rules! typed_as {
+    ($func:expr, $store:expr, $sig:expr) => {
+        match $sig {
+            Sig::Unit => $func.typed($store).map(Typed::Unit),
+            Sig::I32 => $func.typed($store).map(Typed::I32),
+            Sig::I32x2 => $func.typed($store).map(Typed::I32x2),
+            Sig::I32x3 => $func.typed($store).map(Typed::I32x3),
+            Sig::I32F32 => $func.typed($store).map(Typed::I32F32),
+            Sig::F32I32 => $func.typed($store).map(Typed::F32I32),
+            Sig::ToI32 => $func.typed($store).map(Typed::ToI32),
+            Sig::I32ToI32 => $func.typed($store).map(Typed::I32ToI32),
+        }
+    };
+}
+pub(crate) use typed_as;
+
+/// Calls a `Typed` function with `$args`: the runtime's result, its `i32` if it returns one
+/// (else 0). Returns `Err(Some(TrapKind::BadCall))` from the enclosing function if the
+/// arguments do not fit the signature.
+macro_rules! call_typed {
+    ($typed:expr, $args:expr, $store:expr) => {
+        match ($typed, $args) {
+            (Typed::Unit(f), Args::Unit) => f.call($store, ()).map(|()| 0),
+            (Typed::I32(f), Args::I32(a)) => f.call($store, a).map(|()| 0),
+            (Typed::I32x2(f), Args::I32x2(a, b)) => f.call($store, (a, b)).map(|()| 0),
+            (Typed::I32x3(f), Args::I32x3(a, b, c)) => f.call($store, (a, b, c)).map(|()| 0),
+            (Typed::I32F32(f), Args::I32F32(a, b)) => f.call($store, (a, b)).map(|()| 0),
+            (Typed::F32I32(f), Args::F32I32(a, b)) => f.call($store, (a, b)).map(|()| 0),
+            (Typed::ToI32(f), Args::Unit) => f.call($store, ()),
+            (Typed::I32ToI32(f), Args::I32(a)) => f.call($store, a),
+            _ => return Err(Some($crate::engine::error::TrapKind::BadCall)),
+        }
+    };
+}
+pub(crate) use call_typed;
