@@ -8,7 +8,7 @@ use super::events::{ModuleEvent, Transport, TRANSPORT_BYTES};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::backend::{Args, Func, Glob, Machine, Mem, Sig, StartError, Stopped, Tier};
+use super::backend::{AnyMachine, Args, Func, Glob, Machine, Mem, Sig, StartError, Stopped, Tier};
 use super::contract::{names, DspShape};
 use super::driver;
 use super::error::{Fault, LoadError, TrapKind};
@@ -87,7 +87,7 @@ pub struct DspInstance {
     /// The stop word of a module with stop checks, registered with the ticker. Declared before
     /// `machine`, which owns its memory, so it is unregistered first.
     stop: Option<Stop>,
-    machine: Box<dyn Machine>,
+    machine: AnyMachine,
     run: Run,
     io: Io,
     /// The driver's frame global: index of the frame being processed, read after a trap. None
@@ -278,7 +278,7 @@ impl DspInstance {
             _ => None,
         };
         let mut loading = Loading {
-            machine: &mut *machine,
+            machine: &mut machine,
             stop: stop.as_ref(),
         };
         if let Some(start) = loading
@@ -400,9 +400,9 @@ impl DspInstance {
     /// Calls an exported `(i32) -> i32` function under the load budget. Worker side, while
     /// loading.
     pub(crate) fn call_i32(&mut self, name: &'static str, arg: i32) -> Result<i32, LoadError> {
-        let func = export(&mut *self.machine, name, Sig::I32ToI32)?;
+        let func = export(&mut self.machine, name, Sig::I32ToI32)?;
         Loading {
-            machine: &mut *self.machine,
+            machine: &mut self.machine,
             stop: self.stop.as_ref(),
         }
         .call(name, func, Args::I32(arg))
@@ -480,7 +480,7 @@ impl DspInstance {
             None => return Ok(false),
         }
         let ok = Loading {
-            machine: &mut *self.machine,
+            machine: &mut self.machine,
             stop: self.stop.as_ref(),
         }
         .call("clap.state load", clap.load, Args::I32(bytes.len() as i32))?;
@@ -517,8 +517,8 @@ impl DspInstance {
     pub(crate) fn migrate_from(&mut self, old: &mut DspInstance, plan: &Plan) {
         migrate::apply(
             plan,
-            (&old.state, &mut *old.machine),
-            (&self.state, &mut *self.machine),
+            (&old.state, &mut old.machine),
+            (&self.state, &mut self.machine),
         );
         if plan.whole {
             // What else of the instance lives on the host's side.
@@ -539,8 +539,8 @@ impl DspInstance {
     ) -> bool {
         migrate::stage(
             plan,
-            (&old.state, &mut *old.machine),
-            (&self.state, &mut *self.machine),
+            (&old.state, &mut old.machine),
+            (&self.state, &mut self.machine),
             budget,
             frames,
         )

@@ -8,7 +8,7 @@ use wasmtime::{Engine, Linker, Module};
 
 use super::backend::interp::InterpMachine;
 use super::backend::jit::{self, JitMachine};
-use super::backend::{Machine, StartError, Tier, Tiering};
+use super::backend::{AnyMachine, StartError, Tier, Tiering};
 use super::contract;
 use super::disk_cache::DiskCache;
 use super::error::LoadError;
@@ -460,7 +460,7 @@ impl Runtime {
         tier: Tier,
         host: HostState,
         deadline: Deadline,
-    ) -> Result<Box<dyn Machine>, StartError> {
+    ) -> Result<AnyMachine, StartError> {
         let failed = |e: LoadError| StartError {
             kind: None,
             message: e.to_string(),
@@ -472,18 +472,18 @@ impl Runtime {
                 let (engine, linker) = self.engines(watchdog);
                 let epochs = watchdog == Watchdog::Epochs;
                 let credit = if epochs { self.credit() } else { None };
-                Box::new(JitMachine::new(
+                AnyMachine::Jit(Box::new(JitMachine::new(
                     engine, linker, module, host, epochs, credit, deadline,
-                )?)
+                )?))
             }
             Tier::Interpreter => {
                 let metered = patch.0.watchdog != Watchdog::Off;
-                Box::new(InterpMachine::new(
+                AnyMachine::Interpreter(Box::new(InterpMachine::new(
                     &patch.0.code.binary,
                     host,
                     deadline,
                     metered,
-                )?)
+                )?))
             }
         })
     }

@@ -6,8 +6,9 @@
 //! signature, into small handles, then calls them; `migrate.rs` reads and writes memories and
 //! globals through the same handles, so state carries between instances of either runtime.
 //!
-//! The audio path pays one indirect call per call into the module (a block, or a piece of
-//! one), never one per sample: the per-sample loop is WebAssembly (`driver.rs`).
+//! The engine holds an [`AnyMachine`], so the audio path pays a predicted branch per call into
+//! the module (a block, or a piece of one), no indirect call, and nothing per sample: the
+//! per-sample loop is WebAssembly (`driver.rs`).
 
 pub(crate) mod interp;
 pub(crate) mod jit;
@@ -239,6 +240,98 @@ pub(crate) trait Machine: Send {
             },
             _ => None,
         }
+    }
+}
+
+/// Either runtime's machine. The engine holds this rather than a `dyn Machine`: every call
+/// through it is a match on a variant that never changes (a branch the processor predicts)
+/// and a direct call that the runtime's method inlines into, no indirect call.
+pub(crate) enum AnyMachine {
+    Jit(Box<jit::JitMachine>),
+    Interpreter(Box<interp::InterpMachine>),
+}
+
+/// `$body` with `$m` bound to the machine inside `$machine`, whichever runtime it is.
+macro_rules! either {
+    ($machine:expr, $m:ident => $body:expr) => {
+        match $machine {
+            AnyMachine::Jit($m) => $body,
+            AnyMachine::Interpreter($m) => $body,
+        }
+    };
+}
+
+impl Machine for AnyMachine {
+    fn tier(&self) -> Tier {
+        either!(self, m => m.tier())
+    }
+
+    fn func(&mut self, name: &str, sig: Sig) -> Result<Option<Func>, String> {
+        either!(self, m => m.func(name, sig))
+    }
+
+    #[inline]
+    fn call(&mut self, func: Func, args: Args) -> Result<i32, Stopped> {
+        either!(self, m => m.call(func, args))
+    }
+
+    fn error_text(&self) -> String {
+        either!(self, m => m.error_text())
+    }
+
+    #[inline]
+    fn arm(&mut self, deadline: Deadline) {
+        either!(self, m => m.arm(deadline))
+    }
+
+    fn memory(&mut self, name: &str) -> Option<Mem> {
+        either!(self, m => m.memory(name))
+    }
+
+    fn memories(&mut self) -> Vec<(String, Mem)> {
+        either!(self, m => m.memories())
+    }
+
+    #[inline]
+    fn data(&self, memory: Mem) -> &[u8] {
+        either!(self, m => m.data(memory))
+    }
+
+    #[inline]
+    fn data_mut(&mut self, memory: Mem) -> &mut [u8] {
+        either!(self, m => m.data_mut(memory))
+    }
+
+    fn grow(&mut self, memory: Mem, pages: u64) -> Result<(), String> {
+        either!(self, m => m.grow(memory, pages))
+    }
+
+    fn global(&mut self, name: &str) -> Option<(Glob, ValType, bool)> {
+        either!(self, m => m.global(name))
+    }
+
+    fn globals(&mut self) -> Vec<(String, Glob)> {
+        either!(self, m => m.globals())
+    }
+
+    #[inline]
+    fn get(&mut self, global: Glob) -> Value {
+        either!(self, m => m.get(global))
+    }
+
+    #[inline]
+    fn set(&mut self, global: Glob, value: Value) -> bool {
+        either!(self, m => m.set(global, value))
+    }
+
+    #[inline]
+    fn host(&self) -> &HostState {
+        either!(self, m => m.host())
+    }
+
+    #[inline]
+    fn host_mut(&mut self) -> &mut HostState {
+        either!(self, m => m.host_mut())
     }
 }
 
