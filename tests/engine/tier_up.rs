@@ -132,6 +132,27 @@ fn a_newer_module_cancels_the_tier_up() {
     assert_eq!(playing.tier, Some(Tier::Jit));
 }
 
+/// A runtime that plays every module on the interpreter, with the plugin's budgets.
+fn interpreter() -> wasp::Runtime {
+    wasp::Runtime::with_options(RuntimeOptions {
+        tiering: Tiering::Interpreter,
+        ..RuntimeOptions::default()
+    })
+    .unwrap()
+}
+
+/// Runs a 64-frame block of a module that loops for ever counting its turns at byte 0, and
+/// returns the count it reached when its fuel ran out.
+fn turns_until_stopped(runtime: &wasp::Runtime, patch: &wasp::Patch) -> u32 {
+    let mut instance =
+        wasp::DspInstance::new(runtime, patch, wasp::ProcessConfig::default()).unwrap();
+    assert_eq!(instance.tier(), Tier::Interpreter);
+    let mut block = vec![0.0f32; 64];
+    let fault = instance.process(&mut [&mut block]).unwrap_err();
+    assert_eq!(fault.kind, wasp::TrapKind::Timeout);
+    u32::from_le_bytes(instance.read_memory(0, 4).unwrap().try_into().unwrap())
+}
+
 /// With the interpreter alone, a runaway module is stopped by its fuel: the same block, at the
 /// same instruction, on every run.
 #[test]
@@ -143,23 +164,11 @@ fn fuel_stops_a_runaway_module_at_the_same_point_every_time() {
           (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
           (br $l))
         (local.get 0)))"#;
-    let runtime = wasp::Runtime::with_options(RuntimeOptions {
-        tiering: Tiering::Interpreter,
-        ..RuntimeOptions::default()
-    })
-    .unwrap();
+    let runtime = interpreter();
     let patch = runtime.compile(Source::from_bytes(&wat[..])).unwrap();
-    let mut turns = Vec::new();
-    for _ in 0..3 {
-        let mut instance =
-            wasp::DspInstance::new(&runtime, &patch, wasp::ProcessConfig::default()).unwrap();
-        assert_eq!(instance.tier(), Tier::Interpreter);
-        let mut block = vec![0.0f32; 64];
-        let fault = instance.process(&mut [&mut block]).unwrap_err();
-        assert_eq!(fault.kind, wasp::TrapKind::Timeout);
-        let memory = instance.read_memory(0, 4).unwrap();
-        turns.push(u32::from_le_bytes(memory.try_into().unwrap()));
-    }
+    let turns: Vec<u32> = (0..3)
+        .map(|_| turns_until_stopped(&runtime, &patch))
+        .collect();
     assert!(turns[0] > 1000, "{turns:?}");
     assert!(turns.iter().all(|&t| t == turns[0]), "{turns:?}");
     // The block's budget (its 20 ms floor) in fuel, a few units per turn.
@@ -202,12 +211,8 @@ fn turner(params: usize) -> Source {
 /// all run.
 #[test]
 fn fuel_is_shared_by_a_block_and_generous_offline() {
-    let interpreter = RuntimeOptions {
-        tiering: Tiering::Interpreter,
-        ..RuntimeOptions::default()
-    };
     // Turns that a block's fuel pays for: run for ever, see where the fuel ran out.
-    let runtime = wasp::Runtime::with_options(interpreter).unwrap();
+    let runtime = interpreter();
     let patch = runtime.compile(turner(1)).unwrap();
     let config = wasp::ProcessConfig {
         sample_rate: 48_000.0,
@@ -220,7 +225,10 @@ fn fuel_is_shared_by_a_block_and_generous_offline() {
     let per_block = u32::from_le_bytes(memory.try_into().unwrap()) as f32;
     assert!(per_block > 1e5, "{per_block}");
 
-    let mut rig = Rig::with_options(interpreter);
+    let mut rig = Rig::with_options(RuntimeOptions {
+        tiering: Tiering::Interpreter,
+        ..RuntimeOptions::default()
+    });
     rig.load_source(turner(12), Crossfade::Never);
     rig.run(&[0.0; BLOCK]);
     let sixth = (per_block / 6.0).round();
@@ -313,18 +321,9 @@ fn math_calls_pay_for_their_work_in_fuel() {
           (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
           (br $l))
         (local.get 0)))"#;
-    let runtime = wasp::Runtime::with_options(RuntimeOptions {
-        tiering: Tiering::Interpreter,
-        ..RuntimeOptions::default()
-    })
-    .unwrap();
+    let runtime = interpreter();
     let patch = runtime.compile(Source::from_bytes(&wat[..])).unwrap();
-    let mut instance =
-        wasp::DspInstance::new(&runtime, &patch, wasp::ProcessConfig::default()).unwrap();
-    let mut block = vec![0.0f32; 64];
-    let fault = instance.process(&mut [&mut block]).unwrap_err();
-    assert_eq!(fault.kind, wasp::TrapKind::Timeout);
-    let calls = u32::from_le_bytes(instance.read_memory(0, 4).unwrap().try_into().unwrap());
+    let calls = turns_until_stopped(&runtime, &patch);
     // 64 frames get the 20 ms floor; each turn costs the call's 40 and a few instructions.
     let fuel = wasp::fuel_for(wasp::MIN_BLOCK_BUDGET);
     assert!(u64::from(calls) < fuel / 40, "{calls} calls");

@@ -262,18 +262,19 @@ impl Machine for InterpMachine {
         self.memories.index(name, found).map(Mem)
     }
 
-    fn memories(&mut self) -> Vec<(String, Mem)> {
-        let names: Vec<String> = self
-            .instance
+    fn export_names(&mut self, memories: bool) -> Vec<String> {
+        self.instance
             .exports(&self.store)
             .filter_map(|e| {
                 let name = e.name().to_owned();
-                e.into_memory().map(|_| name)
+                let extern_ = e.into_extern();
+                let wanted = if memories {
+                    extern_.into_memory().is_some()
+                } else {
+                    extern_.into_global().is_some()
+                };
+                wanted.then_some(name)
             })
-            .collect();
-        names
-            .into_iter()
-            .filter_map(|name| Some((name.clone(), self.memory(&name)?)))
             .collect()
     }
 
@@ -303,24 +304,6 @@ impl Machine for InterpMachine {
         let ty = self.globals.get(index).ty(&self.store);
         let mutable = ty.mutability().is_mut();
         Some((Glob(index), val_type(ty.content()), mutable))
-    }
-
-    fn globals(&mut self) -> Vec<(String, Glob)> {
-        let names: Vec<String> = self
-            .instance
-            .exports(&self.store)
-            .filter_map(|e| {
-                let name = e.name().to_owned();
-                e.into_global().map(|_| name)
-            })
-            .collect();
-        names
-            .into_iter()
-            .filter_map(|name| match self.global(&name)? {
-                (global, _, true) => Some((name, global)),
-                _ => None,
-            })
-            .collect()
     }
 
     fn get(&mut self, global: Glob) -> Value {

@@ -194,18 +194,19 @@ impl Machine for JitMachine {
         self.memories.index(name, found).map(Mem)
     }
 
-    fn memories(&mut self) -> Vec<(String, Mem)> {
-        let names: Vec<String> = self
-            .instance
+    fn export_names(&mut self, memories: bool) -> Vec<String> {
+        self.instance
             .exports(&mut self.store)
             .filter_map(|e| {
                 let name = e.name().to_owned();
-                e.into_memory().map(|_| name)
+                let extern_ = e.into_extern();
+                let wanted = if memories {
+                    extern_.into_memory().is_some()
+                } else {
+                    extern_.into_global().is_some()
+                };
+                wanted.then_some(name)
             })
-            .collect();
-        names
-            .into_iter()
-            .filter_map(|name| Some((name.clone(), self.memory(&name)?)))
             .collect()
     }
 
@@ -235,24 +236,6 @@ impl Machine for JitMachine {
         let ty = self.globals.get(index).ty(&self.store);
         let mutable = ty.mutability() == wasmtime::Mutability::Var;
         Some((Glob(index), val_type(ty.content()), mutable))
-    }
-
-    fn globals(&mut self) -> Vec<(String, Glob)> {
-        let names: Vec<String> = self
-            .instance
-            .exports(&mut self.store)
-            .filter_map(|e| {
-                let name = e.name().to_owned();
-                e.into_global().map(|_| name)
-            })
-            .collect();
-        names
-            .into_iter()
-            .filter_map(|name| match self.global(&name)? {
-                (global, _, true) => Some((name, global)),
-                _ => None,
-            })
-            .collect()
     }
 
     fn get(&mut self, global: Glob) -> Value {

@@ -201,8 +201,18 @@ pub(crate) trait Machine: Send {
     /// The exported memory `name`. Worker side.
     fn memory(&mut self, name: &str) -> Option<Mem>;
 
+    /// The names of the memories (`memories`) or else the globals the module exports. Worker
+    /// side.
+    fn export_names(&mut self, memories: bool) -> Vec<String>;
+
     /// Every exported memory, by name. Worker side.
-    fn memories(&mut self) -> Vec<(String, Mem)>;
+    fn memories(&mut self) -> Vec<(String, Mem)> {
+        let names = self.export_names(true);
+        names
+            .into_iter()
+            .filter_map(|name| Some((name.clone(), self.memory(&name)?)))
+            .collect()
+    }
 
     /// A memory's bytes.
     fn data(&self, memory: Mem) -> &[u8];
@@ -217,7 +227,16 @@ pub(crate) trait Machine: Send {
     fn global(&mut self, name: &str) -> Option<(Glob, ValType, bool)>;
 
     /// Every exported mutable global, by name. Worker side.
-    fn globals(&mut self) -> Vec<(String, Glob)>;
+    fn globals(&mut self) -> Vec<(String, Glob)> {
+        let names = self.export_names(false);
+        names
+            .into_iter()
+            .filter_map(|name| match self.global(&name)? {
+                (global, _, true) => Some((name, global)),
+                _ => None,
+            })
+            .collect()
+    }
 
     /// A global's value.
     fn get(&mut self, global: Glob) -> Value;
@@ -288,8 +307,8 @@ impl Machine for AnyMachine {
         either!(self, m => m.memory(name))
     }
 
-    fn memories(&mut self) -> Vec<(String, Mem)> {
-        either!(self, m => m.memories())
+    fn export_names(&mut self, memories: bool) -> Vec<String> {
+        either!(self, m => m.export_names(memories))
     }
 
     #[inline]
@@ -308,10 +327,6 @@ impl Machine for AnyMachine {
 
     fn global(&mut self, name: &str) -> Option<(Glob, ValType, bool)> {
         either!(self, m => m.global(name))
-    }
-
-    fn globals(&mut self) -> Vec<(String, Glob)> {
-        either!(self, m => m.globals())
     }
 
     #[inline]
