@@ -102,8 +102,8 @@ pub const FUEL_PER_SECOND: u64 = 1_000_000_000;
 
 /// The fuel a time budget buys (see [`FUEL_PER_SECOND`]).
 pub fn fuel_for(budget: Duration) -> u64 {
-    let fuel = budget.as_secs_f64() * FUEL_PER_SECOND as f64;
-    fuel.min(u64::MAX as f64) as u64
+    let fuel = budget.as_nanos() * u128::from(FUEL_PER_SECOND) / 1_000_000_000;
+    u64::try_from(fuel).unwrap_or(u64::MAX)
 }
 
 /// The point on the monotonic clock by which every call of one block must have returned, and
@@ -111,7 +111,8 @@ pub fn fuel_for(budget: Duration) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
     at: Instant,
-    fuel: u64,
+    /// The budget, in nanoseconds: its fuel is worked out only where fuel is counted.
+    budget_ns: u64,
 }
 
 impl Deadline {
@@ -121,7 +122,7 @@ impl Deadline {
         let now = Instant::now();
         Self {
             at: now.checked_add(budget).unwrap_or(now),
-            fuel: fuel_for(budget),
+            budget_ns: u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX),
         }
     }
 
@@ -135,7 +136,7 @@ impl Deadline {
     /// and the calls sharing the deadline share it.
     #[inline]
     pub(crate) fn fuel(self) -> u64 {
-        self.fuel
+        fuel_for(Duration::from_nanos(self.budget_ns))
     }
 
     /// Time left until the deadline (zero once it has passed). Realtime-safe.
