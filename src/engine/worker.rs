@@ -443,17 +443,32 @@ impl Worker {
             self.tier_up = Some(generation);
             return Step::After(POLL);
         }
+        // The module's report says "compiled" once the audio thread has switched (see
+        // `notice_tier_up`).
         self.handed += 1;
+        Step::Again
+    }
+
+    /// Once the audio thread has committed a tier-up, says so in the running module's report.
+    fn notice_tier_up(&mut self) {
+        let Some(running) = self.running.as_mut() else {
+            return;
+        };
+        if running.info.tier != Some(Tier::Interpreter)
+            || self.shared.committed() != running.generation
+            || self.shared.playing_tier() != Some(Tier::Jit)
+        {
+            return;
+        }
         running.info.tier = Some(Tier::Jit);
-        let info = running.info.clone();
-        let mut slots = self.slots();
+        let (generation, info) = (running.generation, running.info.clone());
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         if slots.status.current.as_ref().map(|c| c.generation) == Some(generation) {
             slots.status.current = Some(info.clone());
         }
         if let Some(kept) = slots.infos.iter_mut().find(|i| i.generation == generation) {
             *kept = info;
         }
-        Step::Again
     }
 
     /// Prepares `patch` again, as for new audio settings: a new instance takes over with the
@@ -472,6 +487,7 @@ impl Worker {
     /// full, and checks a watched file.
     fn housekeeping(&mut self) {
         self.drop_retired();
+        self.notice_tier_up();
         if let Some(waiting) = self.waiting.take() {
             match self.incoming.push(waiting) {
                 Ok(()) => self.handed += 1,

@@ -51,16 +51,13 @@ mod tiering {
         );
     }
 
+    /// One after the other, not as two tests: each run uses every core, and two at once on
+    /// a 2-core machine starve the time-sensitive tests of both (and the worker pool they
+    /// share).
     #[test]
-    fn the_engine_suite_passes_on_the_interpreter() {
+    fn the_engine_suite_passes_on_the_interpreter_and_with_tier_ups() {
         if wasp::Tiering::from_env().is_none() {
             suite("interpreter");
-        }
-    }
-
-    #[test]
-    fn the_engine_suite_passes_with_tier_ups() {
-        if wasp::Tiering::from_env().is_none() {
             suite("tier-up");
         }
     }

@@ -89,8 +89,19 @@ fn a_tier_up_mid_render_is_sample_exact() {
         let blocks_before = blocks_before.expect("no tier-up");
         assert_eq!(shared.tier_ups(), tier_ups + 1, "{name}");
         eprintln!("{name}: {blocks_before} blocks on the interpreter");
-        let committed = tiered.controller().committed_module().unwrap();
-        assert_eq!(committed.tier, Some(Tier::Jit), "{name}");
+        // The worker says so in the module's report once it sees the switch.
+        let reported = Instant::now();
+        let committed = loop {
+            let committed = tiered.controller().committed_module().unwrap();
+            if committed.tier == Some(Tier::Jit) {
+                break committed;
+            }
+            assert!(
+                reported.elapsed() < Duration::from_secs(10),
+                "{name}: {committed:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
         assert_eq!(
             committed.generation, info.generation,
             "{name}: the same instance"
