@@ -195,6 +195,16 @@ fn optional(
     present.then(|| export(machine, name, sig)).transpose()
 }
 
+/// Makes the next calls into `machine` end by `deadline`: its stop word (a module with stop
+/// checks) and its runtime's own budget. Realtime-safe.
+#[inline]
+fn arm<M: Machine + ?Sized>(machine: &mut M, stop: Option<&Stop>, deadline: Deadline) {
+    if let Some(stop) = stop {
+        stop.arm(deadline.instant());
+    }
+    machine.arm(deadline);
+}
+
 /// A machine and the stop word of its instance while it is being loaded: calls under the load
 /// budget, their errors named.
 struct Loading<'a> {
@@ -205,11 +215,7 @@ struct Loading<'a> {
 impl Loading<'_> {
     /// Calls `func` (export `name`) under the load budget.
     fn call(&mut self, name: &'static str, func: Func, args: Args) -> Result<i32, LoadError> {
-        let deadline = Deadline::after(LOAD_BUDGET);
-        if let Some(stop) = self.stop {
-            stop.arm(deadline.instant());
-        }
-        self.machine.arm(deadline);
+        arm(&mut *self.machine, self.stop, Deadline::after(LOAD_BUDGET));
         self.machine.call(func, args).map_err(|stopped| {
             load_trap(
                 name,
@@ -619,10 +625,7 @@ impl DspInstance {
     /// Makes the next calls into the module end by `deadline`. Realtime-safe.
     #[inline]
     fn arm(&mut self, deadline: Deadline) {
-        if let Some(stop) = &self.stop {
-            stop.arm(deadline.instant());
-        }
-        self.machine.arm(deadline);
+        arm(&mut self.machine, self.stop.as_ref(), deadline);
     }
 
     /// A deadline of one block of the largest size from now, for calls made outside a block.

@@ -98,18 +98,17 @@ impl StateLayout {
     /// Whether a whole copy from `old`, an instance of the same code, carries everything:
     /// the same memories, of the same sizes, and the same globals.
     pub fn same_shape(&self, old: &StateLayout) -> bool {
-        self.every_global.len() == old.every_global.len()
-            && self.every_memory.len() == old.every_memory.len()
+        let memory = |(name, _, len): &(String, Mem, usize)| (name.clone(), *len);
+        let global = |(name, _): &(String, Glob)| name.clone();
+        self.every_memory
+            .iter()
+            .map(memory)
+            .eq(old.every_memory.iter().map(memory))
             && self
                 .every_global
                 .iter()
-                .zip(&old.every_global)
-                .all(|((a, _), (b, _))| a == b)
-            && self
-                .every_memory
-                .iter()
-                .zip(&old.every_memory)
-                .all(|((a, _, x), (b, _, y))| a == b && x == y)
+                .map(global)
+                .eq(old.every_global.iter().map(global))
     }
 }
 

@@ -175,7 +175,8 @@ impl Runtime {
         idle: bool,
         disk: Option<PathBuf>,
     ) -> Result<Self, LoadError> {
-        let (engine, linker) = configured(&options, options.epoch_interruption)?;
+        let (engine, linker) =
+            jit::configured(options.signals_based_traps, options.epoch_interruption)?;
         let ticker = if options.epoch_interruption {
             let period = sandbox::tick_period(options.min_block_budget);
             let ticker = Ticker::start(engine.clone(), idle, period)
@@ -187,7 +188,7 @@ impl Runtime {
         let free = if options.epoch_interruption
             && (options.skip_epochs_when_bounded || options.stop_checks)
         {
-            let (engine, linker) = configured(&options, false)?;
+            let (engine, linker) = jit::configured(options.signals_based_traps, false)?;
             Some(Free {
                 engine,
                 linker: Arc::new(linker),
@@ -208,13 +209,6 @@ impl Runtime {
             options,
         })))
     }
-}
-
-fn configured(
-    options: &RuntimeOptions,
-    epochs: bool,
-) -> Result<(Engine, Linker<HostState>), LoadError> {
-    jit::configured(options.signals_based_traps, epochs)
 }
 
 impl Runtime {

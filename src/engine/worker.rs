@@ -462,7 +462,7 @@ impl Worker {
         }
         running.info.tier = Some(Tier::Jit);
         let (generation, info) = (running.generation, running.info.clone());
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = self.slots();
         if slots.status.current.as_ref().map(|c| c.generation) == Some(generation) {
             slots.status.current = Some(info.clone());
         }

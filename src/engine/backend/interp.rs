@@ -10,6 +10,8 @@
 //! on the worker to the deepest nesting wasmi allows (see [`warm_stack`]), so no call on the
 //! audio thread grows it.
 
+use std::sync::OnceLock;
+
 use wasmi::{
     CompilationMode, Config, Engine, Global, Instance, Linker, Memory, Module, Store, TrapCode,
     TypedFunc,
@@ -86,10 +88,15 @@ const WARM: &str = r#"(module (func $warm (export "warm") (param i32)
 /// makes a call's stack at its first call, and grows its frame list as calls nest, both by
 /// allocating. Runs a module of its own in `store`, never the user's code.
 fn warm_stack(engine: &Engine, store: &mut Store<HostState>) -> Result<(), wasmi::Error> {
-    let binary = wast::parser::ParseBuffer::new(WARM)
-        .and_then(|buf| wast::parser::parse::<wast::Wat>(&buf)?.encode())
-        .map_err(|e| wasmi::Error::new(e.to_string()))?;
-    let module = Module::new(engine, &binary)?;
+    // Encoded once per process, not once per instance.
+    static BINARY: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
+    let binary = BINARY.get_or_init(|| {
+        wast::parser::ParseBuffer::new(WARM)
+            .and_then(|buf| wast::parser::parse::<wast::Wat>(&buf)?.encode())
+            .map_err(|e| e.to_string())
+    });
+    let binary = binary.as_ref().map_err(wasmi::Error::new)?;
+    let module = Module::new(engine, binary)?;
     let instance = Linker::<HostState>::new(engine).instantiate_and_start(&mut *store, &module)?;
     let warm = instance.get_typed_func::<i32, ()>(&mut *store, "warm")?;
     store.set_fuel(u64::MAX)?;
